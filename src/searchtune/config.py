@@ -1,0 +1,133 @@
+"""The configuration: one dataclass per step, one ``Config`` that holds them.
+
+Defaults live here and only here. A YAML file (``--config``) and CLI flags both
+fill the same objects: the file first, then every flag the user actually gave.
+The resolved config is written next to every artifact it produced
+(``RUN/config.yaml`` and ``RUN/model/searchtune_config.yaml``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SearchtuneError
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and how it is read and split."""
+
+    data: str | None = None  # one file: catalog, or query + product + label rows
+    catalog: str | None = None  # products file (with --queries)
+    queries: str | None = None  # judgments file: query (or query id), product id, label
+    query_texts: str | None = None  # query id → text, for judgments that only hold query ids (BEIR)
+    split: str | None = None  # split file {"test": [...], "dev": [...]}; else split by seed
+    encoding: str | None = None  # detected when not given
+    columns: dict[str, str] = field(default_factory=dict)  # role → column name overrides
+    label_scale: str | None = None  # detected when not given; see searchtune.data.labels
+    positive_min_gain: int | None = None  # overrides the scale's positive threshold
+    description_chars: int = 300
+    duplicate_products: str = "error"  # "error" or "first" (keep the first title of an id)
+    dev_fraction: float = 0.1
+    test_fraction: float = 0.2
+    split_seed: int = 42
+
+
+@dataclass
+class TrainConfig:
+    """SPLADE fine-tuning. Saved with the model as ``searchtune_config.yaml``."""
+
+    model: str = "splade-tiny"
+    learning_rate: float = 2e-4
+    batch_size: int = 64
+    epochs: float = 1.0
+    max_seq_length: int = 128
+    query_regularizer_weight: float = 5e-5
+    document_regularizer_weight: float = 3e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    judged_negatives: bool = True  # use judged gain-0 products as hard negatives
+    seed: int = 42
+    save_steps: int = 200
+    logging_steps: int = 20
+
+
+@dataclass
+class EvalConfig:
+    k: list[int] = field(default_factory=lambda: [10, 100])
+    bm25: bool = True
+    examples: int = 6  # per-query examples in the report
+    encode_batch_size: int = 128
+    search_batch_size: int = 256
+
+
+@dataclass
+class IndexConfig:
+    qdrant_url: str | None = None  # a Qdrant server; None = embedded Qdrant Edge
+    qdrant_api_key: str | None = None  # never written to disk
+    data_dir: str | None = None  # Qdrant Edge storage; default RUN/qdrant or ~/.searchtune/qdrant
+    upsert_batch_size: int = 256
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["index"].pop("qdrant_api_key", None)
+        return out
+
+    def save(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Config":
+        return cls().update_from_file(path)
+
+    def update_from_file(self, path: str | Path) -> "Config":
+        path = Path(path)
+        if not path.is_file():
+            raise SearchtuneError(f"{path}: config file not found")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise SearchtuneError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(raw, dict):
+            raise SearchtuneError(f"{path}: expected sections data/train/evaluate/index at the top level")
+        for section, values in raw.items():
+            target = getattr(self, section, None) if section in ("data", "train", "evaluate", "index") else None
+            if target is None:
+                raise SearchtuneError(f"{path}: unknown section '{section}'; use data, train, evaluate or index")
+            if not isinstance(values, dict):
+                raise SearchtuneError(f"{path}: section '{section}' must be a mapping")
+            update(target, values, where=f"{path}: {section}")
+        return self
+
+
+def update(obj, values: dict[str, Any], where: str = "") -> None:
+    """Set fields of dataclass ``obj`` from ``values``, skipping ``None`` (a flag not given)."""
+    names = {f.name: f for f in fields(obj)}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key not in names:
+            raise SearchtuneError(f"{where}: unknown setting '{key}'; known: {', '.join(names)}")
+        default = getattr(obj, key)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise SearchtuneError(f"{where}: '{key}' must be true or false, got {value!r}")
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            try:
+                value = type(default)(value)
+            except (TypeError, ValueError):
+                raise SearchtuneError(f"{where}: '{key}' must be a number, got {value!r}") from None
+        setattr(obj, key, value)

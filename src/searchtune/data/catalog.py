@@ -1,0 +1,112 @@
+"""Product text: how a catalog row becomes the text the model reads.
+
+``[brand] title | description (truncated) | bullets | category | key=value ...``
+built from whatever fields exist. The brand is only prepended when the title
+does not already contain it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+_SPACES = re.compile(r"\s+")
+
+
+def clean(text: str) -> str:
+    return _SPACES.sub(" ", text or "").strip()
+
+
+def truncate(text: str, max_chars: int) -> str:
+    """Cut at a word boundary at most ``max_chars`` long (no cut when ``max_chars`` <= 0)."""
+    if max_chars <= 0 or len(text) <= max_chars:
+        return text
+    cut = text[:max_chars]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > max_chars // 2 else cut).rstrip(" ,;.") + "…"
+
+
+def _maybe_json(text: str):
+    text = text.strip()
+    if text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return None
+    return None
+
+
+def format_bullets(raw: str) -> str:
+    parsed = _maybe_json(raw)
+    if isinstance(parsed, list):
+        items = [clean(str(x)) for x in parsed]
+    else:
+        items = [clean(x) for x in re.split(r"[\n\r•|]+", raw)]
+    return "; ".join(i for i in items if i)
+
+
+def format_attributes(raw: str) -> str:
+    """``{"Color": "Red"}``, ``[{"name":..,"value":..}]`` or ``color: red; size: xl`` → ``color=red size=xl``."""
+    parsed = _maybe_json(raw)
+    pairs: list[tuple[str, str]] = []
+    if isinstance(parsed, dict):
+        pairs = [(str(k), str(v)) for k, v in parsed.items()]
+    elif isinstance(parsed, list):
+        for item in parsed:
+            if isinstance(item, dict) and len(item) >= 2:
+                vals = list(item.values())
+                key = item.get("name", item.get("key", vals[0]))
+                val = item.get("value", vals[1])
+                pairs.append((str(key), str(val)))
+    else:
+        for part in re.split(r"[;\n|]+", raw):
+            if ":" in part or "=" in part:
+                key, _, val = part.replace("=", ":", 1).partition(":")
+                pairs.append((key, val))
+            elif part.strip():
+                pairs.append(("", part))
+    out = []
+    for key, val in pairs:
+        key, val = clean(key).lower(), clean(val)
+        if val:
+            out.append(f"{key}={val}" if key else val)
+    return " ".join(out)
+
+
+def build_product_text(
+    title: str,
+    brand: str = "",
+    description: str = "",
+    bullets: str = "",
+    attributes: str = "",
+    category: str = "",
+    description_chars: int = 300,
+) -> str:
+    title, brand = clean(title), clean(brand)
+    head = f"{brand} {title}" if brand and brand.lower() not in title.lower() else title
+    parts = [head]
+    if description:
+        parts.append(truncate(clean(description), description_chars))
+    if bullets:
+        parts.append(format_bullets(bullets))
+    if category:
+        parts.append(clean(category.replace(">", " > ")))
+    if attributes:
+        parts.append(format_attributes(attributes))
+    return " | ".join(p for p in parts if p)
+
+
+def derived_product_id(text: str) -> str:
+    """A stable id from the product text, for catalogs without an id column."""
+    return "p" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+def normalise_query(text: str) -> str:
+    """Queries with the same text are one query; spacing does not count, case does.
+
+    Case is kept on purpose: the Home Depot protocol counts its distinct search
+    terms case-sensitively (11,795 of them), and a split file names queries by
+    their exact text. Models and BM25 lower-case anyway.
+    """
+    return clean(text)

@@ -1,0 +1,252 @@
+"""Load a catalog and labelled queries into one :class:`SearchData`.
+
+Either one file holds everything (a catalog, or rows of query + product +
+label like Home Depot's ``train.csv``), or a catalog file and a judgments file
+are given separately. Every row is either used, or skipped on purpose and
+counted in ``SearchData.counts`` (and the log); anything that cannot be
+interpreted stops with a :class:`~searchtune.errors.DataError` naming the file,
+row and column.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..config import DataConfig
+from ..errors import DataError
+from .catalog import build_product_text, clean, derived_product_id, normalise_query
+from .columns import Columns, detect_columns
+from .io import Table, read_table
+from .labels import SCALES, LabelScale, ScaleDetectionError, detect_scale
+
+logger = logging.getLogger(__name__)
+
+PRODUCT_ROLES = ("product_id", "title", "brand", "description", "bullets", "attributes", "category")
+
+
+@dataclass
+class SearchData:
+    """A catalog, its queries and graded judgments (``qrels[qid][product_id] = gain``)."""
+
+    products: pd.DataFrame  # columns: product_id, title, brand, text (one row per product)
+    queries: dict[str, str] = field(default_factory=dict)  # qid → query text
+    qrels: dict[str, dict[str, int]] = field(default_factory=dict)
+    scale: LabelScale | None = None
+    positive_min_gain: int = 1
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def product_ids(self) -> list[str]:
+        return self.products["product_id"].tolist()
+
+    @property
+    def texts(self) -> dict[str, str]:
+        return dict(zip(self.products["product_id"], self.products["text"]))
+
+    def positives(self, qid: str) -> dict[str, int]:
+        return {p: g for p, g in self.qrels.get(qid, {}).items() if g >= self.positive_min_gain}
+
+    def negatives(self, qid: str) -> list[str]:
+        """Judged products with gain 0 (labelled negatives)."""
+        return [p for p, g in self.qrels.get(qid, {}).items() if g == 0]
+
+    def eval_qrels(self, qids) -> dict[str, dict[str, int]]:
+        """Qrels for evaluation: relevant (positive) judgments only, queries without one left out."""
+        out = {}
+        for qid in qids:
+            pos = self.positives(qid)
+            if pos:
+                out[qid] = pos
+        return out
+
+
+def load_data(config: DataConfig) -> SearchData:
+    """Read the files named in ``config`` and return the products, queries and judgments."""
+    counts: dict[str, int] = {}
+    if config.data and (config.catalog or config.queries):
+        raise DataError("give either --data, or --catalog with --queries, not both")
+    if config.data:
+        table = read_table(config.data, config.encoding)
+        cols = detect_columns(list(table.frame.columns), config.columns, file=table.path)
+        products, row_pids = _products_from(table, cols, config, counts)
+        data = SearchData(products=products, counts=counts)
+        if cols.query or cols.query_id:
+            _add_judgments(data, table, cols, config, counts, row_pids=row_pids)
+        elif config.query_texts:
+            raise DataError("--query-texts needs judgments: the file has no query column", file=table.path)
+    elif config.catalog:
+        catalog = read_table(config.catalog, config.encoding)
+        cols = detect_columns(list(catalog.frame.columns), _only(config.columns, PRODUCT_ROLES),
+                              file=catalog.path, roles=PRODUCT_ROLES)
+        products, _ = _products_from(catalog, cols, config, counts)
+        data = SearchData(products=products, counts=counts)
+        if config.queries:
+            judg = read_table(config.queries, config.encoding)
+            jcols = detect_columns(list(judg.frame.columns),
+                                   _only(config.columns, ("product_id", "query", "query_id", "label")),
+                                   file=judg.path, roles=("product_id", "query", "query_id", "label"))
+            _add_judgments(data, judg, jcols, config, counts)
+    else:
+        raise DataError("no data given", hint="pass --data FILE, or --catalog FILE with --queries FILE")
+    for key, value in counts.items():
+        if value and key.startswith("skipped"):
+            logger.warning("%s: %d", key.replace("_", " "), value)
+    return data
+
+
+def _only(columns: dict[str, str], roles) -> dict[str, str]:
+    return {k: v for k, v in columns.items() if k in roles}
+
+
+def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict) -> tuple[pd.DataFrame, list[str]]:
+    """One row per product; also the product id of every input row (for combined files)."""
+    frame = table.frame
+    if cols.title is None:
+        raise table.error(
+            "no product title column found",
+            hint=f"the file has columns: {', '.join(frame.columns)}; name one with --title-column",
+        )
+
+    def column(role: str) -> list[str]:
+        name = getattr(cols, role)
+        return frame[name].tolist() if name else [""] * len(frame)
+
+    titles = [clean(t) for t in column("title")]
+    brands, descs, bullets, attrs, cats = (column(r) for r in ("brand", "description", "bullets", "attributes", "category"))
+    given_ids = [clean(x) for x in column("product_id")] if cols.product_id else None
+    by_id: dict[str, int] = {}
+    rows: list[dict] = []
+    row_pids: list[str] = []
+    for i, title in enumerate(titles):
+        if not title:
+            raise table.error("empty product title", i, cols.title,
+                              hint="fill in the title, or remove the row")
+        text = build_product_text(title, brands[i], descs[i], bullets[i], attrs[i], cats[i], config.description_chars)
+        if given_ids is not None:
+            pid = given_ids[i]
+            if not pid:
+                raise table.error("empty product id", i, cols.product_id, hint="give every product an id")
+        else:
+            pid = derived_product_id(text)
+        row_pids.append(pid)
+        seen = by_id.get(pid)
+        if seen is None:
+            by_id[pid] = len(rows)
+            rows.append({"product_id": pid, "title": title, "brand": clean(brands[i]), "text": text, "_row": i})
+        elif rows[seen]["title"] != title:
+            if config.duplicate_products != "first":
+                first = rows[seen]["_row"]
+                raise table.error(
+                    f"product id '{pid}' appears again with a different title ('{title}' here, "
+                    f"'{rows[seen]['title']}' in row {first + 1})",
+                    i,
+                    cols.product_id,
+                    hint="fix the id or title, or pass --duplicate-products first to keep the first title",
+                )
+            counts["products_with_conflicting_titles_kept_first"] = counts.get("products_with_conflicting_titles_kept_first", 0) + 1
+    products = pd.DataFrame(rows).drop(columns="_row")
+    counts["products"] = len(products)
+    counts["catalog_rows"] = len(frame)
+    return products, row_pids
+
+
+def _add_judgments(data: SearchData, table: Table, cols: Columns, config: DataConfig, counts: dict,
+                   row_pids: list[str] | None = None) -> None:
+    frame = table.frame
+    if cols.label is None:
+        raise table.error("no label column found for the judgments",
+                          hint=f"the file has columns: {', '.join(frame.columns)}; name one with --label-column")
+    if row_pids is None:
+        if cols.product_id is None:
+            raise table.error("no product id column found in the judgments",
+                              hint=f"the file has columns: {', '.join(frame.columns)}; name one with --product-id-column")
+        row_pids = [clean(x) for x in frame[cols.product_id].tolist()]
+    query_texts = _query_texts(config, cols, table)
+    labels = [str(x).strip() for x in frame[cols.label].tolist()]
+    scale = _scale(labels, config, table, cols.label)
+    data.scale = scale
+    data.positive_min_gain = config.positive_min_gain if config.positive_min_gain is not None else scale.positive_min_gain
+    known = set(data.products["product_id"])
+    qid_of_text: dict[str, str] = {}
+    skipped_empty = skipped_unknown = merged = 0
+    raw_queries = frame[cols.query].tolist() if cols.query else None
+    raw_qids = [clean(x) for x in frame[cols.query_id].tolist()] if cols.query_id else None
+    for i, label in enumerate(labels):
+        if raw_queries is not None:
+            text = clean(raw_queries[i])
+        else:
+            text = query_texts.get(raw_qids[i], "")
+            if not text:
+                raise table.error(f"query id '{raw_qids[i]}' has no text in {config.query_texts}", i, cols.query_id,
+                                  hint="add the query to the query-texts file")
+        if not text:
+            skipped_empty += 1
+            continue
+        if not label:
+            raise table.error("empty label", i, cols.label, hint="give every judgment a label, or remove the row")
+        gain = scale.gain(label)
+        if gain is None:
+            raise table.error(f"label '{label}' is outside the {scale.name} scale ({scale.description})", i, cols.label,
+                              hint="fix the value, or pass the right --label-scale")
+        pid = row_pids[i]
+        if pid not in known:
+            skipped_unknown += 1
+            continue
+        norm = normalise_query(text)
+        qid = qid_of_text.get(norm)
+        if qid is None:
+            qid = raw_qids[i] if raw_qids else norm
+            qid_of_text[norm] = qid
+            data.queries[qid] = text
+        judged = data.qrels.setdefault(qid, {})
+        if pid in judged:
+            merged += 1
+            judged[pid] = max(judged[pid], gain)
+        else:
+            judged[pid] = gain
+    counts["judgment_rows"] = len(frame)
+    counts["skipped_rows_with_empty_query"] = skipped_empty
+    counts["skipped_judgments_for_products_not_in_catalog"] = skipped_unknown
+    counts["duplicate_judgments_merged_max_gain"] = merged
+    counts["queries"] = len(data.queries)
+    counts["judgments"] = sum(len(v) for v in data.qrels.values())
+    counts["positive_judgments"] = sum(1 for v in data.qrels.values() for g in v.values() if g >= data.positive_min_gain)
+    counts["queries_with_a_positive"] = sum(1 for v in data.qrels.values() if any(g >= data.positive_min_gain for g in v.values()))
+    if not data.queries:
+        raise table.error("no usable judgments: every row was skipped",
+                          hint="check that the product ids match the catalog's")
+
+
+def _query_texts(config: DataConfig, cols: Columns, table: Table) -> dict[str, str]:
+    if cols.query is not None:
+        return {}
+    if not config.query_texts:
+        raise table.error("the judgments have query ids but no query text",
+                          hint="pass --query-texts FILE with the id and text of each query (BEIR queries.jsonl)")
+    qt = read_table(config.query_texts, config.encoding)
+    header = list(qt.frame.columns)
+    qc = detect_columns(header, file=qt.path, roles=("query_id", "query"))
+    id_col = qc.query_id or next((c for c in header if c.lower() in ("_id", "id")), None)
+    text_col = qc.query or next((c for c in header if c.lower() == "text"), None)
+    if id_col is None or text_col is None:
+        raise qt.error("needs a query id and a query text column", hint=f"the file has columns: {', '.join(header)}")
+    return dict(zip([clean(x) for x in qt.frame[id_col]], [clean(x) for x in qt.frame[text_col]]))
+
+
+def _scale(labels: list[str], config: DataConfig, table: Table, column: str) -> LabelScale:
+    if config.label_scale:
+        if config.label_scale not in SCALES:
+            raise DataError(f"unknown label scale '{config.label_scale}'", hint=f"use one of {', '.join(SCALES)}")
+        return SCALES[config.label_scale]
+    nonempty = [x for x in labels if x]
+    if not nonempty:
+        raise table.error("the label column is empty", column=column)
+    try:
+        return detect_scale(nonempty)
+    except ScaleDetectionError as exc:
+        row = labels.index(exc.value) if exc.value in labels else None
+        raise table.error(f"cannot detect the label scale: {exc}", row, column,
+                          hint=f"fix the value or pass --label-scale (one of {', '.join(SCALES)})") from None

@@ -1,0 +1,100 @@
+"""Held-out splits by query (never by row), from a seed or a split file.
+
+Seeded splits hash each query id with the seed, so a query's side does not
+depend on the order of the file or on which other queries exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DataError, SearchtuneError
+from .catalog import normalise_query
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Split:
+    train: list[str]
+    dev: list[str]
+    test: list[str]
+    source: str = "seed"
+
+    def __post_init__(self) -> None:
+        overlap = (set(self.train) & (set(self.dev) | set(self.test))) | (set(self.dev) & set(self.test))
+        if overlap:
+            raise SearchtuneError(f"split is not disjoint: {len(overlap)} queries are in two parts")
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "train": self.train, "dev": self.dev, "test": self.test}
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Split":
+        d = json.loads(Path(path).read_text())
+        return cls(d["train"], d["dev"], d["test"], d.get("source", "seed"))
+
+
+def _unit(seed: int, qid: str) -> float:
+    digest = hashlib.sha256(f"{seed}\x00{qid}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_queries(qids, *, dev_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 42) -> Split:
+    """Split query ids deterministically: the same seed always puts a query on the same side."""
+    if not (0 <= dev_fraction < 1 and 0 <= test_fraction < 1 and dev_fraction + test_fraction < 1):
+        raise SearchtuneError(f"dev ({dev_fraction}) and test ({test_fraction}) fractions must be in [0, 1) and sum below 1")
+    train, dev, test = [], [], []
+    for qid in sorted(qids):
+        u = _unit(seed, qid)
+        (test if u < test_fraction else dev if u < test_fraction + dev_fraction else train).append(qid)
+    return Split(train, dev, test, source=f"seed={seed} dev={dev_fraction} test={test_fraction}")
+
+
+def load_split_file(path: str | Path, queries: dict[str, str]) -> Split:
+    """A split file names the test and dev queries by text (or id); every other query is training data.
+
+    Format (as ``../shared/data/homedepot/split.json``): ``{"test": [...], "dev": [...]}``.
+    """
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError("split file not found", file=path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"split file is not valid JSON ({exc})", file=path) from None
+    if not isinstance(raw, dict) or "test" not in raw:
+        raise DataError('expected {"test": [...], "dev": [...]}', file=path)
+    by_text = {normalise_query(t): qid for qid, t in queries.items()}
+    parts: dict[str, list[str]] = {}
+    for part in ("test", "dev"):
+        entries = raw.get(part, [])
+        if not isinstance(entries, list):
+            raise DataError(f"'{part}' must be a list of queries", file=path)
+        found, missing = [], 0
+        for entry in entries:
+            qid = entry if entry in queries else by_text.get(normalise_query(str(entry)))
+            if qid is None:
+                missing += 1
+            else:
+                found.append(qid)
+        if missing:
+            logger.warning("%s: %d %s queries are not in the data (ignored)", path, missing, part)
+        parts[part] = sorted(set(found))
+    both = set(parts["test"]) & set(parts["dev"])
+    if both:
+        # Two spellings of one query (e.g. with a double space) can sit on both sides of a
+        # split file; test keeps it so that the test set is never smaller than the file says.
+        logger.warning("%s: %d queries are in both test and dev after normalising spaces; kept in test only",
+                       path, len(both))
+        parts["dev"] = [q for q in parts["dev"] if q not in both]
+    held = set(parts["test"]) | set(parts["dev"])
+    train = sorted(q for q in queries if q not in held)
+    return Split(train, parts["dev"], parts["test"], source=str(path))

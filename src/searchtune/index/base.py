@@ -1,0 +1,95 @@
+"""The small interface every index backend implements, and what they share."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+import scipy.sparse as sp
+
+logger = logging.getLogger(__name__)
+
+SPARSE = "sparse"  # the name of the SPLADE vector in every collection
+_NAMESPACE = uuid.UUID("6f1d8f5e-3c0b-4b8e-9d52-7a0f0c6b2e11")
+T = TypeVar("T")
+
+
+def point_id(product_id: str) -> str:
+    """Qdrant point id for a product: a UUID derived from its id, so re-indexing is idempotent."""
+    return str(uuid.uuid5(_NAMESPACE, str(product_id)))
+
+
+@dataclass
+class Hit:
+    product_id: str
+    score: float
+    payload: dict = field(default_factory=dict)
+
+
+def with_retry(fn: Callable[[], T], *, what: str, attempts: int = 5, base_delay: float = 0.5,
+               retry_on: tuple[type[BaseException], ...] = (Exception,)) -> T:
+    """Call ``fn``; on failure wait ``base_delay * 2**n`` (± jitter) and try again, ``attempts`` times in all."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except retry_on as exc:
+            if attempt == attempts - 1:
+                raise
+            delay = base_delay * 2**attempt * (0.8 + 0.4 * random.random())
+            logger.warning("%s failed (%s); retry %d/%d in %.1fs", what, exc, attempt + 1, attempts - 1, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def rows(matrix: sp.csr_matrix):
+    """(indices, values) lists per CSR row."""
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    for i in range(matrix.shape[0]):
+        lo, hi = indptr[i], indptr[i + 1]
+        yield indices[lo:hi].tolist(), data[lo:hi].tolist()
+
+
+class SparseIndex(ABC):
+    """A Qdrant collection of products with a named sparse vector.
+
+    ``search`` takes one CSR row per query; ``exclude`` optionally gives, per
+    query, product ids to filter out inside Qdrant (used by mining).
+    """
+
+    name: str
+
+    @abstractmethod
+    def exists(self) -> bool: ...
+
+    @abstractmethod
+    def create(self, recreate: bool = False, metadata: dict | None = None) -> None: ...
+
+    @abstractmethod
+    def upsert(self, product_ids: list[str], vectors: sp.csr_matrix, payloads: list[dict]) -> None: ...
+
+    @abstractmethod
+    def search(self, vectors: sp.csr_matrix, limit: int = 10,
+               exclude: list[set[str]] | None = None) -> list[list[Hit]]: ...
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
+    def delete(self) -> None: ...
+
+    @abstractmethod
+    def metadata(self) -> dict: ...
+
+    def close(self) -> None:  # pragma: no cover - backends override when they hold resources
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,129 @@
+"""Qdrant Edge: Qdrant's Rust engine in-process, the embedded default.
+
+A collection is an Edge shard in ``DATA_DIR/<name>/``; what searchtune needs to
+know about it (model, point count, when) sits beside it in ``DATA_DIR/<name>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import scipy.sparse as sp
+
+from ..errors import SearchtuneError
+from .base import SPARSE, Hit, SparseIndex, point_id, rows, with_retry
+
+
+class EdgeIndex(SparseIndex):
+    def __init__(self, name: str, data_dir: str | Path, batch_size: int = 256) -> None:
+        _check_name(name)
+        self.name = name
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / name
+        self.meta_path = self.data_dir / f"{name}.json"
+        self.batch_size = batch_size
+        self._shard = None
+
+    # -- lifecycle -----------------------------------------------------
+    def exists(self) -> bool:
+        return self.meta_path.exists() and self.path.exists()
+
+    def _config(self):
+        from qdrant_edge import EdgeConfig, EdgeSparseVectorParams
+
+        return EdgeConfig(vectors={}, sparse_vectors={SPARSE: EdgeSparseVectorParams()})
+
+    @property
+    def shard(self):
+        if self._shard is None:
+            from qdrant_edge import EdgeShard
+
+            if not self.exists():
+                raise SearchtuneError(f"collection '{self.name}' does not exist in {self.data_dir}; "
+                                      "build it with `searchtune index`")
+            self._shard = EdgeShard.load(str(self.path))
+        return self._shard
+
+    def create(self, recreate: bool = False, metadata: dict | None = None) -> None:
+        from qdrant_edge import EdgeShard
+
+        if self.exists() and not recreate:
+            self._write_meta(metadata)
+            return
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._shard = EdgeShard.create(str(self.path), self._config())
+        self._write_meta(metadata, fresh=True)
+
+    def _write_meta(self, metadata: dict | None, fresh: bool = False) -> None:
+        meta = {} if fresh or not self.meta_path.exists() else json.loads(self.meta_path.read_text())
+        meta.update(metadata or {})
+        meta.setdefault("backend", "qdrant-edge")
+        self.meta_path.write_text(json.dumps(meta, indent=2))
+
+    def metadata(self) -> dict:
+        return json.loads(self.meta_path.read_text()) if self.meta_path.exists() else {}
+
+    def delete(self) -> None:
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.meta_path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self._shard is not None:
+            self._shard.flush()
+            self._shard.close()
+            self._shard = None
+
+    # -- data ----------------------------------------------------------
+    def upsert(self, product_ids: list[str], vectors: sp.csr_matrix, payloads: list[dict]) -> None:
+        from qdrant_edge import Point, SparseVector, UpdateOperation
+
+        shard = self.shard
+        batch = []
+        for pid, (idx, val), payload in zip(product_ids, rows(vectors), payloads):
+            batch.append(Point(uuid.UUID(point_id(pid)), {SPARSE: SparseVector(idx, val)}, payload))
+            if len(batch) >= self.batch_size:
+                op = UpdateOperation.upsert_points(batch)
+                with_retry(lambda: shard.update(op), what=f"upsert into {self.name}")
+                batch = []
+        if batch:
+            op = UpdateOperation.upsert_points(batch)
+            with_retry(lambda: shard.update(op), what=f"upsert into {self.name}")
+        shard.flush()
+
+    def optimize(self) -> None:
+        self.shard.optimize()
+
+    def count(self) -> int:
+        from qdrant_edge import CountRequest
+
+        return self.shard.count(CountRequest(exact=True))
+
+    def search(self, vectors: sp.csr_matrix, limit: int = 10, exclude: list[set[str]] | None = None,
+               batch_size: int = 256) -> list[list[Hit]]:
+        from qdrant_edge import Filter, HasIdCondition, Query, QueryBatchRequest, QueryRequest, SparseVector
+
+        requests = []
+        for i, (idx, val) in enumerate(rows(vectors)):
+            flt = None
+            if exclude is not None and exclude[i]:
+                flt = Filter(must_not=[HasIdCondition({uuid.UUID(point_id(p)) for p in exclude[i]})])
+            requests.append(QueryRequest(limit=limit, query=Query.Nearest(SparseVector(idx, val), using=SPARSE),
+                                         filter=flt, with_payload=True))
+        out: list[list[Hit]] = []
+        for start in range(0, len(requests), batch_size):
+            chunk = requests[start:start + batch_size]
+            results = self.shard.query_batch(QueryBatchRequest(chunk))
+            for points in results:
+                out.append([Hit(p.payload["product_id"], float(p.score), dict(p.payload)) for p in points])
+        return out
+
+
+def _check_name(name: str) -> None:
+    if not name or "/" in name or "\\" in name or name.startswith(".") or len(name) > 200:
+        raise SearchtuneError(f"invalid collection name '{name}': use letters, digits, '-', '_' and '.'")

@@ -1,0 +1,112 @@
+"""A Qdrant server or cluster through ``qdrant-client`` (``--qdrant-url``).
+
+Qdrant collections hold no free-form metadata, so searchtune's (model,
+catalog, counts) is the payload of one reserved point with no vector, whose id
+is derived from ``"__searchtune_meta__"``; searches never return it because it
+has no sparse vector, and ``count`` counts only points that have one.
+``--qdrant-url :memory:`` uses qdrant-client's local mode (a pure-Python scan,
+for tests only).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import scipy.sparse as sp
+
+from ..errors import SearchtuneError
+from .base import SPARSE, Hit, SparseIndex, point_id, rows, with_retry
+
+META_ID = point_id("__searchtune_meta__")
+
+
+class ServerIndex(SparseIndex):
+    def __init__(self, name: str, url: str | None = None, api_key: str | None = None, client=None,
+                 batch_size: int = 256, timeout: int = 60) -> None:
+        from qdrant_client import QdrantClient
+
+        self.name = name
+        self.batch_size = batch_size
+        if client is None:
+            if url == ":memory:":
+                client = QdrantClient(location=":memory:")
+            else:
+                client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
+        self.client = client
+
+    def exists(self) -> bool:
+        try:
+            return self.client.collection_exists(self.name)
+        except Exception as exc:  # connection refused, bad URL, auth
+            raise SearchtuneError(f"cannot reach Qdrant for collection '{self.name}': {exc}") from exc
+
+    def create(self, recreate: bool = False, metadata: dict | None = None) -> None:
+        from qdrant_client import models
+
+        if self.exists() and recreate:
+            self.client.delete_collection(self.name)
+        if not self.exists():
+            self.client.create_collection(
+                self.name, vectors_config={}, sparse_vectors_config={SPARSE: models.SparseVectorParams()}
+            )
+            with warnings.catch_warnings():  # qdrant-client's local mode warns that it ignores payload indexes
+                warnings.simplefilter("ignore", UserWarning)
+                self.client.create_payload_index(self.name, "product_id", models.PayloadSchemaType.KEYWORD)
+        meta = {**self.metadata(), **(metadata or {}), "backend": "qdrant-server"}
+        self.client.upsert(self.name, [models.PointStruct(id=META_ID, vector={}, payload={"__searchtune__": meta})])
+
+    def metadata(self) -> dict:
+        if not self.exists():
+            return {}
+        found = self.client.retrieve(self.name, [META_ID], with_payload=True)
+        return dict(found[0].payload.get("__searchtune__", {})) if found else {}
+
+    def delete(self) -> None:
+        if self.exists():
+            self.client.delete_collection(self.name)
+
+    def upsert(self, product_ids: list[str], vectors: sp.csr_matrix, payloads: list[dict]) -> None:
+        from qdrant_client import models
+
+        batch = []
+
+        def send(points):
+            with_retry(lambda: self.client.upsert(self.name, points, wait=True), what=f"upsert into {self.name}")
+
+        for pid, (idx, val), payload in zip(product_ids, rows(vectors), payloads):
+            batch.append(models.PointStruct(id=point_id(pid), vector={SPARSE: models.SparseVector(indices=idx, values=val)},
+                                            payload=payload))
+            if len(batch) >= self.batch_size:
+                send(batch)
+                batch = []
+        if batch:
+            send(batch)
+
+    def count(self) -> int:
+        from qdrant_client import models
+
+        flt = models.Filter(must=[models.HasVectorCondition(has_vector=SPARSE)])
+        return self.client.count(self.name, count_filter=flt, exact=True).count
+
+    def search(self, vectors: sp.csr_matrix, limit: int = 10, exclude: list[set[str]] | None = None,
+               batch_size: int = 64) -> list[list[Hit]]:
+        from qdrant_client import models
+
+        requests = []
+        for i, (idx, val) in enumerate(rows(vectors)):
+            flt = None
+            if exclude is not None and exclude[i]:
+                flt = models.Filter(must_not=[models.HasIdCondition(has_id=[point_id(p) for p in exclude[i]])])
+            requests.append(models.QueryRequest(query=models.SparseVector(indices=idx, values=val), using=SPARSE,
+                                                limit=limit, filter=flt, with_payload=True))
+        out: list[list[Hit]] = []
+        for start in range(0, len(requests), batch_size):
+            chunk = requests[start:start + batch_size]
+            responses = with_retry(lambda: self.client.query_batch_points(self.name, requests=chunk),
+                                   what=f"search {self.name}")
+            for resp in responses:
+                out.append([Hit(p.payload["product_id"], float(p.score), dict(p.payload)) for p in resp.points])
+        return out
+
+    def close(self) -> None:
+        self.client.close()

