@@ -52,6 +52,7 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     judged_negatives: bool = True  # use judged gain-0 products as hard negatives
+    min_positive_gain: int | None = None  # train only on positives with at least this gain (None: the scale's)
     seed: int = 42
     save_steps: int = 200
     logging_steps: int = 20

@@ -11,13 +11,13 @@ def encode_sparse(model, texts: list[str], *, kind: str = "document", batch_size
     """Encode ``texts`` as queries or documents; one CSR row per text (vocabulary-sized columns)."""
     if kind not in ("query", "document"):
         raise ValueError(f"kind must be 'query' or 'document', got {kind!r}")
-    vocab = model.get_sentence_embedding_dimension()
     if not texts:
-        return sp.csr_matrix((0, vocab), dtype=np.float32)
+        return sp.csr_matrix((0, len(model.tokenizer)), dtype=np.float32)
     encode = model.encode_query if kind == "query" else model.encode_document
     emb = encode(list(texts), batch_size=batch_size, convert_to_tensor=True, convert_to_sparse_tensor=True,
                  show_progress_bar=show_progress)
     emb = emb.coalesce().cpu()
+    vocab = emb.shape[1]
     rows, cols = emb.indices().numpy()
     vals = emb.values().numpy().astype(np.float32)
     matrix = sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), vocab), dtype=np.float32)

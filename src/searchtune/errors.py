@@ -50,5 +50,5 @@ class DataError(SearchtuneError):
             where.append(f"column '{self.column}'")
         text = (", ".join(where) + ": " if where else "") + self.problem
         if self.hint:
-            text += f". {self.hint}"
+            text += f". {self.hint[:1].upper()}{self.hint[1:]}"
         return text

@@ -38,5 +38,5 @@ def evaluate_run(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, floa
     means = {k: float(v) for k, v in means.items()}
     if not per_query:
         return means
-    scores = {m: dict(zip(rn.get_query_ids(), map(float, rn.scores[m]))) for m in names}
+    scores = {m: {q: float(v) for q, v in rn.scores[m].items()} for m in names}
     return means, scores

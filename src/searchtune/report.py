@@ -1,0 +1,136 @@
+"""``report.md`` and ``report.json``: the comparison table, per-query examples, config, counts, timings."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+from .data import SearchData
+from .evaluate import SystemRun
+
+SYSTEM_LABELS = {
+    "bm25": "BM25 (stemmed, stop words)",
+    "bm25-unstemmed": "BM25 (unstemmed)",
+    "base": "SPLADE untuned",
+    "finetuned": "SPLADE fine-tuned",
+}
+
+
+def change(value: float, reference: float) -> float | None:
+    return None if not reference else 100.0 * (value - reference) / reference
+
+
+def build_examples(data: SearchData, qrels, base: SystemRun, tuned: SystemRun, n: int, metric: str = "ndcg@10"):
+    """The test queries where tuning helped most and hurt most, with both top-3 lists."""
+    deltas = sorted(((tuned.per_query[metric].get(q, 0.0) - base.per_query[metric].get(q, 0.0), q) for q in qrels),
+                    key=lambda x: (x[0], x[1]))
+    worst = [q for d, q in deltas[: n // 2] if d < 0]
+    best = [q for d, q in reversed(deltas[-(n - n // 2):]) if d > 0]
+    titles = dict(zip(data.products["product_id"], data.products["title"]))
+
+    def top3(system: SystemRun, qid: str):
+        ranked = sorted(system.run.get(qid, {}).items(), key=lambda kv: -kv[1])[:3]
+        return [{"product_id": p, "title": titles.get(p, p), "score": round(s, 3),
+                 "gain": data.qrels.get(qid, {}).get(p)} for p, s in ranked]
+
+    out = []
+    for qid in best + worst:
+        out.append({
+            "query": data.queries[qid],
+            "ndcg@10_base": round(base.per_query[metric].get(qid, 0.0), 3),
+            "ndcg@10_finetuned": round(tuned.per_query[metric].get(qid, 0.0), 3),
+            "base": top3(base, qid),
+            "finetuned": top3(tuned, qid),
+        })
+    return out
+
+
+def machine() -> str:
+    import os
+
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
+
+
+def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str, dict[str, float]], examples,
+                 config: dict, counts: dict, split_sizes: dict, timings: dict, command: str | None) -> dict:
+    metrics = {name: {k: round(v, 4) for k, v in s.metrics.items()} for name, s in systems.items()}
+    ref = metrics.get("bm25")
+    changes = {}
+    if ref:
+        changes = {name: {k: round(change(v, ref[k]), 2) for k, v in m.items() if ref.get(k)} for name, m in metrics.items()
+                   if name != "bm25"}
+    report = {
+        "metrics": metrics,
+        "change_vs_bm25_percent": changes,
+        "dev_metrics": dev,
+        "protocol": {
+            "queries": "held-out test queries that have at least one positive judgment",
+            "corpus": "the full catalog",
+            "ndcg": "linear gain (ranx ndcg, Jarvelin & Kekalainen)",
+            "relevant": "gain >= the positive threshold of the label scale",
+        },
+        "split": split_sizes,
+        "counts": counts,
+        "config": config,
+        "timings": timings,
+        "examples": examples,
+        "machine": machine(),
+        "command": command,
+    }
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    (out_dir / "report.md").write_text(render_markdown(report))
+    return report
+
+
+def comparison_table(metrics: dict[str, dict[str, float]], changes: dict[str, dict[str, float]]) -> str:
+    names = list(metrics)
+    cols = list(next(iter(metrics.values())).keys())
+    order = [c for c in cols if c.startswith("ndcg")] + [c for c in cols if not c.startswith("ndcg")]
+    head = "| system | " + " | ".join(order) + " | nDCG@10 vs BM25 |\n|---|" + "---:|" * (len(order) + 1) + "\n"
+    lines = []
+    for name in names:
+        delta = changes.get(name, {}).get("ndcg@10")
+        lines.append(f"| {SYSTEM_LABELS.get(name, name)} | " + " | ".join(f"{metrics[name][c]:.4f}" for c in order)
+                     + f" | {'—' if delta is None else f'{delta:+.1f}%'} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def render_markdown(report: dict) -> str:
+    out = ["# searchtune report", ""]
+    split = report["split"]
+    out.append(f"Evaluated on {split.get('test_evaluated', '?')} held-out test queries (of {split.get('test', '?')} "
+               f"in the test split; those without a relevant product are left out), searching the full catalog of "
+               f"{report['counts'].get('products', '?')} products. nDCG uses linear gain. No test or dev query was trained on.")
+    out += ["", "## Comparison (test queries)", "", comparison_table(report["metrics"], report["change_vs_bm25_percent"])]
+    if report.get("dev_metrics"):
+        out += ["## Dev queries (used for choices, not for the headline)", ""]
+        out += [f"- {SYSTEM_LABELS.get(n, n)}: nDCG@10 {m.get('ndcg@10', 0):.4f}" for n, m in report["dev_metrics"].items()]
+        out.append("")
+    if report["examples"]:
+        out += ["## Per-query examples", "", "Queries where fine-tuning changed nDCG@10 the most, both ways. "
+                "`gain` is the judged gain (blank: not judged).", ""]
+        for ex in report["examples"]:
+            out.append(f"### “{ex['query']}” — nDCG@10 {ex['ndcg@10_base']:.3f} → {ex['ndcg@10_finetuned']:.3f}")
+            out.append("")
+            out.append("| # | untuned | score | gain | fine-tuned | score | gain |\n|---|---|---:|---:|---|---:|---:|")
+            for i in range(3):
+                b = ex["base"][i] if i < len(ex["base"]) else None
+                t = ex["finetuned"][i] if i < len(ex["finetuned"]) else None
+
+                def cell(h):
+                    if h is None:
+                        return " | | "
+                    g = "" if h["gain"] is None else h["gain"]
+                    return f"{h['title'][:70]} | {h['score']:.2f} | {g}"
+
+                out.append(f"| {i + 1} | {cell(b)} | {cell(t)} |")
+            out.append("")
+    out += ["## Data", ""] + [f"- {k.replace('_', ' ')}: {v}" for k, v in report["counts"].items()]
+    out += [f"- split ({split.get('source')}): train {split.get('train')}, dev {split.get('dev')}, test {split.get('test')}", ""]
+    out += ["## Timings", "", "```json", json.dumps(report["timings"], indent=1), "```", ""]
+    out += ["## Config", "", "```json", json.dumps(report["config"], indent=1), "```", ""]
+    out += [f"Machine: {report['machine']}", ""]
+    if report.get("command"):
+        out += [f"Command: `{report['command']}`", ""]
+    return "\n".join(out)

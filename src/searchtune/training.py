@@ -1,0 +1,136 @@
+"""SPLADE fine-tuning with the sentence-transformers trainer.
+
+What is ours: turning judgments into (query, positive, negative) rows and the
+guard that no held-out query is trained on. Everything else — the SpladeLoss
+around SparseMultipleNegativesRankingLoss with FLOPS regularisation, the
+no-duplicates batch sampler, checkpoints, resume — is sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import yaml
+
+from .config import TrainConfig
+from .data import SearchData, Split
+from .errors import SearchtuneError
+from .models import load_sparse_encoder
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "searchtune_config.yaml"
+
+
+def training_rows(data: SearchData, train_qids, *, judged_negatives: bool = True, min_gain: int | None = None,
+                  held_out=()) -> dict[str, dict[str, list[str]]]:
+    """Training rows from the judgments of the training queries.
+
+    Returns up to two column sets: ``"triplets"`` (query, positive, negative) for
+    queries that have judged gain-0 products — the negative cycles through them —
+    and ``"pairs"`` (query, positive) for the rest, which learn from in-batch
+    negatives only. Keeping them apart spares a vocabulary-wide forward pass for
+    a filler negative. ``min_gain`` raises the bar for a positive above the
+    scale's. Raises if a held-out query is among ``train_qids``.
+    """
+    leaked = set(train_qids) & set(held_out)
+    if leaked:
+        raise SearchtuneError(f"{len(leaked)} held-out (dev/test) queries were passed for training; refusing")
+    texts = data.texts
+    bar = max(data.positive_min_gain, min_gain or 0)
+    pairs: dict[str, list[str]] = {"query": [], "positive": []}
+    triplets: dict[str, list[str]] = {"query": [], "positive": [], "negative": []}
+    for qid in sorted(train_qids):
+        judged = data.qrels.get(qid, {})
+        positives = sorted((p for p, g in judged.items() if g >= bar), key=lambda p: (-judged[p], p))
+        negatives = sorted(data.negatives(qid)) if judged_negatives else []
+        for n, pid in enumerate(positives):
+            target = triplets if negatives else pairs
+            target["query"].append(data.queries[qid])
+            target["positive"].append(texts[pid])
+            if negatives:
+                target["negative"].append(texts[negatives[n % len(negatives)]])
+    out = {name: rows for name, rows in (("pairs", pairs), ("triplets", triplets)) if rows["query"]}
+    if not out:
+        raise SearchtuneError(f"no training pairs: no training query has a judgment with gain >= {bar}")
+    return out
+
+
+def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Path, *,
+                 resume: bool = False, progress: bool = True, callbacks=None) -> Path:
+    """Fine-tune ``config.model`` on the training queries of ``split``; return the saved model folder.
+
+    Checkpoints go to ``OUT/checkpoints``; with ``resume=True`` training continues from the
+    latest one instead of starting over. The final model is ``OUT/model``.
+    """
+    from datasets import Dataset
+    from sentence_transformers.sparse_encoder import SparseEncoderTrainer, SparseEncoderTrainingArguments
+    from sentence_transformers.sparse_encoder.losses import SparseMultipleNegativesRankingLoss, SpladeLoss
+    from sentence_transformers.training_args import BatchSamplers, MultiDatasetBatchSamplers
+
+    out_dir = Path(out_dir)
+    model_dir = out_dir / "model"
+    ckpt_dir = out_dir / "checkpoints"
+    parts = training_rows(data, split.train, judged_negatives=config.judged_negatives,
+                          min_gain=config.min_positive_gain, held_out=set(split.dev) | set(split.test))
+    datasets = {name: Dataset.from_dict(rows) for name, rows in parts.items()}
+    dataset = datasets if len(datasets) > 1 else next(iter(datasets.values()))
+    n_rows = sum(len(d) for d in datasets.values())
+    n_queries = len({q for rows in parts.values() for q in rows["query"]})
+    logger.info("training on %s rows from %d queries", {k: len(v) for k, v in datasets.items()}, n_queries)
+
+    model = load_sparse_encoder(config.model)
+    model.max_seq_length = config.max_seq_length
+    loss = SpladeLoss(
+        model,
+        loss=SparseMultipleNegativesRankingLoss(model),
+        query_regularizer_weight=config.query_regularizer_weight,
+        document_regularizer_weight=config.document_regularizer_weight,
+    )
+    args = SparseEncoderTrainingArguments(
+        output_dir=str(ckpt_dir),
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio in transformers v5
+        weight_decay=config.weight_decay,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        multi_dataset_batch_sampler=MultiDatasetBatchSamplers.PROPORTIONAL,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        logging_steps=config.logging_steps,
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to="none",
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+    )
+    trainer = SparseEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
+    checkpoint = None
+    if resume and any(ckpt_dir.glob("checkpoint-*")):
+        checkpoint = True
+        logger.info("resuming from the latest checkpoint in %s", ckpt_dir)
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.perf_counter() - started
+    model.save_pretrained(str(model_dir))
+    (model_dir / CONFIG_FILE).write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+    stats = {
+        "pairs": n_rows,
+        "rows_by_kind": {k: len(v) for k, v in datasets.items()},
+        "queries": n_queries,
+        "epochs": config.epochs,
+        "steps": trainer.state.global_step,
+        "seconds": round(seconds, 2),
+        "pairs_per_second": round(result.metrics.get("train_samples_per_second", 0.0), 2),
+        "final_loss": result.metrics.get("train_loss"),
+        "resumed": bool(checkpoint),
+    }
+    (model_dir / "training_stats.json").write_text(json.dumps(stats, indent=2))
+    (model_dir / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+    return model_dir

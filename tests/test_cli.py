@@ -1,0 +1,64 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import EXAMPLES, write
+from searchtune.cli import app
+
+runner = CliRunner()
+
+
+def test_bad_input_is_one_clear_line_and_exit_2(tmp_path):
+    bad = write(tmp_path / "c.csv", "id,title\n1,Drill\n2,\n")
+    result = runner.invoke(app, ["pipeline", "--data", str(bad), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "row 2 (line 3), column 'title': empty product title" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_catalog_without_queries_cannot_be_evaluated(tmp_path):
+    result = runner.invoke(app, ["pipeline", "--data", str(EXAMPLES / "catalog.csv"), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "no labelled queries" in result.output
+
+
+def test_index_then_search(tmp_path):
+    catalog = write(tmp_path / "c.csv", "id,title,brand\n1,Cordless drill kit,Ryobi\n2,Garden hose 50 ft,Sun Joe\n"
+                                        "3,Circular saw,Makita\n")
+    result = runner.invoke(app, ["index", "--data", str(catalog), "--collection", "shop"])
+    assert result.exit_code == 0, result.output
+    assert "indexed 3 products into 'shop'" in result.output
+    again = runner.invoke(app, ["index", "--data", str(catalog), "--collection", "shop"])
+    assert "(3 points" in again.output  # idempotent: same ids, same points
+    found = runner.invoke(app, ["search", "hose for watering", "--collection", "shop", "-k", "2", "--terms"])
+    assert found.exit_code == 0, found.output
+    lines = [l for l in found.output.splitlines() if "│" in l and l.strip("│ ").startswith("1")]
+    assert lines and "Garden hose" in lines[0]
+    assert "query terms:" in found.output
+    missing = runner.invoke(app, ["search", "x", "--collection", "nope"])
+    assert missing.exit_code == 2 and "collection 'nope' not found" in missing.output
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end_on_the_example(tmp_path):
+    out = tmp_path / "run"
+    args = ["pipeline", "--catalog", str(EXAMPLES / "catalog.csv"), "--queries", str(EXAMPLES / "queries.csv"),
+            "--out", str(out), "--config", str(EXAMPLES / "demo.yaml"), "--epochs", "0.3"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["metrics"]) == {"bm25", "bm25-unstemmed", "base", "finetuned"}
+    for metrics in report["metrics"].values():
+        assert set(metrics) >= {"ndcg@10", "mrr@10", "recall@10", "recall@100", "precision@10"}
+    split = json.loads((out / "split.json").read_text())
+    assert not set(split["train"]) & (set(split["test"]) | set(split["dev"]))
+    assert (out / "model" / "searchtune_config.yaml").exists()
+    md = (out / "report.md").read_text()
+    assert "SPLADE fine-tuned" in md and "Per-query examples" in md
+    # a finished run resumes without redoing anything and gives the same numbers
+    again = runner.invoke(app, args + ["--resume"])
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "report.json").read_text())["metrics"] == report["metrics"]
+    # without --resume, an existing run is not overwritten
+    clash = runner.invoke(app, args)
+    assert clash.exit_code == 2 and "--resume" in clash.output

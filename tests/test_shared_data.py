@@ -1,0 +1,37 @@
+"""Checks on the real Home Depot data (skipped with a reason when ../shared/data is absent)."""
+
+import pytest
+
+from searchtune.config import DataConfig
+from searchtune.data import load_data, load_split_file
+from searchtune.errors import DataError
+
+pytestmark = pytest.mark.shared
+
+
+def test_home_depot_loads_with_the_protocol(homedepot):
+    with pytest.raises(DataError, match="appears again with a different title.*--duplicate-products first"):
+        load_data(DataConfig(data=str(homedepot / "train.csv")))
+    data = load_data(DataConfig(data=str(homedepot / "train.csv"), duplicate_products="first"))
+    assert data.scale.name == "1-3"
+    assert len(data.products) == 54_667
+    split = load_split_file(homedepot / "split.json", data.queries)
+    assert len(split.test) == 2_359
+    assert len(data.eval_qrels(split.test)) == 2_339  # test queries with a relevant product, as in the protocol
+
+
+@pytest.mark.slow
+def test_bm25_reproduces_the_protocol_baseline(homedepot):
+    from searchtune.evaluate import bm25_run
+    from searchtune.metrics import evaluate_run
+
+    data = load_data(DataConfig(data=str(homedepot / "train.csv"), duplicate_products="first"))
+    split = load_split_file(homedepot / "split.json", data.queries)
+    qrels = data.eval_qrels(split.test)
+    queries = {q: data.queries[q] for q in qrels}
+    stemmed = evaluate_run(qrels, bm25_run(data, queries, stem=True, k=100).run)
+    plain = evaluate_run(qrels, bm25_run(data, queries, stem=False, k=100).run)
+    # shared/data/README.md: stemmed 0.3675 (MRR@10 0.471, Recall@100 0.718), unstemmed 0.324
+    assert stemmed["ndcg@10"] == pytest.approx(0.3675, abs=0.003)
+    assert stemmed["recall@100"] == pytest.approx(0.718, abs=0.003)
+    assert plain["ndcg@10"] == pytest.approx(0.324, abs=0.003)

@@ -1,0 +1,56 @@
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from searchtune.config import TrainConfig
+from searchtune.data import SearchData, Split
+from searchtune.errors import SearchtuneError
+from searchtune.training import train_sparse, training_rows
+
+
+def small_data() -> SearchData:
+    titles = ["cordless drill", "circular saw", "garden hose", "leaf blower", "step ladder", "paint roller",
+              "ceiling fan", "smoke alarm", "door knob", "shower head", "shop vac", "fire pit"]
+    products = pd.DataFrame({"product_id": [f"p{i}" for i in range(len(titles))], "title": titles,
+                             "brand": [""] * len(titles), "text": titles})
+    queries = {f"q{i}": f"buy a {t}" for i, t in enumerate(titles)}
+    qrels = {f"q{i}": {f"p{i}": 2, f"p{(i + 1) % len(titles)}": 0} for i in range(len(titles))}
+    qrels["q0"]["p5"] = 1
+    return SearchData(products=products, queries=queries, qrels=qrels, positive_min_gain=1)
+
+
+def test_rows_use_judged_negatives_and_refuse_held_out_queries():
+    data = small_data()
+    rows = training_rows(data, ["q0", "q1"], held_out=["q5"])
+    assert set(rows) == {"triplets"}
+    t = rows["triplets"]
+    assert t["query"] == ["buy a cordless drill", "buy a cordless drill", "buy a circular saw"]
+    assert t["positive"][:2] == ["cordless drill", "paint roller"]  # best gain first
+    assert t["negative"][0] == "circular saw"
+    assert training_rows(data, ["q0"], min_gain=2)["triplets"]["positive"] == ["cordless drill"]
+    assert set(training_rows(data, ["q0"], judged_negatives=False)) == {"pairs"}
+    with pytest.raises(SearchtuneError, match="held-out"):
+        training_rows(data, ["q0", "q5"], held_out=["q5"])
+
+
+def test_a_training_run_changes_the_model_and_resumes(tmp_path):
+    from searchtune.models import load_sparse_encoder
+
+    data = small_data()
+    split = Split(train=[f"q{i}" for i in range(10)], dev=["q10"], test=["q11"])
+    config = TrainConfig(epochs=2, batch_size=4, learning_rate=5e-4, save_steps=2, logging_steps=1,
+                         max_seq_length=16)
+    model_dir = train_sparse(data, split, config, tmp_path, progress=False)
+    stats = json.loads((model_dir / "training_stats.json").read_text())
+    assert stats["pairs"] == 11 and stats["steps"] > 0 and not stats["resumed"]
+    assert (model_dir / "searchtune_config.yaml").exists()
+    base, tuned = load_sparse_encoder("splade-tiny"), load_sparse_encoder(model_dir)
+    b = dict(base.named_parameters())
+    changed = [n for n, p in tuned.named_parameters() if not torch.equal(p, b[n])]
+    assert changed, "training did not change any weight"
+    # an interrupted run: drop the final model, keep the checkpoints, and resume
+    assert list((tmp_path / "checkpoints").glob("checkpoint-*"))
+    again = train_sparse(data, split, config, tmp_path, resume=True, progress=False)
+    assert json.loads((again / "training_stats.json").read_text())["resumed"] is True
