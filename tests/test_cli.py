@@ -62,3 +62,15 @@ def test_pipeline_end_to_end_on_the_example(tmp_path):
     # without --resume, an existing run is not overwritten
     clash = runner.invoke(app, args)
     assert clash.exit_code == 2 and "--resume" in clash.output
+
+
+@pytest.mark.slow
+def test_python_api_finetune_returns_the_model(tmp_path):
+    import searchtune
+    from searchtune.models import load_sparse_encoder
+
+    path = searchtune.finetune(EXAMPLES / "catalog.csv", queries=EXAMPLES / "queries.csv", out=tmp_path / "run",
+                               evaluate=False, progress=False, epochs=0.1, max_seq_length=32,
+                               min_positive_gain=2)
+    assert path == tmp_path / "run" / "model"
+    assert load_sparse_encoder(path).encode_query(["hose"]).shape[-1] == 30522

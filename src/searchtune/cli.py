@@ -52,7 +52,7 @@ def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], format="%(message)s",
                         force=True)
     logging.getLogger("searchtune").setLevel(logging.INFO)
-    for noisy in ("httpx", "sentence_transformers", "transformers"):
+    for noisy in ("httpx", "sentence_transformers", "transformers", "bm25s", "numba"):
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
