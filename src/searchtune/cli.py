@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import warnings
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -49,6 +50,8 @@ Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="More logging.")]
 
 def _setup_logging(verbose: bool) -> None:
     handler = RichHandler(console=console, show_path=False, show_time=False)
+    handler.setLevel(logging.DEBUG if verbose else logging.INFO)  # bm25s sets its own logger to DEBUG on import
+    warnings.filterwarnings("ignore", message=".*unsafe cast from uint64 to int64.*")  # ranx's numba kernels
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], format="%(message)s",
                         force=True)
     logging.getLogger("searchtune").setLevel(logging.INFO)
@@ -90,18 +93,18 @@ def _run(fn):
 
 
 def _print_metrics(report: dict) -> None:
-    from .report import SYSTEM_LABELS
+    from .report import SHORT_LABELS
 
     metrics, changes = report["metrics"], report["change_vs_bm25_percent"]
     table = Table(title=f"Held-out test queries ({report['split'].get('test_evaluated')})")
     table.add_column("system")
     cols = ["ndcg@10", "mrr@10", "recall@10", "recall@100", "precision@10"]
     for c in cols:
-        table.add_column(c, justify="right")
-    table.add_column("nDCG@10 vs BM25", justify="right")
+        table.add_column(c.replace("precision", "P").replace("recall", "R"), justify="right")
+    table.add_column("vs BM25", justify="right")
     for name, m in metrics.items():
         delta = changes.get(name, {}).get("ndcg@10")
-        table.add_row(SYSTEM_LABELS.get(name, name), *[f"{m.get(c, float('nan')):.4f}" for c in cols],
+        table.add_row(SHORT_LABELS.get(name, name), *[f"{m.get(c, float('nan')):.4f}" for c in cols],
                       "—" if delta is None else f"{delta:+.1f}%")
     out_console.print(table)
 

@@ -15,6 +15,8 @@ SYSTEM_LABELS = {
     "base": "SPLADE untuned",
     "finetuned": "SPLADE fine-tuned",
 }
+SHORT_LABELS = {"bm25": "BM25", "bm25-unstemmed": "BM25 unstemmed", "base": "SPLADE untuned",
+                "finetuned": "SPLADE tuned"}
 
 
 def change(value: float, reference: float) -> float | None:

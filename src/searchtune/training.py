@@ -69,6 +69,7 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
     """
     from datasets import Dataset
     from sentence_transformers.sparse_encoder import SparseEncoderTrainer, SparseEncoderTrainingArguments
+    from sentence_transformers.sparse_encoder.callbacks import SpladeRegularizerWeightSchedulerCallback
     from sentence_transformers.sparse_encoder.losses import SparseMultipleNegativesRankingLoss, SpladeLoss
     from sentence_transformers.training_args import BatchSamplers, MultiDatasetBatchSamplers
 
@@ -109,7 +110,10 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
         report_to="none",
         disable_tqdm=not progress,
         dataloader_num_workers=0,
+        dataloader_pin_memory=False,
     )
+    # The regulariser weights ramp up over the first third of training (the SPLADE recipe).
+    callbacks = [SpladeRegularizerWeightSchedulerCallback(loss), *(callbacks or [])]
     trainer = SparseEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
     checkpoint = None
     if resume and any(ckpt_dir.glob("checkpoint-*")):
