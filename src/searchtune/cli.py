@@ -178,7 +178,9 @@ def train(
     epochs: Epochs = None, max_seq_length: MaxLen = None, seed: Seed = None, min_positive_gain: MinGain = None,
     encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
     duplicate_products: DupProducts = None, id_column: Column = None, title_column: Column = None,
-    query_column: Column = None, label_column: Column = None, resume: Resume = False, verbose: Verbose = False,
+    brand_column: Column = None, description_column: Column = None, bullets_column: Column = None,
+    attributes_column: Column = None, category_column: Column = None, query_column: Column = None,
+    query_id_column: Column = None, label_column: Column = None, resume: Resume = False, verbose: Verbose = False,
 ) -> None:
     """Fine-tune a SPLADE model on the training queries (dev and test queries are held out)."""
     _setup_logging(verbose)
@@ -189,8 +191,8 @@ def train(
         cfg = _config(config, data=data, catalog=catalog, queries=queries, query_texts=query_texts, split=split,
                       encoding=encoding, label_scale=label_scale, positive_min_gain=positive_min_gain,
                       duplicate_products=duplicate_products,
-                      columns={"product_id": id_column, "title": title_column, "query": query_column,
-                               "label": label_column},
+                      columns=_columns(id_column, title_column, brand_column, description_column, bullets_column,
+                                       attributes_column, category_column, query_column, query_id_column, label_column),
                       train=_train_flags(model, lr, batch_size, epochs, max_seq_length, seed, min_positive_gain))
         p = Pipeline(cfg, out, resume=resume, command=_command())
         p.load()
@@ -209,8 +211,10 @@ def evaluate(
     base_model: Annotated[Optional[str], typer.Option(help="The untuned model to compare with.")] = None,
     encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
     duplicate_products: DupProducts = None, id_column: Column = None, title_column: Column = None,
-    query_column: Column = None, label_column: Column = None, qdrant_url: QdrantUrl = None,
-    qdrant_api_key: QdrantKey = None, resume: Resume = False, verbose: Verbose = False,
+    brand_column: Column = None, description_column: Column = None, bullets_column: Column = None,
+    attributes_column: Column = None, category_column: Column = None, query_column: Column = None,
+    query_id_column: Column = None, label_column: Column = None, qdrant_url: QdrantUrl = None,
+    qdrant_api_key: QdrantKey = None, verbose: Verbose = False,
 ) -> None:
     """Compare BM25, the untuned model and a tuned model on the held-out test queries; write the report."""
     _setup_logging(verbose)
@@ -222,8 +226,8 @@ def evaluate(
         cfg = _config(cfg_file, data=data, catalog=catalog, queries=queries, query_texts=query_texts, split=split,
                       encoding=encoding, label_scale=label_scale, positive_min_gain=positive_min_gain,
                       duplicate_products=duplicate_products,
-                      columns={"product_id": id_column, "title": title_column, "query": query_column,
-                               "label": label_column},
+                      columns=_columns(id_column, title_column, brand_column, description_column, bullets_column,
+                                       attributes_column, category_column, query_column, query_id_column, label_column),
                       train={"model": base_model}, qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key)
         tuned = model or (str(out / "model") if (out / "model").is_dir() else None)
         p = Pipeline(cfg, out, resume=True, command=_command())
@@ -239,7 +243,9 @@ def index(
     collection: Annotated[str, typer.Option(help="Collection name.")] = "products",
     data: Data = None, catalog: Catalog = None, model: Model = None, config: ConfigFile = None,
     encoding: Encoding = None, duplicate_products: DupProducts = None, id_column: Column = None,
-    title_column: Column = None, qdrant_url: QdrantUrl = None, qdrant_api_key: QdrantKey = None,
+    title_column: Column = None, brand_column: Column = None, description_column: Column = None,
+    bullets_column: Column = None, attributes_column: Column = None, category_column: Column = None,
+    qdrant_url: QdrantUrl = None, qdrant_api_key: QdrantKey = None,
     data_dir: DataDir = None, verbose: Verbose = False,
 ) -> None:
     """Encode the catalog with a SPLADE model and upsert it into a Qdrant collection (idempotent)."""
@@ -252,7 +258,9 @@ def index(
         from .search import index_products
 
         cfg = _config(config, data=data, catalog=catalog, encoding=encoding, duplicate_products=duplicate_products,
-                      columns={"product_id": id_column, "title": title_column}, train={"model": model},
+                      columns=_columns(id_column, title_column, brand_column, description_column, bullets_column,
+                                       attributes_column, category_column, None, None, None),
+                      train={"model": model},
                       qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key, data_dir=data_dir)
         products = load_data(cfg.data).products
         m = load_sparse_encoder(cfg.train.model)

@@ -28,14 +28,15 @@ class SystemRun:
     metrics: dict[str, float] = field(default_factory=dict)
     per_query: dict[str, dict[str, float]] = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+    source: str = ""  # what produced the run (model and catalog); a cached run is reused only if it matches
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"name": self.name, "run": self.run, "timings": self.timings}))
+        path.write_text(json.dumps({"name": self.name, "source": self.source, "run": self.run, "timings": self.timings}))
 
     @classmethod
     def load(cls, path: Path) -> "SystemRun":
         raw = json.loads(path.read_text())
-        return cls(raw["name"], raw["run"], timings=raw.get("timings", {}))
+        return cls(raw["name"], raw["run"], timings=raw.get("timings", {}), source=raw.get("source", ""))
 
 
 def bm25_run(data: SearchData, queries: dict[str, str], *, stem: bool, k: int) -> SystemRun:

@@ -49,6 +49,7 @@ class Pipeline:
         self.systems: dict[str, SystemRun] = {}
         self.dev: dict[str, dict[str, float]] = {}
         self.timings: dict[str, float] = {}
+        self._catalog: str | None = None
         self._prepare_dir()
 
     def _prepare_dir(self) -> None:
@@ -93,13 +94,16 @@ class Pipeline:
         qrels = self.data.eval_qrels(getattr(split, part))
         return {q: self.data.queries[q] for q in qrels}, qrels
 
-    def _system(self, name: str, part: str, make) -> SystemRun:
+    def _system(self, name: str, part: str, make, source: str) -> SystemRun:
         path = self.out / "runs" / f"{name}.{part}.json"
         queries, qrels = self._queries(part)
-        if self.resume and path.exists():
-            system = SystemRun.load(path)
+        source = f"{source} catalog={self._catalog_key()} queries={len(queries)}"
+        cached = SystemRun.load(path) if self.resume and path.exists() else None
+        if cached is not None and cached.source == source:
+            system = cached
         else:
             system = make(queries)
+            system.source = source
             path.parent.mkdir(exist_ok=True)
             system.save(path)
         return score(system, qrels, self.config.evaluate.k)
@@ -109,9 +113,10 @@ class Pipeline:
         k = max(self.config.evaluate.k)
         if self.config.evaluate.bm25:
             for stem, name in ((True, "bm25"), (False, "bm25-unstemmed")):
-                self.systems[name] = self._system(name, "test", lambda q: bm25_run(self.data, q, stem=stem, k=k))
-                self.dev[name] = self._system(name, "dev", lambda q: bm25_run(self.data, q, stem=stem, k=k)).metrics \
-                    if self.split_.dev else {}
+                make = lambda q, stem=stem: bm25_run(self.data, q, stem=stem, k=k)  # noqa: E731
+                self.systems[name] = self._system(name, "test", make, source=f"{name} k={k}")
+                if self.split_.dev:
+                    self.dev[name] = self._system(name, "dev", make, source=f"{name} k={k}").metrics
         self._timed("bm25", t)
         return self.systems
 
@@ -127,8 +132,10 @@ class Pipeline:
         return path
 
     def _catalog_key(self) -> str:
-        ids = "\n".join(self.data.products["product_id"]) + "\n".join(self.data.products["text"])
-        return hashlib.sha1(ids.encode()).hexdigest()[:16]
+        if self._catalog is None:
+            ids = "\n".join(self.data.products["product_id"]) + "\n".join(self.data.products["text"])
+            self._catalog = hashlib.sha1(ids.encode()).hexdigest()[:16]
+        return self._catalog
 
     def evaluate_model(self, name: str, model_ref: str) -> SystemRun:
         """Index the catalog with one model (in collection ``name``) and score it on test and dev."""
@@ -147,9 +154,9 @@ class Pipeline:
                 return model_run(name, model_ref, self.data, queries, index, k=k, config=self.config.evaluate,
                                  progress=self.progress, catalog_key=self._catalog_key(), model=model)
 
-        self.systems[name] = self._system(name, "test", make)
+        self.systems[name] = self._system(name, "test", make, source=f"{model_ref} k={k}")
         if self.split_.dev:
-            self.dev[name] = self._system(name, "dev", make).metrics
+            self.dev[name] = self._system(name, "dev", make, source=f"{model_ref} k={k}").metrics
         self._timed(f"index_and_search_{name}", t)
         return self.systems[name]
 
