@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -191,9 +190,4 @@ class Pipeline:
             self.evaluate_model("finetuned", tuned)
         self._timed("total", t)
         return self.report()
-
-    def clean(self) -> None:
-        """Remove checkpoints once the model is saved (they can be large)."""
-        shutil.rmtree(self.out / "checkpoints", ignore_errors=True)
-
 
