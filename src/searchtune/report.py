@@ -88,7 +88,8 @@ def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str,
 def comparison_table(metrics: dict[str, dict[str, float]], changes: dict[str, dict[str, float]]) -> str:
     names = list(metrics)
     cols = list(next(iter(metrics.values())).keys())
-    order = [c for c in cols if c.startswith("ndcg")] + [c for c in cols if not c.startswith("ndcg")]
+    first = ["ndcg@10", "mrr@10", "recall@10", "recall@100", "precision@10"]
+    order = [c for c in first if c in cols] + [c for c in cols if c not in first]
     head = "| system | " + " | ".join(order) + " | nDCG@10 vs BM25 |\n|---|" + "---:|" * (len(order) + 1) + "\n"
     lines = []
     for name in names:
