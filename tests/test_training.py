@@ -35,22 +35,37 @@ def test_rows_use_judged_negatives_and_refuse_held_out_queries():
         training_rows(data, ["q0", "q5"], held_out=["q5"])
 
 
-def test_a_training_run_changes_the_model_and_resumes(tmp_path):
+class StopAt(__import__("transformers").TrainerCallback):
+    """Simulates a crash (Ctrl-C) after a given step."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_a_training_run_changes_the_model_and_resumes_after_a_crash(tmp_path):
     from searchtune.models import load_sparse_encoder
 
     data = small_data()
     split = Split(train=[f"q{i}" for i in range(10)], dev=["q10"], test=["q11"])
     config = TrainConfig(epochs=2, batch_size=4, learning_rate=5e-4, save_steps=2, logging_steps=1,
                          max_seq_length=16)
-    model_dir = train_sparse(data, split, config, tmp_path, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train_sparse(data, split, config, tmp_path, progress=False, callbacks=[StopAt(3)])
+    assert not (tmp_path / "model").exists()
+    assert [p.name for p in (tmp_path / "checkpoints").glob("checkpoint-*")] == ["checkpoint-2"]
+    model_dir = train_sparse(data, split, config, tmp_path, resume=True, progress=False)
     stats = json.loads((model_dir / "training_stats.json").read_text())
-    assert stats["pairs"] == 11 and stats["steps"] > 0 and not stats["resumed"]
+    # 11 rows in batches of 4 → 3 steps an epoch, 6 in all; the resumed run started at step 2
+    assert stats["pairs"] == 11 and stats["steps"] == 6 and stats["resumed"] is True
+    log = json.loads((model_dir / "training_log.json").read_text())
+    steps = [e["step"] for e in log if "loss" in e]
+    assert steps == [1, 2, 3, 4, 5, 6]  # steps 1–2 come from the checkpoint's history, none was trained twice
     assert (model_dir / "searchtune_config.yaml").exists()
     base, tuned = load_sparse_encoder("splade-tiny"), load_sparse_encoder(model_dir)
     b = dict(base.named_parameters())
     changed = [n for n, p in tuned.named_parameters() if not torch.equal(p, b[n])]
     assert changed, "training did not change any weight"
-    # an interrupted run: drop the final model, keep the checkpoints, and resume
-    assert list((tmp_path / "checkpoints").glob("checkpoint-*"))
-    again = train_sparse(data, split, config, tmp_path, resume=True, progress=False)
-    assert json.loads((again / "training_stats.json").read_text())["resumed"] is True
