@@ -2,7 +2,7 @@
 
 Used to choose settings on dev; the final numbers come from bench/homedepot.py.
 """
-import argparse, json, logging, time, sys
+import argparse, json, logging, time
 from pathlib import Path
 from searchtune.config import DataConfig, TrainConfig
 from searchtune.data import load_data, load_split_file

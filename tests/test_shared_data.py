@@ -22,15 +22,15 @@ def test_home_depot_loads_with_the_protocol(homedepot):
 
 @pytest.mark.slow
 def test_bm25_reproduces_the_protocol_baseline(homedepot):
-    from searchtune.evaluate import bm25_run
+    from searchtune.evaluate import bm25_index, bm25_run
     from searchtune.metrics import evaluate_run
 
     data = load_data(DataConfig(data=str(homedepot / "train.csv"), duplicate_products="first"))
     split = load_split_file(homedepot / "split.json", data.queries)
     qrels = data.eval_qrels(split.test)
     queries = {q: data.queries[q] for q in qrels}
-    stemmed = evaluate_run(qrels, bm25_run(data, queries, stem=True, k=100).run)
-    plain = evaluate_run(qrels, bm25_run(data, queries, stem=False, k=100).run)
+    stemmed = evaluate_run(qrels, bm25_run(bm25_index(data, stem=True), queries, k=100).run)
+    plain = evaluate_run(qrels, bm25_run(bm25_index(data, stem=False), queries, k=100).run)
     # shared/data/README.md: stemmed 0.3675 (MRR@10 0.471, Recall@100 0.718), unstemmed 0.324
     assert stemmed["ndcg@10"] == pytest.approx(0.3675, abs=0.003)
     assert stemmed["recall@100"] == pytest.approx(0.718, abs=0.003)

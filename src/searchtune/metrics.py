@@ -30,7 +30,7 @@ def evaluate_run(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, floa
     names = metric_names(ks)
     full_run = {q: dict(run.get(q, {})) for q in qrels}
     # ranx refuses queries with an empty ranking; a sentinel document that is never relevant scores 0.
-    for q, docs in full_run.items():
+    for docs in full_run.values():
         if not docs:
             docs["__no_result__"] = 0.0
     qr, rn = Qrels(qrels), Run(full_run)

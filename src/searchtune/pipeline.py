@@ -19,13 +19,12 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from .config import Config
 from .data import SearchData, Split, load_data, load_split_file, split_queries
 from .errors import SearchtuneError
-from .evaluate import SystemRun, bm25_run, model_run, score
+from .evaluate import SystemRun, bm25_index, bm25_run, model_run, score
 from .index import open_index
 from .report import build_examples, write_report
 from .training import train_sparse
@@ -112,7 +111,13 @@ class Pipeline:
         k = max(self.config.evaluate.k)
         if self.config.evaluate.bm25:
             for stem, name in ((True, "bm25"), (False, "bm25-unstemmed")):
-                make = lambda q, stem=stem: bm25_run(self.data, q, stem=stem, k=k)  # noqa: E731
+                built = {}  # one BM25 index per variant, built only if a part is not cached
+
+                def make(queries, stem=stem, built=built):
+                    if "bm25" not in built:
+                        built["bm25"] = bm25_index(self.data, stem=stem)
+                    return bm25_run(built["bm25"], queries, k=k)
+
                 self.systems[name] = self._system(name, "test", make, source=f"{name} k={k}")
                 if self.split_.dev:
                     self.dev[name] = self._system(name, "dev", make, source=f"{name} k={k}").metrics

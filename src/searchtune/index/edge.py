@@ -84,16 +84,19 @@ class EdgeIndex(SparseIndex):
         from qdrant_edge import Point, SparseVector, UpdateOperation
 
         shard = self.shard
+
+        def send(points):
+            op = UpdateOperation.upsert_points(points)
+            with_retry(lambda: shard.update(op), what=f"upsert into {self.name}")
+
         batch = []
         for pid, (idx, val), payload in zip(product_ids, rows(vectors), payloads):
             batch.append(Point(uuid.UUID(point_id(pid)), {SPARSE: SparseVector(idx, val)}, payload))
             if len(batch) >= self.batch_size:
-                op = UpdateOperation.upsert_points(batch)
-                with_retry(lambda: shard.update(op), what=f"upsert into {self.name}")
+                send(batch)
                 batch = []
         if batch:
-            op = UpdateOperation.upsert_points(batch)
-            with_retry(lambda: shard.update(op), what=f"upsert into {self.name}")
+            send(batch)
         shard.flush()
 
     def optimize(self) -> None:

@@ -102,7 +102,7 @@ class ServerIndex(SparseIndex):
         out: list[list[Hit]] = []
         for start in range(0, len(requests), batch_size):
             chunk = requests[start:start + batch_size]
-            responses = with_retry(lambda: self.client.query_batch_points(self.name, requests=chunk),
+            responses = with_retry(lambda chunk=chunk: self.client.query_batch_points(self.name, requests=chunk),
                                    what=f"search {self.name}")
             for resp in responses:
                 out.append([Hit(p.payload["product_id"], float(p.score), dict(p.payload)) for p in resp.points])
