@@ -74,3 +74,18 @@ def test_python_api_finetune_returns_the_model(tmp_path):
                                min_positive_gain=2)
     assert path == tmp_path / "run" / "model"
     assert load_sparse_encoder(path).encode_query(["hose"]).shape[-1] == 30522
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_commands(tmp_path):
+    out = tmp_path / "run"
+    data = ["--catalog", str(EXAMPLES / "catalog.csv"), "--queries", str(EXAMPLES / "queries.csv")]
+    trained = runner.invoke(app, ["train", *data, "--out", str(out), "--epochs", "0.1", "--max-seq-length", "16",
+                                  "--min-positive-gain", "2"])
+    assert trained.exit_code == 0, trained.output
+    assert (out / "model" / "training_stats.json").exists() and not (out / "report.json").exists()
+    evaluated = runner.invoke(app, ["evaluate", *data, "--out", str(out)])
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["metrics"]) == {"bm25", "bm25-unstemmed", "base", "finetuned"}
+    assert report["config"]["train"]["max_seq_length"] == 16  # the run's saved config was reused

@@ -76,6 +76,22 @@ def _config(config_file, *, data=None, catalog=None, queries=None, query_texts=N
     return config
 
 
+COLUMN_ROLES = ("product_id", "title", "brand", "description", "bullets", "attributes", "category", "query",
+                "query_id", "label")
+TRAIN_FLAGS = {"model": "model", "lr": "learning_rate", "batch_size": "batch_size", "epochs": "epochs",
+               "max_seq_length": "max_seq_length", "seed": "seed", "min_positive_gain": "min_positive_gain"}
+
+
+def _config_from(params: dict, config_file=None) -> Config:
+    """The Config for a command from its parameters (``locals()``); flags a command lacks count as not given."""
+    p = params
+    columns = {role: p.get(("id" if role == "product_id" else role) + "_column") for role in COLUMN_ROLES}
+    train = {field: p.get(flag) for flag, field in TRAIN_FLAGS.items()}
+    names = ("data", "catalog", "queries", "query_texts", "split", "encoding", "label_scale", "positive_min_gain",
+             "duplicate_products", "qdrant_url", "qdrant_api_key", "data_dir")
+    return _config(config_file or p.get("config"), columns=columns, train=train, **{n: p.get(n) for n in names})
+
+
 def _s(path) -> str | None:
     return None if path is None else str(path)
 
@@ -117,11 +133,6 @@ def main(version: Annotated[bool, typer.Option("--version", help="Print the vers
 
 
 # -- commands ----------------------------------------------------------------------
-def _train_flags(model, lr, batch_size, epochs, max_seq_length, seed, min_positive_gain) -> dict:
-    return {"model": model, "learning_rate": lr, "batch_size": batch_size, "epochs": epochs,
-            "max_seq_length": max_seq_length, "seed": seed, "min_positive_gain": min_positive_gain}
-
-
 LR = Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")]
 Batch = Annotated[Optional[int], typer.Option(help="Training batch size.")]
 Epochs = Annotated[Optional[float], typer.Option(help="Training epochs.")]
@@ -131,12 +142,6 @@ MinGain = Annotated[Optional[int], typer.Option(help="Train only on positives wi
 Out = Annotated[Path, typer.Option("--out", help="Run directory.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")]
 
-
-def _columns(id_column, title_column, brand_column, description_column, bullets_column, attributes_column,
-             category_column, query_column, query_id_column, label_column) -> dict:
-    return {"product_id": id_column, "title": title_column, "brand": brand_column, "description": description_column,
-            "bullets": bullets_column, "attributes": attributes_column, "category": category_column,
-            "query": query_column, "query_id": query_id_column, "label": label_column}
 
 
 @app.command()
@@ -153,17 +158,12 @@ def pipeline(
 ) -> None:
     """Load → split → BM25 baselines → fine-tune → index → evaluate → report, in one run directory."""
     _setup_logging(verbose)
+    params = dict(locals())
 
     def body():
         from .pipeline import Pipeline
 
-        cfg = _config(config, data=data, catalog=catalog, queries=queries, query_texts=query_texts, split=split,
-                      encoding=encoding, label_scale=label_scale, positive_min_gain=positive_min_gain,
-                      duplicate_products=duplicate_products,
-                      columns=_columns(id_column, title_column, brand_column, description_column, bullets_column,
-                                       attributes_column, category_column, query_column, query_id_column, label_column),
-                      train=_train_flags(model, lr, batch_size, epochs, max_seq_length, seed, min_positive_gain),
-                      qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key)
+        cfg = _config_from(params)
         report = Pipeline(cfg, out, resume=resume, command=_command()).run()
         _print_metrics(report)
         out_console.print(f"report: {out / 'report.md'}   model: {out / 'model'}")
@@ -184,16 +184,12 @@ def train(
 ) -> None:
     """Fine-tune a SPLADE model on the training queries (dev and test queries are held out)."""
     _setup_logging(verbose)
+    params = dict(locals())
 
     def body():
         from .pipeline import Pipeline
 
-        cfg = _config(config, data=data, catalog=catalog, queries=queries, query_texts=query_texts, split=split,
-                      encoding=encoding, label_scale=label_scale, positive_min_gain=positive_min_gain,
-                      duplicate_products=duplicate_products,
-                      columns=_columns(id_column, title_column, brand_column, description_column, bullets_column,
-                                       attributes_column, category_column, query_column, query_id_column, label_column),
-                      train=_train_flags(model, lr, batch_size, epochs, max_seq_length, seed, min_positive_gain))
+        cfg = _config_from(params)
         p = Pipeline(cfg, out, resume=resume, command=_command())
         p.load()
         p.split()
@@ -218,17 +214,12 @@ def evaluate(
 ) -> None:
     """Compare BM25, the untuned model and a tuned model on the held-out test queries; write the report."""
     _setup_logging(verbose)
+    params = {**locals(), "model": base_model}  # --model here is the tuned model; the base model is --base-model
 
     def body():
         from .pipeline import Pipeline
 
-        cfg_file = config or (out / "config.yaml" if (out / "config.yaml").exists() else None)
-        cfg = _config(cfg_file, data=data, catalog=catalog, queries=queries, query_texts=query_texts, split=split,
-                      encoding=encoding, label_scale=label_scale, positive_min_gain=positive_min_gain,
-                      duplicate_products=duplicate_products,
-                      columns=_columns(id_column, title_column, brand_column, description_column, bullets_column,
-                                       attributes_column, category_column, query_column, query_id_column, label_column),
-                      train={"model": base_model}, qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key)
+        cfg = _config_from(params, config or (out / "config.yaml" if (out / "config.yaml").exists() else None))
         tuned = model or (str(out / "model") if (out / "model").is_dir() else None)
         p = Pipeline(cfg, out, resume=True, command=_command())
         report = p.run(train=False, model=tuned)
@@ -250,6 +241,7 @@ def index(
 ) -> None:
     """Encode the catalog with a SPLADE model and upsert it into a Qdrant collection (idempotent)."""
     _setup_logging(verbose)
+    params = dict(locals())
 
     def body():
         from .data import load_data
@@ -257,11 +249,7 @@ def index(
         from .models import load_sparse_encoder, resolve_model
         from .search import index_products
 
-        cfg = _config(config, data=data, catalog=catalog, encoding=encoding, duplicate_products=duplicate_products,
-                      columns=_columns(id_column, title_column, brand_column, description_column, bullets_column,
-                                       attributes_column, category_column, None, None, None),
-                      train={"model": model},
-                      qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key, data_dir=data_dir)
+        cfg = _config_from(params)
         products = load_data(cfg.data).products
         m = load_sparse_encoder(cfg.train.model)
         with open_index(collection, cfg.index) as ix:
