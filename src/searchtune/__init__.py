@@ -2,10 +2,20 @@
 
 __version__ = "0.1.0"
 
-from .api import finetune  # noqa: E402
-from .config import Config, DataConfig, EvalConfig, IndexConfig, TrainConfig  # noqa: E402
-from .errors import DataError, SearchtuneError  # noqa: E402
-from .pipeline import Pipeline  # noqa: E402
+from .api import finetune
+from .config import Config, DataConfig, EvalConfig, IndexConfig, TrainConfig
+from .errors import DataError, SearchtuneError
+from .pipeline import Pipeline
 
-__all__ = ["Config", "DataConfig", "DataError", "EvalConfig", "IndexConfig", "Pipeline", "SearchtuneError",
-           "TrainConfig", "finetune", "__version__"]
+__all__ = [
+           "Config",
+           "DataConfig",
+           "DataError",
+           "EvalConfig",
+           "IndexConfig",
+           "Pipeline",
+           "SearchtuneError",
+           "TrainConfig",
+           "__version__",
+           "finetune",
+]

@@ -31,7 +31,7 @@ class BM25Baseline:
         self.retriever = bm25s.BM25(k1=k1, b=b, backend="numba")
         self.ids: list[str] = []
 
-    def index(self, ids: list[str], texts: list[str]) -> "BM25Baseline":
+    def index(self, ids: list[str], texts: list[str]) -> BM25Baseline:
         self.ids = list(ids)
         tokens = self.tokenizer.tokenize(list(texts), return_as="tuple", show_progress=False)
         self.retriever.index(tokens, show_progress=False)
@@ -48,3 +48,10 @@ class BM25Baseline:
             keep = srow > 0  # a query with no known term scores every product 0: no result
             run[qid] = {self.ids[int(d)]: float(s) for d, s in zip(np.asarray(row)[keep], np.asarray(srow)[keep])}
         return run
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of ``query`` against every product (``self.ids`` order); zeros for no known term."""
+        ids = self.tokenizer.tokenize([query], update_vocab=False, return_as="ids", show_progress=False)[0]
+        if not ids:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return self.retriever.get_scores([int(i) for i in ids])

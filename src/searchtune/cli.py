@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import shlex
-import warnings
 import sys
+import warnings
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -30,21 +30,21 @@ console = Console(stderr=True, soft_wrap=True)
 out_console = Console(soft_wrap=True)
 
 # -- shared options ------------------------------------------------------------
-Data = Annotated[Optional[Path], typer.Option("--data", help="One file: a catalog, or query + product + label rows.")]
-Catalog = Annotated[Optional[Path], typer.Option(help="Products file (use with --queries).")]
-Queries = Annotated[Optional[Path], typer.Option(help="Judgments file: query (or query id), product id, label.")]
-QueryTexts = Annotated[Optional[Path], typer.Option(help="Query id → text file, for judgments without query text.")]
-SplitFile = Annotated[Optional[Path], typer.Option("--split", help='Split file {"test": [...], "dev": [...]}.')]
-ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="YAML config (sections data/train/evaluate/index).")]
-Encoding = Annotated[Optional[str], typer.Option(help="File encoding (detected when left out).")]
-LabelScale = Annotated[Optional[str], typer.Option(help="Label scale: 1-3, 1-4, esci, wands, 0-2, binary, graded.")]
-PositiveMinGain = Annotated[Optional[int], typer.Option(help="Lowest gain that counts as a positive.")]
-DupProducts = Annotated[Optional[str], typer.Option(help="A product id seen with two titles: 'error' or 'first'.")]
-Column = Annotated[Optional[str], typer.Option(show_default=False)]
-Model = Annotated[Optional[str], typer.Option("--model", help="Base model: splade-tiny, a folder or a hub id.")]
-QdrantUrl = Annotated[Optional[str], typer.Option(help="Qdrant server URL (default: embedded Qdrant Edge).")]
-QdrantKey = Annotated[Optional[str], typer.Option(help="Qdrant API key.", envvar="QDRANT_API_KEY")]
-DataDir = Annotated[Optional[Path], typer.Option(help="Qdrant Edge storage folder.")]
+Data = Annotated[Path | None, typer.Option("--data", help="One file: a catalog, or query + product + label rows.")]
+Catalog = Annotated[Path | None, typer.Option(help="Products file (use with --queries).")]
+Queries = Annotated[Path | None, typer.Option(help="Judgments file: query (or query id), product id, label.")]
+QueryTexts = Annotated[Path | None, typer.Option(help="Query id → text file, for judgments without query text.")]
+SplitFile = Annotated[Path | None, typer.Option("--split", help='Split file {"test": [...], "dev": [...]}.')]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="YAML config (sections data/train/evaluate/index).")]
+Encoding = Annotated[str | None, typer.Option(help="File encoding (detected when left out).")]
+LabelScale = Annotated[str | None, typer.Option(help="Label scale: 1-3, 1-4, esci, wands, 0-2, binary, graded.")]
+PositiveMinGain = Annotated[int | None, typer.Option(help="Lowest gain that counts as a positive.")]
+DupProducts = Annotated[str | None, typer.Option(help="A product id seen with two titles: 'error' or 'first'.")]
+Column = Annotated[str | None, typer.Option(show_default=False)]
+Model = Annotated[str | None, typer.Option("--model", help="Base model: splade-tiny, a folder or a hub id.")]
+QdrantUrl = Annotated[str | None, typer.Option(help="Qdrant server URL (default: embedded Qdrant Edge).")]
+QdrantKey = Annotated[str | None, typer.Option(help="Qdrant API key.", envvar="QDRANT_API_KEY")]
+DataDir = Annotated[Path | None, typer.Option(help="Qdrant Edge storage folder.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="More logging.")]
 
 
@@ -82,14 +82,35 @@ TRAIN_FLAGS = {"model": "model", "lr": "learning_rate", "batch_size": "batch_siz
                "max_seq_length": "max_seq_length", "seed": "seed", "min_positive_gain": "min_positive_gain"}
 
 
+MINE_FLAGS = {"mine_top_k": "top_k", "negatives_per_query": "negatives_per_query",
+              "negatives_per_row": "negatives_per_row", "mine_margin": "margin", "start_model": "start_model",
+              "mine_seed": "seed"}
+
+
 def _config_from(params: dict, config_file=None) -> Config:
     """The Config for a command from its parameters (``locals()``); flags a command lacks count as not given."""
+    from .mining import check_config, parse_window
+
     p = params
     columns = {role: p.get(("id" if role == "product_id" else role) + "_column") for role in COLUMN_ROLES}
     train = {field: p.get(flag) for flag, field in TRAIN_FLAGS.items()}
     names = ("data", "catalog", "queries", "query_texts", "split", "encoding", "label_scale", "positive_min_gain",
              "duplicate_products", "qdrant_url", "qdrant_api_key", "data_dir")
-    return _config(config_file or p.get("config"), columns=columns, train=train, **{n: p.get(n) for n in names})
+    config = _config(config_file or p.get("config"), columns=columns, train=train, **{n: p.get(n) for n in names})
+    mine = {field: p.get(flag) for flag, field in MINE_FLAGS.items()}
+    if p.get("negatives"):
+        mine["source"] = {"ance": "model"}.get(p["negatives"], p["negatives"])
+    if p.get("ance_rounds") is not None:
+        mine["rounds"] = p["ance_rounds"]
+        if p["ance_rounds"] > 0 and not p.get("negatives"):
+            mine["source"] = "model"
+    if p.get("mine_window"):
+        mine["window_start"], mine["window_end"] = parse_window(p["mine_window"])
+    update(config.mine, mine, where="flags")
+    if p.get("precision"):
+        config.train.precision = config.evaluate.precision = p["precision"]
+    check_config(config.mine)
+    return config
 
 
 def _s(path) -> str | None:
@@ -133,14 +154,25 @@ def main(version: Annotated[bool, typer.Option("--version", help="Print the vers
 
 
 # -- commands ----------------------------------------------------------------------
-LR = Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")]
-Batch = Annotated[Optional[int], typer.Option(help="Training batch size.")]
-Epochs = Annotated[Optional[float], typer.Option(help="Training epochs.")]
-MaxLen = Annotated[Optional[int], typer.Option(help="Max tokens per text.")]
-Seed = Annotated[Optional[int], typer.Option(help="Training seed.")]
-MinGain = Annotated[Optional[int], typer.Option(help="Train only on positives with at least this gain.")]
+LR = Annotated[float | None, typer.Option("--lr", help="Learning rate.")]
+Batch = Annotated[int | None, typer.Option(help="Training batch size.")]
+Epochs = Annotated[float | None, typer.Option(help="Training epochs.")]
+MaxLen = Annotated[int | None, typer.Option(help="Max tokens per text.")]
+Seed = Annotated[int | None, typer.Option(help="Training seed.")]
+MinGain = Annotated[int | None, typer.Option(help="Train only on positives with at least this gain.")]
 Out = Annotated[Path, typer.Option("--out", help="Run directory.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")]
+Precision = Annotated[str | None, typer.Option(help="auto (bf16 where the hardware has it), bf16 or fp32.")]
+Negatives = Annotated[str | None, typer.Option(
+    help="Hard negatives: judged (labelled gain 0; default), ance/model (mined by the model in rounds), bm25.")]
+AnceRounds = Annotated[int | None, typer.Option(help="Mining rounds after the first training (implies --negatives ance).")]
+MineTopK = Annotated[int | None, typer.Option(help="Candidates retrieved per training query when mining.")]
+MineWindow = Annotated[str | None, typer.Option(help="Rank window negatives come from, e.g. 10-50.")]
+NegPerQuery = Annotated[int | None, typer.Option(help="Negatives kept per training query (judged first).")]
+NegPerRow = Annotated[int | None, typer.Option(help="Negatives per training row.")]
+MineMargin = Annotated[float | None, typer.Option(help="Skip candidates above (1 - margin) x the best positive's score.")]
+StartModel = Annotated[str | None, typer.Option(help="ANCE: mine the first round with this model instead of training round 0.")]
+MineSeed = Annotated[int | None, typer.Option(help="Seed for choosing negatives.")]
 
 
 
@@ -154,7 +186,10 @@ def pipeline(
     brand_column: Column = None, description_column: Column = None, bullets_column: Column = None,
     attributes_column: Column = None, category_column: Column = None, query_column: Column = None,
     query_id_column: Column = None, label_column: Column = None, qdrant_url: QdrantUrl = None,
-    qdrant_api_key: QdrantKey = None, resume: Resume = False, verbose: Verbose = False,
+    qdrant_api_key: QdrantKey = None, negatives: Negatives = None, ance_rounds: AnceRounds = None, mine_top_k: MineTopK = None,
+    mine_window: MineWindow = None, negatives_per_query: NegPerQuery = None, negatives_per_row: NegPerRow = None,
+    mine_margin: MineMargin = None, start_model: StartModel = None, mine_seed: MineSeed = None,
+    precision: Precision = None, resume: Resume = False, verbose: Verbose = False,
 ) -> None:
     """Load → split → BM25 baselines → fine-tune → index → evaluate → report, in one run directory."""
     _setup_logging(verbose)
@@ -180,7 +215,10 @@ def train(
     duplicate_products: DupProducts = None, id_column: Column = None, title_column: Column = None,
     brand_column: Column = None, description_column: Column = None, bullets_column: Column = None,
     attributes_column: Column = None, category_column: Column = None, query_column: Column = None,
-    query_id_column: Column = None, label_column: Column = None, resume: Resume = False, verbose: Verbose = False,
+    query_id_column: Column = None, label_column: Column = None, negatives: Negatives = None, ance_rounds: AnceRounds = None, mine_top_k: MineTopK = None,
+    mine_window: MineWindow = None, negatives_per_query: NegPerQuery = None, negatives_per_row: NegPerRow = None,
+    mine_margin: MineMargin = None, start_model: StartModel = None, mine_seed: MineSeed = None,
+    precision: Precision = None, resume: Resume = False, verbose: Verbose = False,
 ) -> None:
     """Fine-tune a SPLADE model on the training queries (dev and test queries are held out)."""
     _setup_logging(verbose)
@@ -203,8 +241,8 @@ def train(
 def evaluate(
     out: Out, data: Data = None, catalog: Catalog = None, queries: Queries = None, query_texts: QueryTexts = None,
     split: SplitFile = None, config: ConfigFile = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="The tuned model to evaluate (default: OUT/model).")] = None,
-    base_model: Annotated[Optional[str], typer.Option(help="The untuned model to compare with.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="The tuned model to evaluate (default: OUT/model).")] = None,
+    base_model: Annotated[str | None, typer.Option(help="The untuned model to compare with.")] = None,
     encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
     duplicate_products: DupProducts = None, id_column: Column = None, title_column: Column = None,
     brand_column: Column = None, description_column: Column = None, bullets_column: Column = None,
@@ -266,7 +304,7 @@ def index(
 def search(
     query: Annotated[str, typer.Argument(help="The search query.")],
     collection: Annotated[str, typer.Option(help="Collection name.")] = "products",
-    model: Annotated[Optional[str], typer.Option("--model", help="Model (default: the one the collection was indexed with).")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Model (default: the one the collection was indexed with).")] = None,
     k: Annotated[int, typer.Option("-k", "--top-k", help="How many products.")] = 10,
     qdrant_url: QdrantUrl = None, qdrant_api_key: QdrantKey = None, data_dir: DataDir = None,
     terms: Annotated[bool, typer.Option(help="Also show the query's top expansion terms.")] = False,
@@ -296,6 +334,61 @@ def search(
         for i, h in enumerate(hits, 1):
             table.add_row(str(i), f"{h.score:.3f}", h.product_id, h.payload.get("title", ""))
         out_console.print(table)
+
+    _run(body)
+
+
+@app.command()
+def mine(
+    out: Annotated[Path, typer.Option("--out", help="JSONL file for the mined negatives (one line per query).")],
+    data: Data = None, catalog: Catalog = None, queries: Queries = None, query_texts: QueryTexts = None,
+    split: SplitFile = None, config: ConfigFile = None, model: Model = None,
+    negatives: Negatives = None, mine_top_k: MineTopK = None, mine_window: MineWindow = None,
+    negatives_per_query: NegPerQuery = None, mine_margin: MineMargin = None, mine_seed: MineSeed = None,
+    collection: Annotated[str | None, typer.Option(help="Collection to (re)use; default: mine-<model folder>.")] = None,
+    encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
+    duplicate_products: DupProducts = None, qdrant_url: QdrantUrl = None, qdrant_api_key: QdrantKey = None,
+    data_dir: DataDir = None, precision: Precision = None, verbose: Verbose = False,
+) -> None:
+    """Mine hard negatives for the training queries (never dev or test) and write them to JSONL for inspection."""
+    _setup_logging(verbose)
+    params = dict(locals())
+    if not negatives:
+        params["negatives"] = "model"
+
+    def body():
+        import json as _json
+
+        from .data import load_data, load_split_file, split_queries
+        from .evaluate import ensure_index
+        from .index import open_index
+        from .mining import mine as run_mine
+        from .mining import write_mined
+        from .models import load_sparse_encoder, resolve_model
+
+        cfg = _config_from(params)
+        if cfg.mine.source == "judged":
+            raise SearchtuneError("--negatives judged mines nothing; use ance (the model) or bm25")
+        d = load_data(cfg.data)
+        if cfg.data.split:
+            sp_ = load_split_file(cfg.data.split, d.queries)
+        else:
+            sp_ = split_queries(list(d.queries), dev_fraction=cfg.data.dev_fraction,
+                                test_fraction=cfg.data.test_fraction, seed=cfg.data.split_seed)
+        if cfg.mine.source == "bm25":
+            records, stats = run_mine(d, sp_, cfg.mine, min_gain=cfg.train.min_positive_gain)
+        else:
+            ref = resolve_model(cfg.train.model)
+            m = load_sparse_encoder(ref)
+            name = collection or "mine-" + Path(ref).name.replace(" ", "_")
+            with open_index(name, cfg.index) as ix:
+                ensure_index(m, ref, d, ix, batch_size=cfg.evaluate.encode_batch_size, progress=True,
+                             catalog_key=str(len(d.products)), precision=cfg.evaluate.precision)
+                records, stats = run_mine(d, sp_, cfg.mine, model=m, index=ix, precision=cfg.evaluate.precision,
+                                          min_gain=cfg.train.min_positive_gain)
+        write_mined(out, records)
+        out_console.print(_json.dumps(stats, indent=1))
+        out_console.print(f"mined negatives for {len(records)} training queries: {out}")
 
     _run(body)
 

@@ -54,8 +54,27 @@ class TrainConfig:
     judged_negatives: bool = True  # use judged gain-0 products as hard negatives
     min_positive_gain: int | None = None  # train only on positives with at least this gain (None: the scale's)
     seed: int = 42
+    precision: str = "auto"  # auto (bf16 autocast where the hardware has it), bf16, fp32
     save_steps: int = 200
     logging_steps: int = 20
+
+
+@dataclass
+class MineConfig:
+    """Hard-negative mining (ANCE rounds, or BM25 negatives). See searchtune.mining."""
+
+    source: str = "judged"  # judged: labelled negatives only; model: ANCE rounds; bm25: BM25-mined negatives
+    rounds: int = 1  # ANCE rounds after the first training (source=model)
+    top_k: int = 50  # candidates retrieved per training query
+    window_start: int = 10  # take negatives from this rank (1-based, among non-positives) ...
+    window_end: int = 50  # ... to this rank, inclusive
+    negatives_per_query: int = 4  # the pool of negatives kept per query (judged gain-0 first)
+    negatives_per_row: int = 1  # negatives per training row, cycling through the pool
+    margin: float = 0.05  # skip candidates scoring above (1 - margin) x the best positive's score; 0 = off
+    judged_first: bool = True  # labelled negatives (gain 0) fill the pool before mined ones
+    seed: int = 42
+    patience: int = 1  # stop after this many rounds without a better dev nDCG@10
+    start_model: str | None = None  # source=model: mine first with this model instead of training round 0
 
 
 @dataclass
@@ -65,6 +84,7 @@ class EvalConfig:
     examples: int = 6  # per-query examples in the report
     encode_batch_size: int = 128
     search_batch_size: int = 256
+    precision: str = "auto"  # encoding precision: auto (bf16 where native), bf16, fp32; see searchtune.precision
 
 
 @dataclass
@@ -79,6 +99,7 @@ class IndexConfig:
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    mine: MineConfig = field(default_factory=MineConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
 
@@ -92,10 +113,10 @@ class Config:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
-    def load(cls, path: str | Path) -> "Config":
+    def load(cls, path: str | Path) -> Config:
         return cls().update_from_file(path)
 
-    def update_from_file(self, path: str | Path) -> "Config":
+    def update_from_file(self, path: str | Path) -> Config:
         path = Path(path)
         if not path.is_file():
             raise SearchtuneError(f"{path}: config file not found")
@@ -106,13 +127,16 @@ class Config:
         if not isinstance(raw, dict):
             raise SearchtuneError(f"{path}: expected sections data/train/evaluate/index at the top level")
         for section, values in raw.items():
-            target = getattr(self, section, None) if section in ("data", "train", "evaluate", "index") else None
+            target = getattr(self, section, None) if section in SECTIONS else None
             if target is None:
-                raise SearchtuneError(f"{path}: unknown section '{section}'; use data, train, evaluate or index")
+                raise SearchtuneError(f"{path}: unknown section '{section}'; use {', '.join(SECTIONS)}")
             if not isinstance(values, dict):
                 raise SearchtuneError(f"{path}: section '{section}' must be a mapping")
             update(target, values, where=f"{path}: {section}")
         return self
+
+
+SECTIONS = ("data", "train", "mine", "evaluate", "index")
 
 
 def update(obj, values: dict[str, Any], where: str = "") -> None:

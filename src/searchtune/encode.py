@@ -7,19 +7,25 @@ import scipy.sparse as sp
 
 
 def encode_sparse(model, texts: list[str], *, kind: str = "document", batch_size: int = 128,
-                  show_progress: bool = False) -> sp.csr_matrix:
-    """Encode ``texts`` as queries or documents; one CSR row per text (vocabulary-sized columns)."""
+                  show_progress: bool = False, precision: str = "auto") -> sp.csr_matrix:
+    """Encode ``texts`` as queries or documents; one CSR row per text (vocabulary-sized columns).
+
+    ``precision``: see :mod:`searchtune.precision` (bf16 autocast where the hardware has it).
+    """
+    from .precision import autocast
+
     if kind not in ("query", "document"):
         raise ValueError(f"kind must be 'query' or 'document', got {kind!r}")
     if not texts:
         return sp.csr_matrix((0, len(model.tokenizer)), dtype=np.float32)
     encode = model.encode_query if kind == "query" else model.encode_document
-    emb = encode(list(texts), batch_size=batch_size, convert_to_tensor=True, convert_to_sparse_tensor=True,
-                 show_progress_bar=show_progress)
+    with autocast(model, precision):
+        emb = encode(list(texts), batch_size=batch_size, convert_to_tensor=True, convert_to_sparse_tensor=True,
+                     show_progress_bar=show_progress)
     emb = emb.coalesce().cpu()
     vocab = emb.shape[1]
     rows, cols = emb.indices().numpy()
-    vals = emb.values().numpy().astype(np.float32)
+    vals = emb.values().float().numpy()
     matrix = sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), vocab), dtype=np.float32)
     matrix.eliminate_zeros()
     matrix.sort_indices()

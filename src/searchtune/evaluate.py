@@ -34,7 +34,7 @@ class SystemRun:
         path.write_text(json.dumps({"name": self.name, "source": self.source, "run": self.run, "timings": self.timings}))
 
     @classmethod
-    def load(cls, path: Path) -> "SystemRun":
+    def load(cls, path: Path) -> SystemRun:
         raw = json.loads(path.read_text())
         return cls(raw["name"], raw["run"], timings=raw.get("timings", {}), source=raw.get("source", ""))
 
@@ -52,14 +52,14 @@ def bm25_run(bm25: BM25Baseline, queries: dict[str, str], *, k: int) -> SystemRu
 
 
 def ensure_index(model, model_ref: str, data: SearchData, index: SparseIndex, *, batch_size: int,
-                 progress: bool, catalog_key: str) -> dict:
+                 progress: bool, catalog_key: str, precision: str = "auto") -> dict:
     """Index the catalog with ``model`` unless ``index`` already holds exactly this model and catalog."""
     meta = index.metadata() if index.exists() else {}
     if meta.get("model") == model_ref and meta.get("catalog") == catalog_key and meta.get("complete"):
         logger.info("collection %s is up to date; not re-indexing", index.name)
         return meta.get("index_stats", {})
     stats = index_products(model, data.products, index, batch_size=batch_size, progress=progress,
-                           metadata={"model": model_ref, "catalog": catalog_key, "complete": False})
+                           precision=precision, metadata={"model": model_ref, "catalog": catalog_key, "complete": False})
     index.create(metadata={"complete": True, "index_stats": stats, "points": len(data.products)})
     return stats
 
@@ -68,8 +68,9 @@ def model_run(name: str, model_ref: str, data: SearchData, queries: dict[str, st
               k: int, config: EvalConfig, progress: bool, catalog_key: str, model=None) -> SystemRun:
     model = model or load_sparse_encoder(model_ref)
     index_stats = ensure_index(model, model_ref, data, index, batch_size=config.encode_batch_size,
-                               progress=progress, catalog_key=catalog_key)
-    hits, stats = search_queries(model, index, queries, k=k, batch_size=config.search_batch_size)
+                               progress=progress, catalog_key=catalog_key, precision=config.precision)
+    hits, stats = search_queries(model, index, queries, k=k, batch_size=config.search_batch_size,
+                                 precision=config.precision)
     return SystemRun(name, hits_to_run(hits), timings={"index": index_stats, "search": stats})
 
 

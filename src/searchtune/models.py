@@ -87,8 +87,13 @@ def resolve_model(name_or_path: str | Path) -> str:
     return name
 
 
-def load_sparse_encoder(name_or_path: str | Path, device: str | None = None):
-    """Load a SPLADE model as a ``sentence_transformers.SparseEncoder``."""
+def load_sparse_encoder(name_or_path: str | Path, device: str | None = None, *, pooling_chunk: int | None = 16):
+    """Load a SPLADE model as a ``sentence_transformers.SparseEncoder``.
+
+    ``pooling_chunk``: sequences pooled at a time over the vocabulary-wide logits. Measured on 2 CPU cores
+    with splade-tiny: encoding 124 docs/s unchunked vs 157 with 16 (the working set stays in cache);
+    training 9.4 rows/s unchunked vs 6.3 with 4, so training passes ``None``.
+    """
     from sentence_transformers import SparseEncoder
 
     target = resolve_model(name_or_path)
@@ -100,8 +105,6 @@ def load_sparse_encoder(name_or_path: str | Path, device: str | None = None):
             f"{str(exc).splitlines()[0]}); pass a local folder or one of: {', '.join(BUNDLED)}"
         ) from exc
     for module in model:
-        # SPLADE pooling over the vocabulary-wide logits is memory-bound; pooling a few tokens at a
-        # time keeps the working set in cache (measured: 120 -> 170 documents/s on 2 CPU cores).
-        if type(module).__name__ == "SpladePooling" and not getattr(module, "chunk_size", None):
-            module.chunk_size = 4
+        if type(module).__name__ == "SpladePooling":
+            module.chunk_size = pooling_chunk
     return model

@@ -8,6 +8,8 @@ and training continues from its last checkpoint. Layout of ``RUN/``::
     split.json         the query split that was used
     model/             the fine-tuned SparseEncoder (+ searchtune_config.yaml, training stats)
     checkpoints/       trainer checkpoints (resume)
+    rounds/            with mined negatives: every round's mined file, model and dev metrics
+                       (see searchtune.mining); the best round's model is copied to model/
     qdrant/            Qdrant Edge collections (base, finetuned) unless --qdrant-url
     runs/              each system's ranking of the test and dev queries (JSON)
     report.md, report.json
@@ -26,6 +28,7 @@ from .data import SearchData, Split, load_data, load_split_file, split_queries
 from .errors import SearchtuneError
 from .evaluate import SystemRun, bm25_index, bm25_run, model_run, score
 from .index import open_index
+from .mining import install_best, train_with_mining
 from .report import build_examples, write_report
 from .training import train_sparse
 
@@ -131,9 +134,33 @@ class Pipeline:
             logger.info("training already finished in %s; not training again", model_dir)
             return model_dir
         t = time.perf_counter()
-        path = train_sparse(self.data, split, self.config.train, self.out, resume=self.resume, progress=self.progress)
+        if self.config.mine.source == "judged":
+            path = train_sparse(self.data, split, self.config.train, self.out, resume=self.resume,
+                                progress=self.progress)
+        else:
+            summary = train_with_mining(self.data, split, self.config.train, self.config.mine, self.out,
+                                        dev_eval=self.dev_eval, resume=self.resume, progress=self.progress)
+            path = install_best(summary, self.out)
         self._timed("train", t)
         return path
+
+    def dev_eval(self, model_ref: str, collection: str):
+        """Index the catalog with ``model_ref`` in ``collection`` and score the dev queries: (metrics, index)."""
+        from .models import load_sparse_encoder
+
+        split = self.split_ or self.split()
+        if not split.dev:
+            raise SearchtuneError("mining rounds choose the best round on the dev split, which is empty; "
+                                  "give a split with dev queries (or --dev-fraction above 0)")
+        queries, qrels = self._queries("dev")
+        index = open_index(self._collection(collection), self.config.index, data_dir=self.out / "qdrant")
+        system = model_run(collection, model_ref, self.data, queries, index, k=max(self.config.evaluate.k),
+                           config=self.config.evaluate, progress=self.progress, catalog_key=self._catalog_key(),
+                           model=load_sparse_encoder(model_ref))
+        return score(system, qrels, self.config.evaluate.k).metrics, index
+
+    def _collection(self, name: str) -> str:
+        return name if not self.config.index.qdrant_url else f"{self.out.name}-{name}"
 
     def _catalog_key(self) -> str:
         if self._catalog is None:
@@ -141,14 +168,14 @@ class Pipeline:
             self._catalog = hashlib.sha1(ids.encode()).hexdigest()[:16]
         return self._catalog
 
-    def evaluate_model(self, name: str, model_ref: str) -> SystemRun:
+    def evaluate_model(self, name: str, model_ref: str, collection: str | None = None) -> SystemRun:
         """Index the catalog with one model (in collection ``name``) and score it on test and dev."""
         from .models import load_sparse_encoder
 
         t = time.perf_counter()
         k = max(self.config.evaluate.k)
         data_dir = self.out / "qdrant"
-        collection = name if not self.config.index.qdrant_url else f"{self.out.name}-{name}"
+        collection = self._collection(collection or name)
         model = None
 
         def make(queries):
@@ -163,6 +190,10 @@ class Pipeline:
             self.dev[name] = self._system(name, "dev", make, source=f"{model_ref} k={k}").metrics
         self._timed(f"index_and_search_{name}", t)
         return self.systems[name]
+
+    def mining_summary(self) -> dict | None:
+        path = self.out / "rounds" / "rounds.json"
+        return json.loads(path.read_text()) if path.exists() else None
 
     def report(self) -> dict:
         split = self.split_
@@ -180,7 +211,19 @@ class Pipeline:
                  "test_evaluated": len(test_qrels)}
         return write_report(self.out, systems=self.systems, dev=self.dev, examples=examples,
                             config=self.config.to_dict(), counts=self.data.counts, split_sizes=sizes,
-                            timings=timings, command=self.command)
+                            timings=timings, command=self.command, mining=self._mining_for_report())
+
+    def _mining_for_report(self) -> dict | None:
+        from .mining import examples, read_mined
+
+        summary = self.mining_summary()
+        if not summary:
+            return None
+        last = max((r["round"] for r in summary["rounds"] if r["round"] > 0), default=None)
+        mined = self.out / "rounds" / f"round-{last}" / "negatives.jsonl"
+        summary = dict(summary)
+        summary["examples"] = examples(read_mined(mined), 5) if last and mined.exists() else []
+        return summary
 
     # -- the whole job ---------------------------------------------------
     def run(self, *, train: bool = True, model: str | None = None) -> dict:
@@ -192,7 +235,11 @@ class Pipeline:
         self.evaluate_model("base", self.config.train.model)
         tuned = str(self.train()) if train else model
         if tuned:
-            self.evaluate_model("finetuned", tuned)
+            rounds = self.mining_summary()
+            if rounds and train:  # the best round is indexed already: search that collection
+                self.evaluate_model("finetuned", rounds["best_model"], collection=f"round-{rounds['best_round']}")
+            else:
+                self.evaluate_model("finetuned", tuned)
         self._timed("total", t)
         return self.report()
 

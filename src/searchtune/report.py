@@ -55,7 +55,8 @@ def machine() -> str:
 
 
 def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str, dict[str, float]], examples,
-                 config: dict, counts: dict, split_sizes: dict, timings: dict, command: str | None) -> dict:
+                 config: dict, counts: dict, split_sizes: dict, timings: dict, command: str | None,
+                 mining: dict | None = None) -> dict:
     metrics = {name: {k: round(v, 4) for k, v in s.metrics.items()} for name, s in systems.items()}
     ref = metrics.get("bm25")
     changes = {}
@@ -77,6 +78,7 @@ def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str,
         "config": config,
         "timings": timings,
         "examples": examples,
+        "mining": mining,
         "machine": machine(),
         "command": command,
     }
@@ -129,6 +131,8 @@ def render_markdown(report: dict) -> str:
 
                 out.append(f"| {i + 1} | {cell(b)} | {cell(t)} |")
             out.append("")
+    if report.get("mining"):
+        out += mining_section(report["mining"])
     out += ["## Data", ""] + [f"- {k.replace('_', ' ')}: {v}" for k, v in report["counts"].items()]
     out += [f"- split ({split.get('source')}): train {split.get('train')}, dev {split.get('dev')}, test {split.get('test')}", ""]
     out += ["## Timings", "", "```json", json.dumps(report["timings"], indent=1), "```", ""]
@@ -137,3 +141,28 @@ def render_markdown(report: dict) -> str:
     if report.get("command"):
         out += [f"Command: `{report['command']}`", ""]
     return "\n".join(out)
+
+
+def mining_section(mining: dict) -> list[str]:
+    """Rounds table (dev metric, timings) and a few mined examples."""
+    metric = mining.get("metric", "ndcg@10")
+    out = ["## Hard-negative rounds", "",
+           f"Negatives from `{mining['source']}`; best round {mining['best_round']} on dev {metric} "
+           f"({mining['stopped']}). Only training queries were mined.", "",
+           f"| round | negatives | dev {metric} | mining s | search q/s | training s | index + dev s |",
+           "|---:|---|---:|---:|---:|---:|---:|"]
+    for r in mining["rounds"]:
+        m, t = r.get("mining") or {}, r.get("timings") or {}
+        out.append(f"| {r['round']} | {r['source']} | {r['dev'].get(metric, float('nan')):.4f} | "
+                   f"{m.get('seconds', '—')} | {m.get('search_queries_per_second', '—')} | "
+                   f"{t.get('train_seconds', '—')} | {t.get('index_and_dev_seconds', '—')} |")
+    out.append("")
+    if mining.get("examples"):
+        out += ["Mined examples (last round; rank among non-positive results, `judged` = labelled gain 0):", "",
+                "| query | positive | negatives (rank) |", "|---|---|---|"]
+        for ex in mining["examples"]:
+            negs = "; ".join(f"{n['text'][:60]} ({n['rank'] if n['rank'] is not None else n['source']})"
+                             for n in ex["negatives"])
+            out.append(f"| {ex['query']} | {ex['positive'][:60]} | {negs} |")
+        out.append("")
+    return out

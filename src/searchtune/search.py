@@ -15,13 +15,19 @@ logger = logging.getLogger(__name__)
 
 def index_products(model, products: pd.DataFrame, index: SparseIndex, *, batch_size: int = 128,
                    chunk_size: int = 4096, progress: bool = True, metadata: dict | None = None,
-                   recreate: bool = True) -> dict:
+                   recreate: bool = True, precision: str = "auto") -> dict:
     """Encode every product with ``model`` and upsert it into ``index``; return timings.
 
     Products are encoded and upserted a chunk at a time so memory stays flat on
     large catalogs. Payload: product_id, title, brand.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     index.create(recreate=recreate, metadata=metadata)
     ids = products["product_id"].tolist()
@@ -35,7 +41,8 @@ def index_products(model, products: pd.DataFrame, index: SparseIndex, *, batch_s
         for start in range(0, len(ids), chunk_size):
             end = min(start + chunk_size, len(ids))
             t0 = time.perf_counter()
-            vectors = encode_sparse(model, texts[start:end], kind="document", batch_size=batch_size)
+            vectors = encode_sparse(model, texts[start:end], kind="document", batch_size=batch_size,
+                                    precision=precision)
             t1 = time.perf_counter()
             payloads = [{"product_id": ids[i], "title": titles[i], "brand": brands[i]} for i in range(start, end)]
             index.upsert(ids[start:end], vectors, payloads)
@@ -56,11 +63,13 @@ def index_products(model, products: pd.DataFrame, index: SparseIndex, *, batch_s
 
 
 def search_queries(model, index: SparseIndex, queries: dict[str, str], *, k: int = 100, batch_size: int = 256,
-                   exclude: dict[str, set[str]] | None = None) -> tuple[dict[str, list[Hit]], dict]:
+                   exclude: dict[str, set[str]] | None = None, precision: str = "auto"
+                   ) -> tuple[dict[str, list[Hit]], dict]:
     """Top-``k`` hits for every query (``{qid: [Hit, ...]}``) and timings."""
     qids = list(queries)
     t0 = time.perf_counter()
-    vectors = encode_sparse(model, [queries[q] for q in qids], kind="query", batch_size=batch_size)
+    vectors = encode_sparse(model, [queries[q] for q in qids], kind="query", batch_size=batch_size,
+                           precision=precision)
     t1 = time.perf_counter()
     ex = [exclude.get(q, set()) for q in qids] if exclude else None
     hits = index.search(vectors, limit=k, exclude=ex)

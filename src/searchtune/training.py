@@ -27,33 +27,46 @@ CONFIG_FILE = "searchtune_config.yaml"
 
 
 def training_rows(data: SearchData, train_qids, *, judged_negatives: bool = True, min_gain: int | None = None,
-                  held_out=()) -> dict[str, dict[str, list[str]]]:
+                  held_out=(), negatives: dict[str, list[str]] | None = None,
+                  negatives_per_row: int = 1) -> dict[str, dict[str, list[str]]]:
     """Training rows from the judgments of the training queries.
 
-    Returns up to two column sets: ``"triplets"`` (query, positive, negative) for
-    queries that have judged gain-0 products — the negative cycles through them —
-    and ``"pairs"`` (query, positive) for the rest, which learn from in-batch
-    negatives only. Keeping them apart spares a vocabulary-wide forward pass for
-    a filler negative. ``min_gain`` raises the bar for a positive above the
-    scale's. Raises if a held-out query is among ``train_qids``.
+    Returns up to two column sets: ``"triplets"`` (query, positive, negative
+    [, negative_2 ...]) for queries that have negatives — each row takes the next
+    ``negatives_per_row`` of the query's pool, cycling — and ``"pairs"`` (query,
+    positive) for the rest, which learn from in-batch negatives only. Keeping
+    them apart spares a vocabulary-wide forward pass for a filler negative.
+    The pool is ``negatives[qid]`` when given (mined; see :mod:`searchtune.mining`),
+    else the judged gain-0 products when ``judged_negatives``. ``min_gain`` raises
+    the bar for a positive above the scale's. Raises if a held-out query is among
+    ``train_qids``.
     """
     leaked = set(train_qids) & set(held_out)
     if leaked:
         raise SearchtuneError(f"{len(leaked)} held-out (dev/test) queries were passed for training; refusing")
+    if negatives_per_row < 1:
+        raise SearchtuneError(f"negatives_per_row must be at least 1, got {negatives_per_row}")
     texts = data.texts
     bar = max(data.positive_min_gain, min_gain or 0)
+    neg_cols = ["negative"] + [f"negative_{i}" for i in range(2, negatives_per_row + 1)]
     pairs: dict[str, list[str]] = {"query": [], "positive": []}
-    triplets: dict[str, list[str]] = {"query": [], "positive": [], "negative": []}
+    triplets: dict[str, list[str]] = {"query": [], "positive": [], **{c: [] for c in neg_cols}}
+    cursor = 0
     for qid in sorted(train_qids):
         judged = data.qrels.get(qid, {})
         positives = sorted((p for p, g in judged.items() if g >= bar), key=lambda p: (-judged[p], p))
-        negatives = sorted(data.negatives(qid)) if judged_negatives else []
-        for n, pid in enumerate(positives):
-            target = triplets if negatives else pairs
+        if negatives is not None:
+            pool = list(negatives.get(qid, []))
+        else:
+            pool = sorted(data.negatives(qid)) if judged_negatives else []
+        cursor = 0
+        for pid in positives:
+            target = triplets if pool else pairs
             target["query"].append(data.queries[qid])
             target["positive"].append(texts[pid])
-            if negatives:
-                target["negative"].append(texts[negatives[n % len(negatives)]])
+            for col in neg_cols if pool else ():
+                target[col].append(texts[pool[cursor % len(pool)]])
+                cursor += 1
     out = {name: rows for name, rows in (("pairs", pairs), ("triplets", triplets)) if rows["query"]}
     if not out:
         raise SearchtuneError(f"no training pairs: no training query has a judgment with gain >= {bar}")
@@ -61,30 +74,49 @@ def training_rows(data: SearchData, train_qids, *, judged_negatives: bool = True
 
 
 def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Path, *,
-                 resume: bool = False, progress: bool = True, callbacks=None) -> Path:
-    """Fine-tune ``config.model`` on the training queries of ``split``; return the saved model folder.
+                 resume: bool = False, progress: bool = True, callbacks=None, init_model: str | None = None,
+                 negatives: dict[str, list[str]] | None = None, negatives_per_row: int = 1,
+                 extra_stats: dict | None = None) -> Path:
+    """Fine-tune ``config.model`` (or ``init_model``, e.g. the previous mining round's) on the
+    training queries of ``split``; return the saved model folder.
 
     Checkpoints go to ``OUT/checkpoints``; with ``resume=True`` training continues from the
-    latest one instead of starting over. The final model is ``OUT/model``.
+    latest one instead of starting over. The final model is ``OUT/model``. ``negatives``
+    replaces the judged negatives with a mined pool per query.
     """
     from datasets import Dataset
-    from sentence_transformers.sparse_encoder import SparseEncoderTrainer, SparseEncoderTrainingArguments
-    from sentence_transformers.sparse_encoder.callbacks import SpladeRegularizerWeightSchedulerCallback
-    from sentence_transformers.sparse_encoder.losses import SparseMultipleNegativesRankingLoss, SpladeLoss
-    from sentence_transformers.training_args import BatchSamplers, MultiDatasetBatchSamplers
+    from sentence_transformers.sparse_encoder import (
+        SparseEncoderTrainer,
+        SparseEncoderTrainingArguments,
+    )
+    from sentence_transformers.sparse_encoder.callbacks import (
+        SpladeRegularizerWeightSchedulerCallback,
+    )
+    from sentence_transformers.sparse_encoder.losses import (
+        SparseMultipleNegativesRankingLoss,
+        SpladeLoss,
+    )
+    from sentence_transformers.training_args import (
+        BatchSamplers,
+        MultiDatasetBatchSamplers,
+    )
+
+    from .precision import resolve
 
     out_dir = Path(out_dir)
     model_dir = out_dir / "model"
     ckpt_dir = out_dir / "checkpoints"
     parts = training_rows(data, split.train, judged_negatives=config.judged_negatives,
-                          min_gain=config.min_positive_gain, held_out=set(split.dev) | set(split.test))
+                          min_gain=config.min_positive_gain, held_out=set(split.dev) | set(split.test),
+                          negatives=negatives, negatives_per_row=negatives_per_row)
     datasets = {name: Dataset.from_dict(rows) for name, rows in parts.items()}
     dataset = datasets if len(datasets) > 1 else next(iter(datasets.values()))
     n_rows = sum(len(d) for d in datasets.values())
     n_queries = len({q for rows in parts.values() for q in rows["query"]})
     logger.info("training on %s rows from %d queries", {k: len(v) for k, v in datasets.items()}, n_queries)
 
-    model = load_sparse_encoder(config.model)
+    model = load_sparse_encoder(init_model or config.model, pooling_chunk=None)
+    precision = resolve(config.precision, "cuda" if model.device.type == "cuda" else "cpu")
     model.max_seq_length = config.max_seq_length
     loss = SpladeLoss(
         model,
@@ -111,6 +143,8 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
         disable_tqdm=not progress,
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
+        bf16=precision == "bf16",  # autocast; the saved weights stay float32
+        use_cpu=model.device.type == "cpu",  # transformers refuses bf16 without a GPU unless told
     )
     # The regulariser weights ramp up over the first third of training (the SPLADE recipe).
     callbacks = [SpladeRegularizerWeightSchedulerCallback(loss), *(callbacks or [])]
@@ -134,6 +168,9 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
         "pairs_per_second": round(result.metrics.get("train_samples_per_second", 0.0), 2),
         "final_loss": result.metrics.get("train_loss"),
         "resumed": bool(checkpoint),
+        "precision": precision,
+        "started_from": init_model or config.model,
+        **(extra_stats or {}),
     }
     (model_dir / "training_stats.json").write_text(json.dumps(stats, indent=2))
     (model_dir / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))

@@ -8,7 +8,19 @@ from .load import SearchData, load_data
 from .split import Split, load_split_file, split_queries
 
 __all__ = [
-    "Columns", "LabelScale", "SCALES", "SearchData", "Split", "Table", "build_product_text",
-    "derived_product_id", "detect_columns", "detect_scale", "load_data", "load_split_file",
-    "normalise_query", "read_table", "split_queries",
+    "SCALES",
+    "Columns",
+    "LabelScale",
+    "SearchData",
+    "Split",
+    "Table",
+    "build_product_text",
+    "derived_product_id",
+    "detect_columns",
+    "detect_scale",
+    "load_data",
+    "load_split_file",
+    "normalise_query",
+    "read_table",
+    "split_queries",
 ]

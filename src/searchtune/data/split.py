@@ -37,7 +37,7 @@ class Split:
         Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False))
 
     @classmethod
-    def load(cls, path: str | Path) -> "Split":
+    def load(cls, path: str | Path) -> Split:
         d = json.loads(Path(path).read_text())
         return cls(d["train"], d["dev"], d["test"], d.get("source", "seed"))
 

@@ -26,4 +26,4 @@ def open_index(name: str, config: IndexConfig | None = None, data_dir: str | Pat
     return EdgeIndex(name, data_dir or config.data_dir or default_data_dir(), batch_size=config.upsert_batch_size)
 
 
-__all__ = ["EdgeIndex", "Hit", "SPARSE", "SparseIndex", "default_data_dir", "open_index", "point_id", "with_retry"]
+__all__ = ["SPARSE", "EdgeIndex", "Hit", "SparseIndex", "default_data_dir", "open_index", "point_id", "with_retry"]

@@ -7,8 +7,9 @@ import random
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import scipy.sparse as sp
 
@@ -46,6 +47,20 @@ def with_retry(fn: Callable[[], T], *, what: str, attempts: int = 5, base_delay:
     raise AssertionError("unreachable")
 
 
+def to_csr(found: dict[str, tuple[list[int], list[float]]], product_ids: list[str], dim: int) -> sp.csr_matrix:
+    """Stack ``{product_id: (indices, values)}`` into CSR rows in ``product_ids`` order."""
+    import numpy as np
+
+    indptr, indices, values = [0], [], []
+    for pid in product_ids:
+        idx, val = found.get(pid, ([], []))
+        indices.extend(idx)
+        values.extend(val)
+        indptr.append(len(indices))
+    return sp.csr_matrix((np.asarray(values, dtype=np.float32), np.asarray(indices, dtype=np.int64),
+                          np.asarray(indptr)), shape=(len(product_ids), dim))
+
+
 def rows(matrix: sp.csr_matrix):
     """(indices, values) lists per CSR row."""
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
@@ -78,6 +93,10 @@ class SparseIndex(ABC):
 
     @abstractmethod
     def count(self) -> int: ...
+
+    @abstractmethod
+    def vectors(self, product_ids: list[str], dim: int) -> sp.csr_matrix:
+        """The stored sparse vectors of ``product_ids`` (one CSR row each; an absent id is an empty row)."""
 
     @abstractmethod
     def delete(self) -> None: ...

@@ -14,7 +14,7 @@ from pathlib import Path
 import scipy.sparse as sp
 
 from ..errors import SearchtuneError
-from .base import SPARSE, Hit, SparseIndex, point_id, rows, with_retry
+from .base import SPARSE, Hit, SparseIndex, point_id, rows, to_csr, with_retry
 
 
 class EdgeIndex(SparseIndex):
@@ -107,9 +107,26 @@ class EdgeIndex(SparseIndex):
 
         return self.shard.count(CountRequest(exact=True))
 
+    def vectors(self, product_ids: list[str], dim: int, batch_size: int = 1024) -> sp.csr_matrix:
+        found = {}
+        for start in range(0, len(product_ids), batch_size):
+            ids = [uuid.UUID(point_id(p)) for p in product_ids[start:start + batch_size]]
+            for rec in self.shard.retrieve(ids, True, True):
+                vec = rec.vector.get(SPARSE)
+                if vec is not None:
+                    found[rec.payload["product_id"]] = (list(vec.indices), list(vec.values))
+        return to_csr(found, product_ids, dim)
+
     def search(self, vectors: sp.csr_matrix, limit: int = 10, exclude: list[set[str]] | None = None,
                batch_size: int = 256) -> list[list[Hit]]:
-        from qdrant_edge import Filter, HasIdCondition, Query, QueryBatchRequest, QueryRequest, SparseVector
+        from qdrant_edge import (
+            Filter,
+            HasIdCondition,
+            Query,
+            QueryBatchRequest,
+            QueryRequest,
+            SparseVector,
+        )
 
         requests = []
         for i, (idx, val) in enumerate(rows(vectors)):

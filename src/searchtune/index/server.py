@@ -15,7 +15,7 @@ import warnings
 import scipy.sparse as sp
 
 from ..errors import SearchtuneError
-from .base import SPARSE, Hit, SparseIndex, point_id, rows, with_retry
+from .base import SPARSE, Hit, SparseIndex, point_id, rows, to_csr, with_retry
 
 META_ID = point_id("__searchtune_meta__")
 
@@ -87,6 +87,19 @@ class ServerIndex(SparseIndex):
 
         flt = models.Filter(must=[models.HasVectorCondition(has_vector=SPARSE)])
         return self.client.count(self.name, count_filter=flt, exact=True).count
+
+    def vectors(self, product_ids: list[str], dim: int, batch_size: int = 256) -> sp.csr_matrix:
+        found = {}
+        for start in range(0, len(product_ids), batch_size):
+            ids = [point_id(p) for p in product_ids[start:start + batch_size]]
+            records = with_retry(lambda ids=ids: self.client.retrieve(self.name, ids, with_payload=True,
+                                                                      with_vectors=[SPARSE]),
+                                 what=f"retrieve from {self.name}")
+            for rec in records:
+                vec = (rec.vector or {}).get(SPARSE)
+                if vec is not None:
+                    found[rec.payload["product_id"]] = (list(vec.indices), list(vec.values))
+        return to_csr(found, product_ids, dim)
 
     def search(self, vectors: sp.csr_matrix, limit: int = 10, exclude: list[set[str]] | None = None,
                batch_size: int = 64) -> list[list[Hit]]:

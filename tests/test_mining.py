@@ -1,0 +1,196 @@
+"""Hard-negative mining: the selection rules, Qdrant Edge and BM25 sources, rounds and resume."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from searchtune.config import MineConfig, TrainConfig
+from searchtune.data import SearchData, Split
+from searchtune.errors import SearchtuneError
+from searchtune.mining import (check_config, known_positives, mine, parse_window, pools, select_negatives,
+                               train_with_mining)
+from searchtune.training import training_rows
+
+KINDS = ["cordless drill", "circular saw", "garden hose", "leaf blower", "step ladder", "paint roller",
+         "ceiling fan", "smoke alarm", "door knob", "shower head", "shop vac", "fire pit"]
+BRANDS = ["DeWalt", "Makita", "Ryobi", "Bosch", "Milwaukee"]
+
+
+def catalog_data() -> SearchData:
+    """60 products (12 kinds x 5 brands) + one product whose text duplicates a positive's; 24 queries."""
+    ids, texts = [], []
+    for k, kind in enumerate(KINDS):
+        for b, brand in enumerate(BRANDS):
+            ids.append(f"p{k}-{b}")
+            texts.append(f"{brand} {kind} {b + 12}V")
+    ids.append("dup")
+    texts.append(texts[0])  # same text as p0-0, the positive of q0: must never be a negative of q0
+    products = pd.DataFrame({"product_id": ids, "title": texts, "brand": [""] * len(ids), "text": texts})
+    queries, qrels = {}, {}
+    for k, kind in enumerate(KINDS):
+        queries[f"q{k}"] = f"{BRANDS[0].lower()} {kind}"
+        qrels[f"q{k}"] = {f"p{k}-0": 2, f"p{k}-1": 1, f"p{(k + 1) % 12}-0": 0}
+        queries[f"r{k}"] = f"{kind} {BRANDS[2].lower()}"
+        qrels[f"r{k}"] = {f"p{k}-2": 2}
+    return SearchData(products=products, queries=queries, qrels=qrels, positive_min_gain=1)
+
+
+def split_of(data) -> Split:
+    return Split(train=sorted(q for q in data.queries if q not in ("q10", "q11", "r11")), dev=["q10"],
+                 test=["q11", "r11"])
+
+
+def test_selection_respects_positives_identical_text_window_margin_and_judged_first():
+    data = catalog_data()
+    cands = [("p0-1", 9.0), ("dup", 8.0)] + [(f"p{k}-{b}", 7.0 - 0.1 * (5 * k + b))
+                                              for k in range(1, 12) for b in range(5)]
+    cfg = MineConfig(source="model", window_start=3, window_end=10, negatives_per_query=4, margin=0.1, seed=1)
+    rec = select_negatives("q0", cands, data=data, cfg=cfg, best_positive=7.5)
+    negs = rec["negatives"]
+    assert negs[0]["source"] == "judged" and negs[0]["product_id"] == "p1-0"
+    mined = [n for n in negs if n["source"] == "model"]
+    assert len(negs) == 4 and len(mined) == 3
+    ids = {n["product_id"] for n in negs}
+    assert not ids & known_positives(data, "q0") and "dup" not in ids
+    # ranks count non-positives only: "dup" is rank 1, p1-0 rank 2, ...; all mined ranks are in the window
+    assert all(3 <= n["rank"] <= 10 for n in mined)
+    # margin: nothing above (1 - 0.1) * 7.5 = 6.75
+    assert all(n["score"] <= 6.75 for n in mined)
+    assert rec["skipped"]["identical_text"] == 0  # dup sits at rank 1, outside the window
+    # inside the window an identical text is skipped and counted
+    rec2 = select_negatives("q0", cands, data=data, cfg=MineConfig(source="model", window_start=1, window_end=3,
+                                                                    margin=0), best_positive=None)
+    assert "dup" not in {n["product_id"] for n in rec2["negatives"]} and rec2["skipped"]["identical_text"] == 1
+    # margin off lets the top of the window in; same seed → same choice, another seed → may differ
+    again = select_negatives("q0", cands, data=data, cfg=cfg, best_positive=7.5)
+    assert again == rec
+    no_judged = MineConfig(source="model", window_start=3, window_end=10, negatives_per_query=4, judged_first=False)
+    assert all(n["source"] == "model" for n in select_negatives("q0", cands, data=data, cfg=no_judged,
+                                                                 best_positive=None)["negatives"])
+
+
+def test_config_errors_are_clear():
+    assert parse_window("10-50") == (10, 50)
+    with pytest.raises(SearchtuneError, match="10-50"):
+        parse_window("ten")
+    with pytest.raises(SearchtuneError, match="top_k"):
+        check_config(MineConfig(source="model", top_k=20, window_end=50))
+    with pytest.raises(SearchtuneError, match="empty"):
+        check_config(MineConfig(source="model", window_start=9, window_end=3))
+    with pytest.raises(SearchtuneError, match="source"):
+        check_config(MineConfig(source="random"))
+
+
+@pytest.fixture
+def edge_index(splade, tmp_path):
+    from searchtune.index import EdgeIndex
+    from searchtune.search import index_products
+
+    data = catalog_data()
+    index = EdgeIndex("mine", tmp_path / "qdrant")
+    index_products(splade, data.products, index, progress=False)
+    yield data, index
+    index.close()
+
+
+def check_invariants(data, split, records, cfg):
+    assert {r["query_id"] for r in records} <= set(split.train)
+    assert not {r["query_id"] for r in records} & (set(split.dev) | set(split.test))
+    for r in records:
+        positives = known_positives(data, r["query_id"])
+        pos_texts = {data.texts[p] for p in positives}
+        for n in r["negatives"]:
+            assert n["product_id"] not in positives
+            assert data.texts[n["product_id"]] not in pos_texts
+            if n["source"] != "judged":
+                assert cfg.window_start <= n["rank"] <= cfg.window_end
+
+
+def test_model_mining_through_qdrant_edge_is_safe_and_deterministic(splade, edge_index):
+    data, index = edge_index
+    split = split_of(data)
+    cfg = MineConfig(source="model", top_k=30, window_start=2, window_end=20, negatives_per_query=3, margin=0.05)
+    records, stats = mine(data, split, cfg, model=splade, index=index, progress=False)
+    assert len(records) == len(split.train) and stats["backend"] == "qdrant-edge"
+    check_invariants(data, split, records, cfg)
+    assert sum(n["source"] == "model" for r in records for n in r["negatives"]) > len(records)
+    for r in records:  # the margin is relative to the best positive's score from the same index
+        best = r["best_positive_score"]
+        assert best is not None
+        assert all(n["score"] <= (1 - cfg.margin) * best + 1e-4 for n in r["negatives"] if n["source"] == "model")
+    again, _ = mine(data, split, cfg, model=splade, index=index, progress=False)
+    assert again == records
+    other, _ = mine(data, split, MineConfig(**{**cfg.__dict__, "seed": 7}), model=splade, index=index,
+                    progress=False)
+    assert pools(other) != pools(records)
+    rows = training_rows(data, split.train, negatives=pools(records), negatives_per_row=2)
+    assert set(rows["triplets"]) == {"query", "positive", "negative", "negative_2"}
+
+
+def test_bm25_mining_keeps_the_same_rules():
+    data = catalog_data()
+    split = split_of(data)
+    cfg = MineConfig(source="bm25", top_k=30, window_start=1, window_end=30, negatives_per_query=5,
+                     judged_first=False, margin=0.0)
+    records, stats = mine(data, split, cfg, progress=False)
+    check_invariants(data, split, records, cfg)
+    assert stats["backend"] == "bm25s"
+    assert all(n["source"] == "bm25" for r in records for n in r["negatives"])
+    assert any(r["negatives"] for r in records)
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.slow
+def test_rounds_keep_the_best_and_resume_after_an_interruption(tmp_path, monkeypatch):
+    """Two ANCE rounds on tiny data; the run is killed in round 2's training and resumed."""
+    import searchtune.training as training
+    from searchtune.evaluate import model_run, score
+    from searchtune.index import EdgeIndex
+
+    data = catalog_data()
+    split = split_of(data)
+    dev_queries = {q: data.queries[q] for q in split.dev}
+
+    def dev_eval(model_ref, collection):
+        from searchtune.config import EvalConfig
+
+        index = EdgeIndex(collection, tmp_path / "qdrant")
+        system = model_run(collection, model_ref, data, dev_queries, index, k=10, config=EvalConfig(),
+                           progress=False, catalog_key="x")
+        return score(system, data.eval_qrels(split.dev), [10]).metrics, index
+
+    train_cfg = TrainConfig(epochs=1, batch_size=8, max_seq_length=16, save_steps=1, logging_steps=1)
+    mine_cfg = MineConfig(source="model", rounds=2, top_k=20, window_start=2, window_end=20, patience=5)
+    real_train = training.train_sparse
+    calls = []
+
+    def flaky_train(*args, **kwargs):
+        calls.append(kwargs.get("init_model"))
+        if len(calls) == 3:  # round 0, round 1, then round 2 dies
+            raise Interrupt
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_sparse", flaky_train)
+    with pytest.raises(Interrupt):
+        train_with_mining(data, split, train_cfg, mine_cfg, tmp_path, dev_eval=dev_eval, progress=False)
+    root = tmp_path / "rounds"
+    assert (root / "round-1" / "round.json").exists() and not (root / "round-2" / "round.json").exists()
+    assert (root / "round-2" / "negatives.jsonl").exists()
+    mined_before = (root / "round-2" / "negatives.jsonl").read_text()
+    stamp = (root / "round-1" / "round.json").stat().st_mtime_ns
+    monkeypatch.setattr(training, "train_sparse", real_train)
+    summary = train_with_mining(data, split, train_cfg, mine_cfg, tmp_path, dev_eval=dev_eval, progress=False,
+                                resume=True)
+    assert [r["round"] for r in summary["rounds"]] == [0, 1, 2]
+    assert (root / "round-1" / "round.json").stat().st_mtime_ns == stamp  # round 1 was not redone
+    assert (root / "round-2" / "negatives.jsonl").read_text() == mined_before  # nor its mining
+    devs = {r["round"]: r["dev"]["ndcg@10"] for r in summary["rounds"]}
+    assert summary["best_round"] == max(devs, key=lambda r: (devs[r], -r))
+    assert json.loads((root / "rounds.json").read_text())["best_model"] == summary["best_model"]
+    # round 2 started from round 1's model, round 1 from round 0's
+    r2 = json.loads((root / "round-2" / "model" / "training_stats.json").read_text())
+    assert r2["started_from"] == str(root / "round-1" / "model")
