@@ -89,3 +89,26 @@ def test_train_then_evaluate_commands(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert set(report["metrics"]) == {"bm25", "bm25-unstemmed", "base", "finetuned"}
     assert report["config"]["train"]["max_seq_length"] == 16  # the run's saved config was reused
+
+
+def test_mine_writes_inspectable_negatives_for_training_queries_only(tmp_path):
+    out = tmp_path / "neg.jsonl"
+    args = ["mine", "--catalog", str(EXAMPLES / "catalog.csv"), "--queries", str(EXAMPLES / "queries.csv"),
+            "--out", str(out), "--mine-window", "2-20", "--mine-top-k", "30"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    split = json.loads(result.output[result.output.index("{"):result.output.rindex("}") + 1])
+    assert split["backend"] == "qdrant-edge" and split["queries"] == len(records)
+    from searchtune.config import DataConfig
+    from searchtune.data import load_data, split_queries
+
+    data = load_data(DataConfig(catalog=str(EXAMPLES / "catalog.csv"), queries=str(EXAMPLES / "queries.csv")))
+    held = split_queries(list(data.queries), dev_fraction=0.1, test_fraction=0.2, seed=42)
+    assert not {r["query_id"] for r in records} & (set(held.dev) | set(held.test))
+    for r in records:
+        assert all(2 <= n["rank"] <= 20 for n in r["negatives"] if n["source"] == "model")
+    bm25 = runner.invoke(app, args[:-4] + ["--negatives", "bm25", "--out", str(tmp_path / "b.jsonl")])
+    assert bm25.exit_code == 0, bm25.output
+    bad = runner.invoke(app, args + ["--mine-window", "60-10"])
+    assert bad.exit_code == 2 and "window" in bad.output
