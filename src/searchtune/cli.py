@@ -164,7 +164,8 @@ Out = Annotated[Path, typer.Option("--out", help="Run directory.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")]
 Precision = Annotated[str | None, typer.Option(help="auto (bf16 where the hardware has it), bf16 or fp32.")]
 Negatives = Annotated[str | None, typer.Option(
-    help="Hard negatives: judged (labelled gain 0; default), ance/model (mined by the model in rounds), bm25.")]
+    help="Hard negatives: judged (labelled gain 0; default), none (in-batch only), ance/model (mined by the "
+         "model in rounds), bm25.")]
 AnceRounds = Annotated[int | None, typer.Option(help="Mining rounds after the first training (implies --negatives ance).")]
 MineTopK = Annotated[int | None, typer.Option(help="Candidates retrieved per training query when mining.")]
 MineWindow = Annotated[str | None, typer.Option(help="Rank window negatives come from, e.g. 10-50.")]
@@ -367,8 +368,8 @@ def mine(
         from .models import load_sparse_encoder, resolve_model
 
         cfg = _config_from(params)
-        if cfg.mine.source == "judged":
-            raise SearchtuneError("--negatives judged mines nothing; use ance (the model) or bm25")
+        if cfg.mine.source in ("judged", "none"):
+            raise SearchtuneError(f"--negatives {cfg.mine.source} mines nothing; use ance (the model) or bm25")
         d = load_data(cfg.data)
         if cfg.data.split:
             sp_ = load_split_file(cfg.data.split, d.queries)

@@ -63,7 +63,7 @@ class TrainConfig:
 class MineConfig:
     """Hard-negative mining (ANCE rounds, or BM25 negatives). See searchtune.mining."""
 
-    source: str = "judged"  # judged: labelled negatives only; model: ANCE rounds; bm25: BM25-mined negatives
+    source: str = "judged"  # judged: labelled gain-0 negatives; none: in-batch only; model: ANCE rounds; bm25
     rounds: int = 1  # ANCE rounds after the first training (source=model)
     top_k: int = 50  # candidates retrieved per training query
     window_start: int = 10  # take negatives from this rank (1-based, among non-positives) ...

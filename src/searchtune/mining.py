@@ -43,7 +43,7 @@ from .errors import SearchtuneError
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("judged", "model", "bm25")
+SOURCES = ("judged", "none", "model", "bm25")
 
 
 def check_config(cfg: MineConfig) -> None:
@@ -274,7 +274,7 @@ def train_with_mining(data: SearchData, split: Split, train_cfg: TrainConfig, mi
     from .training import train_sparse
 
     check_config(mine_cfg)
-    if mine_cfg.source == "judged":
+    if mine_cfg.source in ("judged", "none"):
         raise SearchtuneError("train_with_mining needs source 'model' or 'bm25'")
     root = Path(out_dir) / "rounds"
     root.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ and training continues from its last checkpoint. Layout of ``RUN/``::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -134,9 +135,11 @@ class Pipeline:
             logger.info("training already finished in %s; not training again", model_dir)
             return model_dir
         t = time.perf_counter()
-        if self.config.mine.source == "judged":
-            path = train_sparse(self.data, split, self.config.train, self.out, resume=self.resume,
-                                progress=self.progress)
+        if self.config.mine.source in ("judged", "none"):
+            cfg = dataclasses.replace(self.config.train,
+                                      judged_negatives=self.config.train.judged_negatives
+                                      and self.config.mine.source == "judged")
+            path = train_sparse(self.data, split, cfg, self.out, resume=self.resume, progress=self.progress)
         else:
             summary = train_with_mining(self.data, split, self.config.train, self.config.mine, self.out,
                                         dev_eval=self.dev_eval, resume=self.resume, progress=self.progress)
