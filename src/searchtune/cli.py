@@ -117,10 +117,24 @@ def _s(path) -> str | None:
     return None if path is None else str(path)
 
 
-def _run(fn):
-    """Run a command body, turning user errors into one clear line and exit status 2."""
+def _run(fn, kind: str | None = None, out=None, params: dict | None = None):
+    """Run a command body, turning user errors into one clear line and exit status 2.
+
+    With ``kind`` the run is recorded in the job store (``searchtune jobs``); the
+    body may return ``{"metrics": ..., "artifacts": ...}`` for the record.
+    """
     try:
-        return fn()
+        if kind is None:
+            return fn()
+        from .jobs import recorded
+
+        snapshot = {k: (str(v) if isinstance(v, Path) else v) for k, v in (params or {}).items()
+                    if v is not None and v is not False and k not in ("qdrant_api_key", "verbose")}
+        with recorded(kind, snapshot, command=_command(), out_dir=None if out is None else str(out)) as job:
+            result = fn()
+            if isinstance(result, dict):
+                job.update(result)
+            return result
     except SearchtuneError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
         raise typer.Exit(2) from None
@@ -203,8 +217,10 @@ def pipeline(
         report = Pipeline(cfg, out, resume=resume, command=_command()).run()
         _print_metrics(report)
         out_console.print(f"report: {out / 'report.md'}   model: {out / 'model'}")
+        return {"metrics": report["metrics"], "artifacts": {"run": str(out), "model": str(out / "model"),
+                                                            "report": str(out / "report.md")}}
 
-    _run(body)
+    _run(body, "pipeline", out, params)
 
 
 @app.command()
@@ -234,8 +250,9 @@ def train(
         p.split()
         path = p.train()
         out_console.print(f"model: {path}")
+        return {"artifacts": {"run": str(out), "model": str(path)}}
 
-    _run(body)
+    _run(body, "train", out, params)
 
 
 @app.command()
@@ -264,8 +281,9 @@ def evaluate(
         report = p.run(train=False, model=tuned)
         _print_metrics(report)
         out_console.print(f"report: {out / 'report.md'}")
+        return {"metrics": report["metrics"], "artifacts": {"run": str(out), "report": str(out / "report.md")}}
 
-    _run(body)
+    _run(body, "evaluate", out, params)
 
 
 @app.command()
@@ -297,8 +315,9 @@ def index(
             count = ix.count()
         out_console.print(f"indexed {stats['documents']} products into '{collection}' ({count} points, "
                           f"{stats['documents_per_second']} documents/s)")
+        return {"metrics": {"points": count, **stats}, "artifacts": {"collection": collection}}
 
-    _run(body)
+    _run(body, "index", None, params)
 
 
 @app.command()
@@ -390,6 +409,130 @@ def mine(
         write_mined(out, records)
         out_console.print(_json.dumps(stats, indent=1))
         out_console.print(f"mined negatives for {len(records)} training queries: {out}")
+        return {"metrics": {k: v for k, v in stats.items() if isinstance(v, (int, float))},
+                "artifacts": {"negatives": str(out)}}
+
+    _run(body, "mine", None, params)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="Run directory (with model/ and report.json).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the model to.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+) -> None:
+    """Write a self-contained model folder with a model card; sentence-transformers loads it directly."""
+    _setup_logging(False)
+    params = dict(locals())
+
+    def body():
+        from .export import export_model
+
+        path = export_model(run, out, overwrite=overwrite)
+        out_console.print(f"exported {run} to {path} (load it with SparseEncoder('{path}'))")
+        return {"artifacts": {"model": str(path)}}
+
+    _run(body, "export", run, params)
+
+
+@app.command()
+def publish(
+    run: Annotated[Path, typer.Argument(help="Run directory (with model/ and report.json).")],
+    repo: Annotated[str, typer.Option("--repo", help="Hub repository, user/name.")],
+    public: Annotated[bool, typer.Option(help="Make the repository public (default private).")] = False,
+) -> None:
+    """Push the exported model to the Hugging Face hub (needs HF_TOKEN and network)."""
+    _setup_logging(False)
+    params = dict(locals())
+
+    def body():
+        from .export import publish as push
+
+        url = push(run, repo, private=not public)
+        out_console.print(f"published: {url}")
+        return {"artifacts": {"url": url}}
+
+    _run(body, "publish", run, params)
+
+
+jobs_app = typer.Typer(help="The job history: every train, evaluate, index, mine, export and publish run.",
+                       no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 30,
+) -> None:
+    """List recent jobs."""
+    def body():
+        import datetime
+
+        from .jobs import JobStore
+
+        table = Table(title="jobs")
+        for c in ("id", "kind", "status", "origin", "created", "error"):
+            table.add_column(c)
+        for j in JobStore().list(status=status, kind=kind, limit=limit):
+            created = datetime.datetime.fromtimestamp(j.created_at).strftime("%Y-%m-%d %H:%M:%S")
+            table.add_row(j.id, j.kind, j.status, j.origin, created, (j.error or "")[:60])
+        out_console.print(table)
+
+    _run(body)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: Annotated[str, typer.Argument(help="Job id.")],
+              log: Annotated[bool, typer.Option(help="Print the log too.")] = False) -> None:
+    """Show one job: config, metrics, artifacts (and log)."""
+    def body():
+        import json as _json
+
+        from .jobs import JobStore
+
+        store = JobStore()
+        store.reconcile()
+        job = store.get(job_id)
+        out_console.print_json(_json.dumps(job.to_dict(), default=str))
+        if log:
+            out_console.print(store.log(job_id)[0], markup=False, highlight=False)
+
+    _run(body)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: Annotated[str, typer.Argument(help="Job id.")]) -> None:
+    """Cancel a queued or running job (its process gets SIGTERM; rerun with --resume to continue)."""
+    def body():
+        from .jobs import JobStore
+
+        job = JobStore().cancel(job_id)
+        out_console.print(f"job {job.id}: {job.status}")
+
+    _run(body)
+
+
+@app.command()
+def studio(
+    host: Annotated[str, typer.Option(help="Address to bind; anything but 127.0.0.1 needs --token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8765,
+    token: Annotated[str | None, typer.Option(help="Token every request must carry.",
+                                                 envvar="SEARCHTUNE_STUDIO_TOKEN")] = None,
+    data_root: Annotated[list[Path] | None, typer.Option(help="Folder data files may come from (repeatable; "
+                                                                 "default: the current folder).")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder runs are written to.")] = Path("runs"),
+) -> None:
+    """Start the local web dashboard (train, evaluate, search, collections, jobs, settings)."""
+    _setup_logging(False)
+
+    def body():
+        from .studio import serve
+
+        url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+        out_console.print(f"searchtune studio on {url}  (Ctrl-C to stop)")
+        serve(host=host, port=port, token=token, data_roots=data_root or [Path.cwd()], runs_dir=runs_dir)
 
     _run(body)
 

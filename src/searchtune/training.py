@@ -73,6 +73,21 @@ def training_rows(data: SearchData, train_qids, *, judged_negatives: bool = True
     return out
 
 
+def _log_callback(path: Path):
+    """A trainer callback appending every log entry (loss, lr, ...) to ``path`` as JSON lines: the
+    studio draws the live loss curve from it."""
+    from transformers import TrainerCallback
+
+    class JsonlLog(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs:
+                entry = {"step": state.global_step, "time": round(time.time(), 2), **logs}
+                with path.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(entry, default=float) + "\n")
+
+    return JsonlLog()
+
+
 def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Path, *,
                  resume: bool = False, progress: bool = True, callbacks=None, init_model: str | None = None,
                  negatives: dict[str, list[str]] | None = None, negatives_per_row: int = 1,
@@ -147,7 +162,9 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
         use_cpu=model.device.type == "cpu",  # transformers refuses bf16 without a GPU unless told
     )
     # The regulariser weights ramp up over the first third of training (the SPLADE recipe).
-    callbacks = [SpladeRegularizerWeightSchedulerCallback(loss), *(callbacks or [])]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    callbacks = [SpladeRegularizerWeightSchedulerCallback(loss), _log_callback(out_dir / "train_log.jsonl"),
+                 *(callbacks or [])]
     trainer = SparseEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
     checkpoint = None
     if resume and any(ckpt_dir.glob("checkpoint-*")):
