@@ -1,0 +1,267 @@
+"""searchtune studio: every API endpoint (including refused writes and bad paths) and, in real headless
+Chromium, a training job started from the page and read back on the Evaluate page."""
+
+import json
+import os
+import shutil
+import socket
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import EXAMPLES, ROOT
+from searchtune.jobs import JobStore
+from searchtune.studio import Studio, create_app
+
+PORT = 8765
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def workspace(tmp_path, splade):
+    """A data folder (the example files), and a runs folder holding one finished run with a collection."""
+    from searchtune.index import EdgeIndex
+    from searchtune.search import index_products
+    import pandas as pd
+
+    data = tmp_path / "data"
+    (data / "shop").mkdir(parents=True)
+    for f in ("catalog.csv", "queries.csv"):
+        shutil.copy(EXAMPLES / f, data / "shop" / f)
+    (tmp_path / "secret.csv").write_text("id,title\n1,secret\n")
+    runs = tmp_path / "runs"
+    run = runs / "r1"
+    (run / "qdrant").mkdir(parents=True)
+    products = pd.DataFrame({"product_id": ["1", "2", "3"], "title": ["Cordless drill", "Garden hose", "Circular saw"],
+                             "brand": ["Ryobi", "Sun Joe", "Makita"],
+                             "text": ["Ryobi Cordless drill", "Sun Joe Garden hose", "Makita Circular saw"]})
+    with EdgeIndex("base", run / "qdrant") as ix:
+        index_products(splade, products, ix, progress=False, metadata={"model": "splade-tiny", "points": 3})
+    report = {"metrics": {"bm25": {"ndcg@10": 0.5, "mrr@10": 0.6}, "finetuned": {"ndcg@10": 0.6, "mrr@10": 0.7}},
+              "change_vs_bm25_percent": {"finetuned": {"ndcg@10": 20.0}}, "split": {"test_evaluated": 3},
+              "counts": {"products": 3}, "examples": []}
+    (run / "report.json").write_text(json.dumps(report))
+    return tmp_path, data, runs
+
+
+def client_for(workspace, token=None, host="127.0.0.1"):
+    tmp, data, runs = workspace
+    studio = Studio(data_roots=[data], runs_dir=runs, token=token, host=host, port=PORT)
+    return TestClient(create_app(studio), base_url=f"http://127.0.0.1:{PORT}"), studio
+
+
+def test_read_endpoints(workspace):
+    c, _ = client_for(workspace)
+    assert c.get("/api/health").json()["ok"] is True
+    assert "searchtune studio" in c.get("/").text
+    files = c.get("/api/files").json()["files"]
+    assert files == ["shop/catalog.csv", "shop/queries.csv"]  # nothing outside the data root
+    assert "splade-tiny" in c.get("/api/models").json()["models"]
+    runs = c.get("/api/runs").json()["runs"]
+    assert runs[0]["name"] == "r1" and runs[0]["ndcg@10"]["finetuned"] == 0.6
+    assert c.get("/api/runs/r1").json()["metrics"]["bm25"]["ndcg@10"] == 0.5
+    assert c.get("/api/runs/nope").status_code == 404
+    cols = c.get("/api/collections").json()["collections"]
+    assert [(x["place"], x["name"], x["points"]) for x in cols] == [("run:r1", "base", 3)]
+    found = c.post("/api/search", json={"place": "run:r1", "collection": "base", "query": "drill for screws"})
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["hits"][0]["title"] == "Cordless drill" and body["terms"] and body["mode"] == "sparse"
+    assert c.post("/api/search", json={"place": "run:r1", "collection": "nope", "query": "x"}).status_code == 404
+    assert c.post("/api/search", json={"place": "run:r1", "collection": "base", "query": " "}).status_code == 400
+    assert c.get("/api/jobs").json()["jobs"] == []
+
+
+def test_jobs_endpoints_launch_watch_and_fail_with_the_reason(workspace):
+    c, studio = client_for(workspace)
+    # a real subprocess: a catalog without judgments cannot be evaluated, so the job fails with that reason
+    r = c.post("/api/jobs", json={"kind": "pipeline", "name": "bad", "data": "shop/catalog.csv"})
+    assert r.status_code == 200, r.text
+    job_id = r.json()["id"]
+    for _ in range(240):
+        job = c.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in ("failed", "succeeded"):
+            break
+        time.sleep(0.5)
+    assert job["status"] == "failed" and "no labelled queries" in job["error"], job
+    assert job["origin"] == "studio" and job["command"].startswith("searchtune pipeline")
+    log = c.get(f"/api/jobs/{job_id}/log").json()
+    assert "no labelled queries" in log["text"] and log["offset"] > 0
+    assert c.get(f"/api/jobs/{job_id}/log", params={"offset": log["offset"]}).json()["text"] == ""
+    progress = c.get(f"/api/jobs/{job_id}/progress").json()
+    assert progress["loss"] == [] and progress["job"]["id"] == job_id
+    assert c.get("/api/jobs", params={"status": "failed"}).json()["jobs"][0]["id"] == job_id
+    assert c.get("/api/jobs", params={"status": "running"}).json()["jobs"] == []
+    assert c.post(f"/api/jobs/{job_id}/cancel", json={}).status_code == 400  # already over
+    # cancel a running job: a sleeping child stands in for a long training
+    queued = studio.store.create("train", {}, origin="studio")
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    studio.store.start(queued.id, proc.pid)
+    cancelled = c.post(f"/api/jobs/{queued.id}/cancel", json={})
+    assert cancelled.json()["status"] == "cancelled"
+    assert proc.wait(timeout=10) != 0  # the process got SIGTERM
+    assert c.get("/api/jobs/nope").status_code == 400
+
+
+def test_refused_writes_and_bad_paths(workspace):
+    c, _ = client_for(workspace)
+    good = {"kind": "pipeline", "name": "ok", "catalog": "shop/catalog.csv", "queries": "shop/queries.csv"}
+    # not JSON (what a cross-site form would send)
+    assert c.post("/api/jobs", content="name=x", headers={"Content-Type": "application/x-www-form-urlencoded"}
+                  ).status_code == 415
+    # DNS rebinding / wrong host, and cross-origin
+    assert c.post("/api/jobs", json=good, headers={"Host": "evil.example:8765"}).status_code == 403
+    assert c.post("/api/jobs", json=good, headers={"Origin": "http://evil.example"}).status_code == 403
+    assert c.put("/api/settings", json={"HF_TOKEN": "x"}, headers={"Origin": "http://evil.example"}).status_code == 403
+    # paths outside the data root, traversal, absolute paths, run names with separators
+    for bad in ("../secret.csv", "/etc/passwd", "shop/../../secret.csv", "shop/missing.csv"):
+        r = c.post("/api/jobs", json={**good, "catalog": bad})
+        assert r.status_code in (400, 404) and "error" in r.json(), bad
+    link = workspace[1] / "shop" / "link.csv"
+    link.symlink_to(workspace[0] / "secret.csv")
+    assert c.post("/api/jobs", json={**good, "catalog": "shop/link.csv"}).status_code == 404  # resolves outside
+    for name in ("../up", "a/b", "", ".hidden"):
+        assert c.post("/api/jobs", json={**good, "name": name}).status_code == 400, name
+    assert c.get("/api/runs/..%2F..%2Fetc").status_code in (400, 404)
+    assert c.post("/api/jobs", json={**good, "kind": "publish"}).status_code == 400
+    assert c.post("/api/jobs", json={**good, "epochs": "many"}).status_code == 400
+    assert c.post("/api/jobs", json=[1, 2]).status_code == 400
+    assert c.post("/api/search", json={"place": "run:../x", "collection": "base", "query": "x"}).status_code == 400
+    assert JobStore().list() == []  # nothing refused was started
+
+
+def test_token_is_required_when_set(workspace):
+    c, _ = client_for(workspace, token="s3cret", host="0.0.0.0")
+    assert c.get("/api/health").status_code == 401
+    assert c.get("/api/health", headers={"X-Searchtune-Token": "wrong"}).status_code == 401
+    assert c.get("/api/health", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert c.get("/", params={"token": "s3cret"}).status_code == 200
+    assert c.get("/api/health", params={"token": "s3cret"}).status_code == 401  # only the page takes ?token=
+    assert c.put("/api/settings", json={"HF_TOKEN": "x"}).status_code == 401
+    from searchtune.errors import SearchtuneError
+    from searchtune.studio.app import serve
+
+    with pytest.raises(SearchtuneError, match="--token"):
+        serve(host="0.0.0.0", port=PORT)
+
+
+def test_settings_are_stored_0600_and_never_returned_in_clear(workspace, searchtune_home):
+    c, _ = client_for(workspace)
+    secret = "sk-test-1234567890abcdef"
+    r = c.put("/api/settings", json={"OPENAI_API_KEY": secret, "QDRANT_URL": "http://qdrant:6333"})
+    assert r.status_code == 200 and secret not in r.text
+    env = searchtune_home / ".env"
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    assert f"OPENAI_API_KEY={secret}" in env.read_text()
+    got = c.get("/api/settings").json()["settings"]
+    assert got["OPENAI_API_KEY"]["set"] and got["OPENAI_API_KEY"]["value"].endswith("cdef")
+    assert secret not in json.dumps(got) and got["QDRANT_URL"]["value"] == "http://qdrant:6333"
+    assert c.put("/api/settings", json={"NOT_A_KEY": "x"}).status_code == 400
+    assert c.put("/api/settings", json={"HF_TOKEN": "a\nEVIL=1"}).status_code == 400
+    c.put("/api/settings", json={"OPENAI_API_KEY": ""})
+    assert "OPENAI_API_KEY" not in env.read_text()
+
+
+# -- the browser ---------------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_train_from_the_page_then_read_the_metrics(workspace, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed (Debian package 'chromium'; `make setup` installs it when it can)")
+    pw = pytest.importorskip("playwright.sync_api")
+    import uvicorn
+
+    _, data, runs = workspace
+    port = free_port()
+    studio = Studio(data_roots=[data], runs_dir=runs, port=port)
+    server = uvicorn.Server(uvicorn.Config(create_app(studio), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    shots = Path(os.environ.get("SEARCHTUNE_SCREENSHOTS") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    try:
+        with pw.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{port}/#train")
+            page.wait_for_selector("#t-catalog option[value='shop/catalog.csv']", state="attached")
+            page.fill("#t-name", "browser-run")
+            page.select_option("#t-catalog", "shop/catalog.csv")
+            page.select_option("#t-queries", "shop/queries.csv")
+            page.fill("#t-epochs", "1")
+            page.fill("#t-lr", "3e-4")
+            page.fill("#t-batch", "32")
+            page.fill("#t-maxlen", "32")
+            page.click("#t-start")
+            page.wait_for_selector("#t-status[data-status='running'], #t-status[data-status='succeeded']",
+                                   timeout=60_000)
+            page.wait_for_selector("#t-chart path", timeout=600_000)  # the loss curve draws while it trains
+            page.screenshot(path=str(shots / "train.png"))
+            page.wait_for_selector("#t-status[data-status='succeeded'], #t-status[data-status='failed']",
+                                   timeout=600_000)
+            assert page.get_attribute("#t-status", "data-status") == "succeeded", page.inner_text("#t-log")[-3000:]
+            page.screenshot(path=str(shots / "train-done.png"))
+
+            page.click("nav button[data-page='evaluate']")
+            page.select_option("#e-run", "browser-run")
+            page.wait_for_selector("#e-compare")
+            ndcg = float(page.inner_text(".metric[data-metric='ndcg@10'] .v"))
+            report = json.loads((runs / "browser-run" / "report.json").read_text())
+            assert ndcg == pytest.approx(report["metrics"]["finetuned"]["ndcg@10"], abs=1e-4)
+            assert "SPLADE tuned" in page.inner_text("#e-compare")
+            page.screenshot(path=str(shots / "evaluate.png"), full_page=True)
+
+            page.click("nav button[data-page='search']")
+            page.wait_for_selector("#s-left option", state="attached")
+            page.fill("#s-query", "cordless drill")
+            page.click("#s-go")
+            page.wait_for_selector("#s-out-right ol li")
+            page.wait_for_selector("#s-out-left ol li")
+            assert page.locator("#s-out-right .terms span").count() > 0
+            page.screenshot(path=str(shots / "search.png"), full_page=True)
+
+            page.click("nav button[data-page='collections']")
+            page.wait_for_selector("#c-table table")
+            assert "browser-run" in page.inner_text("#c-table")
+            page.screenshot(path=str(shots / "collections.png"))
+
+            page.click("nav button[data-page='jobs']")
+            page.wait_for_selector("#jobs-table button[data-job]")
+            page.click("#jobs-table button[data-job]")
+            page.wait_for_selector("#j-detail pre.log")
+            assert "succeeded" in page.inner_text("#j-detail")
+            page.screenshot(path=str(shots / "jobs.png"), full_page=True)
+
+            page.click("nav button[data-page='settings']")
+            page.wait_for_selector("#set-OPENAI_API_KEY")
+            page.fill("#set-OPENAI_API_KEY", "sk-browser-secret-9876")
+            page.click("#set-save")
+            page.wait_for_function("document.getElementById('set-msg').textContent === 'saved'")
+            page.wait_for_function("document.getElementById('set-OPENAI_API_KEY').placeholder.endsWith('9876')")
+            assert "sk-browser-secret" not in page.content()
+            page.screenshot(path=str(shots / "settings.png"))
+            assert not errors, errors
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
