@@ -44,7 +44,12 @@ class SearchData:
 
     @property
     def texts(self) -> dict[str, str]:
-        return dict(zip(self.products["product_id"], self.products["text"]))
+        """product id → product text; built once per products table (mining asks for it per query)."""
+        cache = self.__dict__.get("_texts")
+        if cache is None or cache[0] is not self.products or cache[1] != len(self.products):
+            cache = (self.products, len(self.products), dict(zip(self.products["product_id"], self.products["text"])))
+            self.__dict__["_texts"] = cache
+        return cache[2]
 
     def positives(self, qid: str) -> dict[str, int]:
         return {p: g for p, g in self.qrels.get(qid, {}).items() if g >= self.positive_min_gain}

@@ -94,8 +94,8 @@ class Studio:
         if kind not in ("pipeline", "train", "evaluate"):
             raise HTTPException(400, f"the studio starts pipeline, train or evaluate jobs, not '{kind}'")
         name = spec.get("name") or ""
-        out = self.run_path(name, must_exist=kind == "evaluate")
-        if kind != "evaluate" and out.exists() and any(out.iterdir()) and not spec.get("resume"):
+        out = self.run_path(name, must_exist=False)
+        if out.exists() and any(out.iterdir()) and not spec.get("resume") and kind != "evaluate":
             raise HTTPException(409, f"run '{name}' exists; choose another name or tick resume")
         args = [kind, "--out", str(out)]
         for key in ("data", "catalog", "queries", "split"):
@@ -123,7 +123,7 @@ class Studio:
             args += ["--duplicate-products", spec["duplicate_products"]]
         if spec.get("resume"):
             args.append("--resume")
-        if kind != "evaluate" and not (spec.get("data") or spec.get("catalog")):
+        if not (spec.get("data") or spec.get("catalog")) and not (kind == "evaluate" and out.is_dir()):
             raise HTTPException(400, "choose the data: one file, or a catalog and a judgments file")
         command = "searchtune " + " ".join(args)
         job = self.store.create(kind, {k: v for k, v in spec.items() if v not in (None, "")}, command=command,
