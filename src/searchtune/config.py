@@ -42,7 +42,12 @@ class DataConfig:
 class TrainConfig:
     """SPLADE fine-tuning. Saved with the model as ``searchtune_config.yaml``."""
 
+    kind: str = "sparse"  # sparse (SPLADE) or dense (any sentence-transformers model)
     model: str = "splade-tiny"
+    dense_model: str = "minilm"  # the dense base when kind=dense and model is not a dense model
+    matryoshka_dims: list[int] = field(default_factory=list)  # dense: e.g. [384, 256, 128, 64]; [] = off
+    mini_batch_size: int = 0  # dense: > 0 uses CachedMultipleNegativesRankingLoss with this mini-batch
+    negatives_file: str | None = None  # a mined negatives.jsonl (e.g. from the sparse rounds) to train on
     learning_rate: float = 2e-4
     batch_size: int = 64
     epochs: float = 1.0

@@ -108,3 +108,29 @@ def load_sparse_encoder(name_or_path: str | Path, device: str | None = None, *, 
         if type(module).__name__ == "SpladePooling":
             module.chunk_size = pooling_chunk
     return model
+
+
+def load_dense_encoder(name_or_path: str | Path, device: str | None = None):
+    """Load a dense model as a ``sentence_transformers.SentenceTransformer``."""
+    from sentence_transformers import SentenceTransformer
+
+    target = resolve_model(name_or_path)
+    try:
+        return SentenceTransformer(target, device=device)
+    except OSError as exc:
+        raise SearchtuneError(
+            f"could not load dense model '{name_or_path}' ({exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0]}); pass a local folder or one of: {', '.join(BUNDLED)}"
+        ) from exc
+
+
+def model_kind(name_or_path: str | Path) -> str:
+    """'sparse' or 'dense' for a bundled name or a saved sentence-transformers folder."""
+    if str(name_or_path) in BUNDLED:
+        return BUNDLED[str(name_or_path)].kind
+    path = Path(str(name_or_path))
+    modules = path / "modules.json"
+    if modules.exists():
+        text = modules.read_text()
+        return "sparse" if "SpladePooling" in text or "sparse_encoder" in text else "dense"
+    return "sparse"

@@ -19,7 +19,7 @@ import yaml
 from .config import TrainConfig
 from .data import SearchData, Split
 from .errors import SearchtuneError
-from .models import load_sparse_encoder
+from .models import load_dense_encoder, load_sparse_encoder, model_kind
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,14 @@ def training_rows(data: SearchData, train_qids, *, judged_negatives: bool = True
     return out
 
 
+def base_model(config: TrainConfig) -> str:
+    """The model training starts from: ``config.model`` if it is of ``config.kind``, else that kind's default
+    (``--kind dense`` with the default ``splade-tiny`` trains ``minilm``)."""
+    if config.kind == "dense" and model_kind(config.model) != "dense":
+        return config.dense_model
+    return config.model
+
+
 def _log_callback(path: Path):
     """A trainer callback appending every log entry (loss, lr, ...) to ``path`` as JSON lines: the
     studio draws the live loss curve from it."""
@@ -119,6 +127,13 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
     from .precision import resolve
 
     out_dir = Path(out_dir)
+    if negatives is None and config.negatives_file:
+        from .mining import pools, read_mined
+
+        if not Path(config.negatives_file).is_file():
+            raise SearchtuneError(f"{config.negatives_file}: negatives file not found (write one with "
+                                  "`searchtune mine` or take RUN/rounds/round-N/negatives.jsonl)")
+        negatives = pools(read_mined(config.negatives_file))
     model_dir = out_dir / "model"
     ckpt_dir = out_dir / "checkpoints"
     parts = training_rows(data, split.train, judged_negatives=config.judged_negatives,
@@ -130,16 +145,40 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
     n_queries = len({q for rows in parts.values() for q in rows["query"]})
     logger.info("training on %s rows from %d queries", {k: len(v) for k, v in datasets.items()}, n_queries)
 
-    model = load_sparse_encoder(init_model or config.model, pooling_chunk=None)
+    if config.kind == "dense":
+        from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+        from sentence_transformers.losses import (
+            CachedMultipleNegativesRankingLoss,
+            MatryoshkaLoss,
+            MultipleNegativesRankingLoss,
+        )
+
+        model = load_dense_encoder(init_model or base_model(config))
+        # CachedMNRL (GradCache) gives the in-batch negatives of a large batch at a small batch's memory
+        inner = (CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size)
+                 if config.mini_batch_size else MultipleNegativesRankingLoss(model))
+        dims = sorted({int(d) for d in config.matryoshka_dims}, reverse=True)
+        if dims and dims[0] > model.get_sentence_embedding_dimension():
+            raise SearchtuneError(f"matryoshka size {dims[0]} is larger than the model's "
+                                  f"{model.get_sentence_embedding_dimension()} dimensions")
+        loss = MatryoshkaLoss(model, inner, matryoshka_dims=dims) if dims else inner
+        Args, Trainer, kind_callbacks = SentenceTransformerTrainingArguments, SentenceTransformerTrainer, []
+    elif config.kind == "sparse":
+        model = load_sparse_encoder(init_model or base_model(config), pooling_chunk=None)
+        loss = SpladeLoss(
+            model,
+            loss=SparseMultipleNegativesRankingLoss(model),
+            query_regularizer_weight=config.query_regularizer_weight,
+            document_regularizer_weight=config.document_regularizer_weight,
+        )
+        # The regulariser weights ramp up over the first third of training (the SPLADE recipe).
+        Args, Trainer = SparseEncoderTrainingArguments, SparseEncoderTrainer
+        kind_callbacks = [SpladeRegularizerWeightSchedulerCallback(loss)]
+    else:
+        raise SearchtuneError(f"kind must be sparse or dense, not '{config.kind}'")
     precision = resolve(config.precision, "cuda" if model.device.type == "cuda" else "cpu")
     model.max_seq_length = config.max_seq_length
-    loss = SpladeLoss(
-        model,
-        loss=SparseMultipleNegativesRankingLoss(model),
-        query_regularizer_weight=config.query_regularizer_weight,
-        document_regularizer_weight=config.document_regularizer_weight,
-    )
-    args = SparseEncoderTrainingArguments(
+    args = Args(
         output_dir=str(ckpt_dir),
         num_train_epochs=config.epochs,
         per_device_train_batch_size=config.batch_size,
@@ -161,11 +200,9 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
         bf16=precision == "bf16",  # autocast; the saved weights stay float32
         use_cpu=model.device.type == "cpu",  # transformers refuses bf16 without a GPU unless told
     )
-    # The regulariser weights ramp up over the first third of training (the SPLADE recipe).
     out_dir.mkdir(parents=True, exist_ok=True)
-    callbacks = [SpladeRegularizerWeightSchedulerCallback(loss), _log_callback(out_dir / "train_log.jsonl"),
-                 *(callbacks or [])]
-    trainer = SparseEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
+    callbacks = [*kind_callbacks, _log_callback(out_dir / "train_log.jsonl"), *(callbacks or [])]
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
     checkpoint = None
     if resume and any(ckpt_dir.glob("checkpoint-*")):
         checkpoint = True
@@ -186,9 +223,13 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
         "final_loss": result.metrics.get("train_loss"),
         "resumed": bool(checkpoint),
         "precision": precision,
-        "started_from": init_model or config.model,
+        "started_from": init_model or base_model(config),
+        "kind": config.kind,
         **(extra_stats or {}),
     }
     (model_dir / "training_stats.json").write_text(json.dumps(stats, indent=2))
     (model_dir / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
     return model_dir
+
+
+train_model = train_sparse  # noqa: F811 - one trainer for config.kind sparse or dense

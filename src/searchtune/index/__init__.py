@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from ..config import IndexConfig
-from .base import SPARSE, Hit, SparseIndex, point_id, with_retry
+from .base import BM25, DENSE, SPARSE, Hit, SparseIndex, point_id, with_retry
 from .edge import EdgeIndex
 
 
@@ -16,14 +16,20 @@ def default_data_dir() -> Path:
     return Path(home) / "qdrant"
 
 
-def open_index(name: str, config: IndexConfig | None = None, data_dir: str | Path | None = None) -> SparseIndex:
-    """The collection ``name`` on a Qdrant server when ``config.qdrant_url`` is set, else on Qdrant Edge."""
+def open_index(name: str, config: IndexConfig | None = None, data_dir: str | Path | None = None,
+               vectors: dict | None = None) -> SparseIndex:
+    """The collection ``name`` on a Qdrant server when ``config.qdrant_url`` is set, else on Qdrant Edge.
+
+    ``vectors``: the named-vector layout for a new collection (default: one SPLADE vector ``sparse``).
+    """
     config = config or IndexConfig()
     if config.qdrant_url:
         from .server import ServerIndex
 
-        return ServerIndex(name, config.qdrant_url, config.qdrant_api_key, batch_size=config.upsert_batch_size)
-    return EdgeIndex(name, data_dir or config.data_dir or default_data_dir(), batch_size=config.upsert_batch_size)
+        return ServerIndex(name, config.qdrant_url, config.qdrant_api_key, batch_size=config.upsert_batch_size,
+                           vectors=vectors)
+    return EdgeIndex(name, data_dir or config.data_dir or default_data_dir(), batch_size=config.upsert_batch_size,
+                     vectors=vectors)
 
 
-__all__ = ["SPARSE", "EdgeIndex", "Hit", "SparseIndex", "default_data_dir", "open_index", "point_id", "with_retry"]
+__all__ = ["BM25", "DENSE", "SPARSE", "EdgeIndex", "Hit", "SparseIndex", "default_data_dir", "open_index", "point_id", "with_retry"]

@@ -16,6 +16,10 @@ import scipy.sparse as sp
 logger = logging.getLogger(__name__)
 
 SPARSE = "sparse"  # the name of the SPLADE vector in every collection
+DENSE = "dense"  # a dense model's vector (cosine), in hybrid collections
+BM25 = "bm25"  # BM25 term weights as a sparse vector with Qdrant's IDF modifier
+DEFAULT_VECTORS = {SPARSE: {"kind": "sparse"}}
+FUSIONS = ("rrf", "dbsf")
 _NAMESPACE = uuid.UUID("6f1d8f5e-3c0b-4b8e-9d52-7a0f0c6b2e11")
 T = TypeVar("T")
 
@@ -61,6 +65,31 @@ def to_csr(found: dict[str, tuple[list[int], list[float]]], product_ids: list[st
                           np.asarray(indptr)), shape=(len(product_ids), dim))
 
 
+def check_vectors(spec: dict) -> dict:
+    """Validate a collection's named-vector layout: ``{name: {"kind": "sparse"|"dense", "size": n, "idf": bool}}``."""
+    from ..errors import SearchtuneError
+
+    for name, v in spec.items():
+        if v.get("kind") not in ("sparse", "dense"):
+            raise SearchtuneError(f"vector '{name}': kind must be sparse or dense")
+        if v["kind"] == "dense" and not int(v.get("size") or 0) > 0:
+            raise SearchtuneError(f"dense vector '{name}' needs a size")
+    return spec
+
+
+def as_named(vectors) -> dict:
+    """A CSR matrix means the SPLADE vector; a dict names each vector (CSR for sparse, 2-D array for dense)."""
+    return vectors if isinstance(vectors, dict) else {SPARSE: vectors}
+
+
+def row_vector(matrix, i: int):
+    """Row ``i`` of a CSR matrix as (indices, values), or of a dense array as a list."""
+    if sp.issparse(matrix):
+        lo, hi = matrix.indptr[i], matrix.indptr[i + 1]
+        return matrix.indices[lo:hi].tolist(), matrix.data[lo:hi].tolist()
+    return [float(x) for x in matrix[i]]
+
+
 def rows(matrix: sp.csr_matrix):
     """(indices, values) lists per CSR row."""
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
@@ -90,6 +119,18 @@ class SparseIndex(ABC):
     @abstractmethod
     def search(self, vectors: sp.csr_matrix, limit: int = 10,
                exclude: list[set[str]] | None = None) -> list[list[Hit]]: ...
+
+    @abstractmethod
+    def query(self, named: dict, using: list[str], limit: int = 10, *, fusion: str = "rrf",
+              weights: list[float] | None = None, prefetch_limit: int = 100, rrf_k: int = 60,
+              batch_size: int = 256) -> list[list[Hit]]:
+        """Search with one named vector, or fuse several inside Qdrant (prefetch each, then RRF or DBSF).
+
+        ``named`` maps vector names to query rows (CSR or 2-D array); ``using`` picks which to search.
+        RRF here is Qdrant's: score = sum_i 1 / ((rank_i + 1) / w_i + k - 1), ranks from 0, so without
+        weights it is 1 / (k + rank_i) — ranx's RRF with k - 1 — and a weight of 3 lets a list's rank 2
+        count like rank 0.
+        """
 
     @abstractmethod
     def count(self) -> int: ...

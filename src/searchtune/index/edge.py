@@ -14,12 +14,14 @@ from pathlib import Path
 import scipy.sparse as sp
 
 from ..errors import SearchtuneError
-from .base import SPARSE, Hit, SparseIndex, point_id, rows, to_csr, with_retry
+from .base import (DEFAULT_VECTORS, FUSIONS, SPARSE, Hit, SparseIndex, as_named, check_vectors, point_id,
+                   row_vector, rows, to_csr, with_retry)
 
 
 class EdgeIndex(SparseIndex):
-    def __init__(self, name: str, data_dir: str | Path, batch_size: int = 256) -> None:
+    def __init__(self, name: str, data_dir: str | Path, batch_size: int = 256, vectors: dict | None = None) -> None:
         _check_name(name)
+        self.vectors = check_vectors(dict(vectors)) if vectors else None  # None: the collection's own (or sparse)
         self.name = name
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / name
@@ -31,10 +33,19 @@ class EdgeIndex(SparseIndex):
     def exists(self) -> bool:
         return self.meta_path.exists() and self.path.exists()
 
-    def _config(self):
-        from qdrant_edge import EdgeConfig, EdgeSparseVectorParams
+    def layout(self) -> dict:
+        return self.vectors or self.metadata().get("vectors") or DEFAULT_VECTORS
 
-        return EdgeConfig(vectors={}, sparse_vectors={SPARSE: EdgeSparseVectorParams()})
+    def _config(self):
+        from qdrant_edge import Distance, EdgeConfig, EdgeSparseVectorParams, EdgeVectorParams, Modifier
+
+        dense, sparse = {}, {}
+        for name, v in self.layout().items():
+            if v["kind"] == "dense":
+                dense[name] = EdgeVectorParams(size=int(v["size"]), distance=Distance.Cosine)
+            else:
+                sparse[name] = EdgeSparseVectorParams(modifier=Modifier.Idf if v.get("idf") else None)
+        return EdgeConfig(vectors=dense, sparse_vectors=sparse)
 
     @property
     def shard(self):
@@ -57,7 +68,7 @@ class EdgeIndex(SparseIndex):
         shutil.rmtree(self.path, ignore_errors=True)
         self.path.mkdir(parents=True, exist_ok=True)
         self._shard = EdgeShard.create(str(self.path), self._config())
-        self._write_meta(metadata, fresh=True)
+        self._write_meta({**(metadata or {}), "vectors": self.layout()}, fresh=True)
 
     def _write_meta(self, metadata: dict | None, fresh: bool = False) -> None:
         meta = {} if fresh or not self.meta_path.exists() else json.loads(self.meta_path.read_text())
@@ -80,24 +91,56 @@ class EdgeIndex(SparseIndex):
             self._shard = None
 
     # -- data ----------------------------------------------------------
-    def upsert(self, product_ids: list[str], vectors: sp.csr_matrix, payloads: list[dict]) -> None:
+    def upsert(self, product_ids: list[str], vectors, payloads: list[dict]) -> None:
         from qdrant_edge import Point, SparseVector, UpdateOperation
 
         shard = self.shard
+        named = as_named(vectors)
 
         def send(points):
             op = UpdateOperation.upsert_points(points)
             with_retry(lambda: shard.update(op), what=f"upsert into {self.name}")
 
         batch = []
-        for pid, (idx, val), payload in zip(product_ids, rows(vectors), payloads):
-            batch.append(Point(uuid.UUID(point_id(pid)), {SPARSE: SparseVector(idx, val)}, payload))
+        for i, (pid, payload) in enumerate(zip(product_ids, payloads)):
+            vec = {}
+            for name, matrix in named.items():
+                v = row_vector(matrix, i)
+                vec[name] = SparseVector(*v) if isinstance(v, tuple) else v
+            batch.append(Point(uuid.UUID(point_id(pid)), vec, payload))
             if len(batch) >= self.batch_size:
                 send(batch)
                 batch = []
         if batch:
             send(batch)
         shard.flush()
+
+    def query(self, named: dict, using: list[str], limit: int = 10, *, fusion: str = "rrf",
+              weights: list[float] | None = None, prefetch_limit: int = 100, rrf_k: int = 60,
+              batch_size: int = 256) -> list[list[Hit]]:
+        from qdrant_edge import Fusion, Prefetch, QueryBatchRequest, QueryRequest
+
+        if fusion not in FUSIONS:
+            raise SearchtuneError(f"fusion must be one of {', '.join(FUSIONS)}, not '{fusion}'")
+        missing = [n for n in using if n not in self.layout()]
+        if missing:
+            raise SearchtuneError(f"collection '{self.name}' has no vector {', '.join(missing)}; it holds "
+                                  f"{', '.join(self.layout())}. Index it with those models first")
+        n = next(iter(named.values())).shape[0]
+        requests = []
+        for i in range(n):
+            if len(using) == 1:
+                requests.append(QueryRequest(limit=limit, query=_nearest(row_vector(named[using[0]], i), using[0]),
+                                             with_payload=True))
+            else:
+                fused = Fusion.Rrf(k=rrf_k, weights=weights) if fusion == "rrf" else Fusion.Dbsf()
+                pre = [Prefetch(limit=prefetch_limit, query=_nearest(row_vector(named[u], i), u)) for u in using]
+                requests.append(QueryRequest(limit=limit, query=fused, prefetches=pre, with_payload=True))
+        out: list[list[Hit]] = []
+        for start in range(0, n, batch_size):
+            for points in self.shard.query_batch(QueryBatchRequest(requests[start:start + batch_size])):
+                out.append([Hit(p.payload["product_id"], float(p.score), dict(p.payload)) for p in points])
+        return out
 
     def optimize(self) -> None:
         self.shard.optimize()
@@ -142,6 +185,12 @@ class EdgeIndex(SparseIndex):
             for points in results:
                 out.append([Hit(p.payload["product_id"], float(p.score), dict(p.payload)) for p in points])
         return out
+
+
+def _nearest(v, name: str):
+    from qdrant_edge import Query, SparseVector
+
+    return Query.Nearest(SparseVector(*v) if isinstance(v, tuple) else v, using=name)
 
 
 def _check_name(name: str) -> None:

@@ -15,17 +15,19 @@ import warnings
 import scipy.sparse as sp
 
 from ..errors import SearchtuneError
-from .base import SPARSE, Hit, SparseIndex, point_id, rows, to_csr, with_retry
+from .base import (DEFAULT_VECTORS, FUSIONS, SPARSE, Hit, SparseIndex, as_named, check_vectors, point_id,
+                   row_vector, rows, to_csr, with_retry)
 
 META_ID = point_id("__searchtune_meta__")
 
 
 class ServerIndex(SparseIndex):
     def __init__(self, name: str, url: str | None = None, api_key: str | None = None, client=None,
-                 batch_size: int = 256, timeout: int = 60) -> None:
+                 batch_size: int = 256, timeout: int = 60, vectors: dict | None = None) -> None:
         from qdrant_client import QdrantClient
 
         self.name = name
+        self.vectors = check_vectors(dict(vectors)) if vectors else None
         self.batch_size = batch_size
         if client is None:
             if url == ":memory:":
@@ -46,14 +48,22 @@ class ServerIndex(SparseIndex):
         if self.exists() and recreate:
             self.client.delete_collection(self.name)
         if not self.exists():
-            self.client.create_collection(
-                self.name, vectors_config={}, sparse_vectors_config={SPARSE: models.SparseVectorParams()}
-            )
+            dense, sparse = {}, {}
+            for name, v in self.layout().items():
+                if v["kind"] == "dense":
+                    dense[name] = models.VectorParams(size=int(v["size"]), distance=models.Distance.COSINE)
+                else:
+                    sparse[name] = models.SparseVectorParams(modifier=models.Modifier.IDF if v.get("idf") else None)
+            self.client.create_collection(self.name, vectors_config=dense, sparse_vectors_config=sparse)
+            metadata = {**(metadata or {}), "vectors": self.layout()}
             with warnings.catch_warnings():  # qdrant-client's local mode warns that it ignores payload indexes
                 warnings.simplefilter("ignore", UserWarning)
                 self.client.create_payload_index(self.name, "product_id", models.PayloadSchemaType.KEYWORD)
         meta = {**self.metadata(), **(metadata or {}), "backend": "qdrant-server"}
         self.client.upsert(self.name, [models.PointStruct(id=META_ID, vector={}, payload={"__searchtune__": meta})])
+
+    def layout(self) -> dict:
+        return self.vectors or self.metadata().get("vectors") or DEFAULT_VECTORS
 
     def metadata(self) -> dict:
         if not self.exists():
@@ -65,17 +75,21 @@ class ServerIndex(SparseIndex):
         if self.exists():
             self.client.delete_collection(self.name)
 
-    def upsert(self, product_ids: list[str], vectors: sp.csr_matrix, payloads: list[dict]) -> None:
+    def upsert(self, product_ids: list[str], vectors, payloads: list[dict]) -> None:
         from qdrant_client import models
 
+        named = as_named(vectors)
         batch = []
 
         def send(points):
             with_retry(lambda: self.client.upsert(self.name, points, wait=True), what=f"upsert into {self.name}")
 
-        for pid, (idx, val), payload in zip(product_ids, rows(vectors), payloads):
-            batch.append(models.PointStruct(id=point_id(pid), vector={SPARSE: models.SparseVector(indices=idx, values=val)},
-                                            payload=payload))
+        for i, (pid, payload) in enumerate(zip(product_ids, payloads)):
+            vec = {}
+            for name, matrix in named.items():
+                v = row_vector(matrix, i)
+                vec[name] = models.SparseVector(indices=v[0], values=v[1]) if isinstance(v, tuple) else v
+            batch.append(models.PointStruct(id=point_id(pid), vector=vec, payload=payload))
             if len(batch) >= self.batch_size:
                 send(batch)
                 batch = []
@@ -85,7 +99,7 @@ class ServerIndex(SparseIndex):
     def count(self) -> int:
         from qdrant_client import models
 
-        flt = models.Filter(must=[models.HasVectorCondition(has_vector=SPARSE)])
+        flt = models.Filter(must=[models.HasVectorCondition(has_vector=next(iter(self.layout())))])
         return self.client.count(self.name, count_filter=flt, exact=True).count
 
     def vectors(self, product_ids: list[str], dim: int, batch_size: int = 256) -> sp.csr_matrix:
@@ -117,6 +131,41 @@ class ServerIndex(SparseIndex):
             chunk = requests[start:start + batch_size]
             responses = with_retry(lambda chunk=chunk: self.client.query_batch_points(self.name, requests=chunk),
                                    what=f"search {self.name}")
+            for resp in responses:
+                out.append([Hit(p.payload["product_id"], float(p.score), dict(p.payload)) for p in resp.points])
+        return out
+
+    def query(self, named: dict, using: list[str], limit: int = 10, *, fusion: str = "rrf",
+              weights: list[float] | None = None, prefetch_limit: int = 100, rrf_k: int = 60,
+              batch_size: int = 64) -> list[list[Hit]]:
+        from qdrant_client import models
+
+        if fusion not in FUSIONS:
+            raise SearchtuneError(f"fusion must be one of {', '.join(FUSIONS)}, not '{fusion}'")
+        missing = [n for n in using if n not in self.layout()]
+        if missing:
+            raise SearchtuneError(f"collection '{self.name}' has no vector {', '.join(missing)}; it holds "
+                                  f"{', '.join(self.layout())}. Index it with those models first")
+
+        def q(v):
+            return models.SparseVector(indices=v[0], values=v[1]) if isinstance(v, tuple) else v
+
+        n = next(iter(named.values())).shape[0]
+        requests = []
+        for i in range(n):
+            if len(using) == 1:
+                requests.append(models.QueryRequest(query=q(row_vector(named[using[0]], i)), using=using[0],
+                                                    limit=limit, with_payload=True))
+                continue
+            fused = (models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=weights)) if fusion == "rrf"
+                     else models.FusionQuery(fusion=models.Fusion.DBSF))
+            pre = [models.Prefetch(query=q(row_vector(named[u], i)), using=u, limit=prefetch_limit) for u in using]
+            requests.append(models.QueryRequest(prefetch=pre, query=fused, limit=limit, with_payload=True))
+        out: list[list[Hit]] = []
+        for start in range(0, n, batch_size):
+            chunk = requests[start:start + batch_size]
+            responses = with_retry(lambda chunk=chunk: self.client.query_batch_points(self.name, requests=chunk),
+                                   what=f"query {self.name}")
             for resp in responses:
                 out.append([Hit(p.payload["product_id"], float(p.score), dict(p.payload)) for p in resp.points])
         return out

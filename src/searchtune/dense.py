@@ -1,0 +1,63 @@
+"""Dense vectors (any sentence-transformers model) and BM25 term vectors for hybrid collections.
+
+Dense vectors are L2-normalised (the collection uses cosine). With ``dim`` a
+Matryoshka-trained vector is truncated to its first ``dim`` values and
+normalised again. BM25 vectors come from Qdrant Edge's own BM25 embedder
+(English stop words and Snowball stemming; document side = term-frequency
+saturation, query side = 1 per term); the collection's IDF modifier supplies
+the IDF, so BM25 runs inside Qdrant.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+BM25_DIM = 2**32  # hashed term ids
+
+
+def encode_dense(model, texts: list[str], *, kind: str = "document", batch_size: int = 128, precision: str = "auto",
+                 dim: int | None = None, show_progress: bool = False) -> np.ndarray:
+    from .precision import autocast
+
+    if kind not in ("query", "document"):
+        raise ValueError(f"kind must be 'query' or 'document', got {kind!r}")
+    size = dim or model.get_sentence_embedding_dimension()
+    if not texts:
+        return np.zeros((0, size), dtype=np.float32)
+    encode = model.encode_query if kind == "query" else model.encode_document
+    with autocast(model, precision):
+        emb = encode(list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=show_progress)
+    emb = np.asarray(emb, dtype=np.float32)
+    if dim:
+        emb = emb[:, :dim]
+    norms = np.linalg.norm(emb, axis=1, keepdims=True)
+    return emb / np.maximum(norms, 1e-12)
+
+
+class Bm25Embedder:
+    """Texts → BM25 sparse vectors (CSR with hashed term columns) for a collection with the IDF modifier."""
+
+    def __init__(self, avg_len: float = 256.0) -> None:
+        from qdrant_edge import Bm25, Bm25Config
+
+        self.avg_len = float(avg_len)
+        self.model = Bm25(Bm25Config(language="english", avg_len=self.avg_len))
+
+    @classmethod
+    def for_corpus(cls, texts: list[str]) -> "Bm25Embedder":
+        """Fit ``avg_len`` (terms per document after stop words) to the corpus, as BM25's b needs."""
+        probe = cls()  # distinct terms per document (a sample of 20,000): titles rarely repeat a term
+        counts = [len(probe.model.embed_document(t).indices) for t in texts[:20000]]
+        return cls(avg_len=max(1.0, float(np.mean(counts))) if counts else 256.0)
+
+    def embed(self, texts: list[str], kind: str = "document") -> sp.csr_matrix:
+        fn = self.model.embed_query if kind == "query" else self.model.embed_document
+        indptr, indices, values = [0], [], []
+        for t in texts:
+            v = fn(t)
+            indices.extend(v.indices)
+            values.extend(v.values)
+            indptr.append(len(indices))
+        return sp.csr_matrix((np.asarray(values, dtype=np.float32), np.asarray(indices, dtype=np.int64),
+                              np.asarray(indptr, dtype=np.int64)), shape=(len(texts), BM25_DIM))

@@ -1,0 +1,129 @@
+"""Dense + sparse + BM25 in one collection: every mode returns results, fusion matches ranx, Matryoshka."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from searchtune.data import SearchData
+from searchtune.systems import Models, build_collection, run_systems, significance
+
+KINDS = ["cordless drill", "circular saw", "garden hose", "leaf blower", "step ladder", "paint roller",
+         "ceiling fan", "smoke alarm", "door knob", "shower head", "shop vac", "fire pit"]
+
+
+def data() -> SearchData:
+    ids, texts = [], []
+    for k, kind in enumerate(KINDS):
+        for b, brand in enumerate(["DeWalt", "Makita", "Ryobi"]):
+            ids.append(f"p{k}-{b}")
+            texts.append(f"{brand} {kind} model {k * 3 + b}")
+    products = pd.DataFrame({"product_id": ids, "title": texts, "brand": [""] * len(ids), "text": texts})
+    queries = {f"q{k}": f"{kind} for home" for k, kind in enumerate(KINDS)}
+    qrels = {f"q{k}": {f"p{k}-0": 2, f"p{k}-1": 1} for k in range(len(KINDS))}
+    return SearchData(products=products, queries=queries, qrels=qrels, positive_min_gain=1)
+
+
+@pytest.fixture(params=["edge", "server"])
+def collection(request, tmp_path):
+    from searchtune.index import EdgeIndex
+    from searchtune.index.server import ServerIndex
+
+    d = data()
+    index = EdgeIndex("all", tmp_path) if request.param == "edge" else ServerIndex("all", ":memory:")
+    models = Models(sparse_base="splade-tiny", sparse_tuned="splade-tiny", dense_base="minilm", dense_tuned="minilm")
+    build_collection(index, d, models, progress=False, catalog_key="t")
+    yield d, index, models
+    index.close()
+
+
+def test_every_mode_returns_results_and_rrf_matches_ranx(collection):
+    from ranx import Run, fuse
+
+    d, index, models = collection
+    systems = run_systems(index, d, d.queries, models, k=10, prefetch_limit=10)
+    assert set(systems) == {"bm25-qdrant", "sparse-base", "sparse-tuned", "dense-base", "dense-tuned",
+                            "hybrid-base", "hybrid-tuned", "hybrid-tuned-both"}
+    for name, s in systems.items():  # sparse vectors only match products sharing a term; dense match all
+        assert all(len(r) == 10 if "dense" in name or "hybrid" in name else 3 <= len(r) <= 10
+                   for r in s.run.values()), name
+    # in-Qdrant BM25 and the dense model find the right kind of product
+    assert all(next(iter(s.run["q2"])).startswith("p2-") for s in (systems["bm25-qdrant"], systems["dense-base"]))
+    # Qdrant's RRF (ranks from 0, k=60) is ranx's RRF (ranks from 1) with k=59, on the same two top-10 lists
+    fused = fuse([Run(systems["sparse-base"].run), Run(systems["dense-base"].run)], method="rrf",
+                 params={"k": 59})
+    for q in d.queries:  # same scores for the same products (ties may be broken in another order)
+        ours = systems["hybrid-base"].run[q]
+        theirs = sorted(fused[q].values(), reverse=True)[:10]
+        assert all(abs(ours[p] - fused[q][p]) < 1e-6 for p in ours), q
+        assert np.allclose(sorted(ours.values(), reverse=True), theirs, atol=1e-6), q
+
+
+def test_dbsf_and_weights_change_the_fusion(collection):
+    d, index, models = collection
+    rrf = run_systems(index, d, d.queries, models, k=10, systems=["hybrid-base"])["hybrid-base"]
+    dbsf = run_systems(index, d, d.queries, models, k=10, systems=["hybrid-base"], fusion="dbsf")["hybrid-base"]
+    assert dbsf.run.keys() == rrf.run.keys() and dbsf.timings["fusion"] == "dbsf"
+    # DBSF: each list normalised by mean ± 3 std, then summed; recompute it from the single-vector runs
+    single = run_systems(index, d, d.queries, models, k=100, systems=["sparse-base", "dense-base"])
+    q = "q4"
+    total = {}
+    for name in ("sparse-base", "dense-base"):
+        scores = np.array(list(single[name].run[q].values()))
+        lo, hi = scores.mean() - 3 * scores.std(), scores.mean() + 3 * scores.std()
+        for p, s in single[name].run[q].items():
+            total[p] = total.get(p, 0) + (s - lo) / (hi - lo)
+    expected = sorted(total, key=lambda p: -total[p])[:3]
+    assert list(dbsf.run[q])[:3] == expected
+    # weighted RRF, Qdrant's formula: sum_i 1 / ((rank_i + 1) / w_i + k - 1), ranks from 0
+    weighted = run_systems(index, d, d.queries, models, k=10, systems=["hybrid-base"], weights=[3.0, 1.0],
+                           prefetch_limit=100)["hybrid-base"]
+    for q in d.queries:
+        expect = {}
+        for name, w in (("sparse-base", 3.0), ("dense-base", 1.0)):
+            for rank, p in enumerate(single[name].run[q]):
+                expect[p] = expect.get(p, 0) + 1 / ((rank + 1) / w + 60 - 1)
+        assert all(abs(weighted.run[q][p] - expect[p]) < 1e-5 for p in weighted.run[q]), q
+    assert weighted.run != rrf.run
+
+
+def test_significance_marks_differences(collection):
+    d, index, models = collection
+    systems = run_systems(index, d, d.queries, models, k=10, systems=["bm25-qdrant", "dense-base"])
+    sig = significance(d.qrels, systems, against=["bm25-qdrant"])
+    r = sig["results"]["dense-base"]["bm25-qdrant"]
+    assert 0 <= r["p"] <= 1 and isinstance(r["significant"], bool)
+
+
+def test_matryoshka_truncation_keeps_unit_vectors():
+    from searchtune.dense import encode_dense
+    from searchtune.models import load_dense_encoder
+
+    m = load_dense_encoder("minilm")
+    full = encode_dense(m, ["cordless drill", "garden hose"])
+    small = encode_dense(m, ["cordless drill", "garden hose"], dim=64)
+    assert full.shape == (2, 384) and small.shape == (2, 64)
+    assert np.allclose(np.linalg.norm(small, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(small, full[:, :64] / np.linalg.norm(full[:, :64], axis=1, keepdims=True), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_dense_training_step_changes_the_model(tmp_path):
+    import torch
+
+    from searchtune.config import TrainConfig
+    from searchtune.data import Split
+    from searchtune.models import load_dense_encoder
+    from searchtune.training import train_model
+
+    d = data()
+    split = Split(train=[f"q{i}" for i in range(10)], dev=["q10"], test=["q11"])
+    cfg = TrainConfig(kind="dense", epochs=1, batch_size=4, max_seq_length=16, matryoshka_dims=[384, 64],
+                      mini_batch_size=2, learning_rate=1e-4)
+    path = train_model(d, split, cfg, tmp_path, progress=False)
+    base, tuned = load_dense_encoder("minilm"), load_dense_encoder(path)
+    b = dict(base.named_parameters())
+    assert any(not torch.equal(p, b[n]) for n, p in tuned.named_parameters())
+    import json
+
+    stats = json.loads((path / "training_stats.json").read_text())
+    assert stats["kind"] == "dense" and stats["started_from"] == "minilm"
