@@ -127,3 +127,25 @@ def test_a_dense_training_step_changes_the_model(tmp_path):
 
     stats = json.loads((path / "training_stats.json").read_text())
     assert stats["kind"] == "dense" and stats["started_from"] == "minilm"
+
+
+def test_cli_index_hybrid_then_search_every_mode(tmp_path):
+    from typer.testing import CliRunner
+
+    from conftest import write
+    from searchtune.cli import app
+
+    runner = CliRunner()
+    catalog = write(tmp_path / "c.csv", "id,title,brand\n1,Cordless drill kit,Ryobi\n2,Garden hose 50 ft,Sun Joe\n"
+                                        "3,Circular saw,Makita\n4,Leaf blower,Toro\n")
+    r = runner.invoke(app, ["index", "--data", str(catalog), "--collection", "hy", "--dense-model", "minilm"])
+    assert r.exit_code == 0, r.output
+    for mode in ("sparse", "dense", "hybrid", "bm25"):
+        found = runner.invoke(app, ["search", "garden hose", "--collection", "hy", "--mode", mode, "-k", "2"])
+        assert found.exit_code == 0, (mode, found.output)
+        first = [line for line in found.output.splitlines() if "│ 1 │" in line]
+        assert first and "Garden hose" in first[0], (mode, found.output)
+    plain = runner.invoke(app, ["index", "--data", str(catalog), "--collection", "plain"])
+    assert plain.exit_code == 0
+    refused = runner.invoke(app, ["search", "hose", "--collection", "plain", "--mode", "dense"])
+    assert refused.exit_code == 2 and "--dense-model" in refused.output

@@ -78,7 +78,8 @@ def _config(config_file, *, data=None, catalog=None, queries=None, query_texts=N
 
 COLUMN_ROLES = ("product_id", "title", "brand", "description", "bullets", "attributes", "category", "query",
                 "query_id", "label")
-TRAIN_FLAGS = {"model": "model", "lr": "learning_rate", "batch_size": "batch_size", "epochs": "epochs",
+TRAIN_FLAGS = {"kind": "kind", "mini_batch_size": "mini_batch_size", "negatives_file": "negatives_file",
+               "model": "model", "lr": "learning_rate", "batch_size": "batch_size", "epochs": "epochs",
                "max_seq_length": "max_seq_length", "seed": "seed", "min_positive_gain": "min_positive_gain"}
 
 
@@ -93,7 +94,8 @@ def _config_from(params: dict, config_file=None) -> Config:
 
     p = params
     columns = {role: p.get(("id" if role == "product_id" else role) + "_column") for role in COLUMN_ROLES}
-    train = {field: p.get(flag) for flag, field in TRAIN_FLAGS.items()}
+    train = {field: _s(p.get(flag)) if isinstance(p.get(flag), Path) else p.get(flag)
+             for flag, field in TRAIN_FLAGS.items()}
     names = ("data", "catalog", "queries", "query_texts", "split", "encoding", "label_scale", "positive_min_gain",
              "duplicate_products", "qdrant_url", "qdrant_api_key", "data_dir")
     config = _config(config_file or p.get("config"), columns=columns, train=train, **{n: p.get(n) for n in names})
@@ -107,6 +109,16 @@ def _config_from(params: dict, config_file=None) -> Config:
     if p.get("mine_window"):
         mine["window_start"], mine["window_end"] = parse_window(p["mine_window"])
     update(config.mine, mine, where="flags")
+    if p.get("matryoshka"):
+        try:
+            config.train.matryoshka_dims = [int(x) for x in str(p["matryoshka"]).split(",") if x.strip()]
+        except ValueError:
+            raise SearchtuneError(f"--matryoshka must be sizes like 384,256,128,64, got '{p['matryoshka']}'") from None
+    if config.train.kind not in ("sparse", "dense"):
+        raise SearchtuneError(f"--kind must be sparse or dense, not '{config.train.kind}'")
+    if config.train.kind == "dense" and config.mine.source == "model":
+        raise SearchtuneError("ANCE rounds mine with the SPLADE index; for a dense model pass --negatives bm25, or "
+                              "--negatives-file RUN/rounds/round-N/negatives.jsonl from a sparse run")
     if p.get("precision"):
         config.train.precision = config.evaluate.precision = p["precision"]
     check_config(config.mine)
@@ -186,6 +198,10 @@ MineWindow = Annotated[str | None, typer.Option(help="Rank window negatives come
 NegPerQuery = Annotated[int | None, typer.Option(help="Negatives kept per training query (judged first).")]
 NegPerRow = Annotated[int | None, typer.Option(help="Negatives per training row.")]
 MineMargin = Annotated[float | None, typer.Option(help="Skip candidates above (1 - margin) x the best positive's score.")]
+Kind = Annotated[str | None, typer.Option(help="Model kind: sparse (SPLADE, default) or dense.")]
+Matryoshka = Annotated[str | None, typer.Option(help="Dense: Matryoshka sizes, e.g. 384,256,128,64.")]
+MiniBatch = Annotated[int | None, typer.Option(help="Dense: CachedMNRL mini-batch (large batches, small memory).")]
+NegFile = Annotated[Path | None, typer.Option(help="Train on the negatives of a mined JSONL (searchtune mine, RUN/rounds).")]
 StartModel = Annotated[str | None, typer.Option(help="ANCE: mine the first round with this model instead of training round 0.")]
 MineSeed = Annotated[int | None, typer.Option(help="Seed for choosing negatives.")]
 
@@ -201,7 +217,8 @@ def pipeline(
     brand_column: Column = None, description_column: Column = None, bullets_column: Column = None,
     attributes_column: Column = None, category_column: Column = None, query_column: Column = None,
     query_id_column: Column = None, label_column: Column = None, qdrant_url: QdrantUrl = None,
-    qdrant_api_key: QdrantKey = None, negatives: Negatives = None, ance_rounds: AnceRounds = None, mine_top_k: MineTopK = None,
+    qdrant_api_key: QdrantKey = None, kind: Kind = None, matryoshka: Matryoshka = None, mini_batch_size: MiniBatch = None,
+    negatives_file: NegFile = None, negatives: Negatives = None, ance_rounds: AnceRounds = None, mine_top_k: MineTopK = None,
     mine_window: MineWindow = None, negatives_per_query: NegPerQuery = None, negatives_per_row: NegPerRow = None,
     mine_margin: MineMargin = None, start_model: StartModel = None, mine_seed: MineSeed = None,
     precision: Precision = None, resume: Resume = False, verbose: Verbose = False,
@@ -232,7 +249,8 @@ def train(
     duplicate_products: DupProducts = None, id_column: Column = None, title_column: Column = None,
     brand_column: Column = None, description_column: Column = None, bullets_column: Column = None,
     attributes_column: Column = None, category_column: Column = None, query_column: Column = None,
-    query_id_column: Column = None, label_column: Column = None, negatives: Negatives = None, ance_rounds: AnceRounds = None, mine_top_k: MineTopK = None,
+    query_id_column: Column = None, label_column: Column = None, kind: Kind = None, matryoshka: Matryoshka = None, mini_batch_size: MiniBatch = None,
+    negatives_file: NegFile = None, negatives: Negatives = None, ance_rounds: AnceRounds = None, mine_top_k: MineTopK = None,
     mine_window: MineWindow = None, negatives_per_query: NegPerQuery = None, negatives_per_row: NegPerRow = None,
     mine_margin: MineMargin = None, start_model: StartModel = None, mine_seed: MineSeed = None,
     precision: Precision = None, resume: Resume = False, verbose: Verbose = False,
@@ -261,6 +279,13 @@ def evaluate(
     split: SplitFile = None, config: ConfigFile = None,
     model: Annotated[str | None, typer.Option("--model", help="The tuned model to evaluate (default: OUT/model).")] = None,
     base_model: Annotated[str | None, typer.Option(help="The untuned model to compare with.")] = None,
+    dense_model: Annotated[str | None, typer.Option(help="A tuned dense model: adds dense and hybrid systems.")] = None,
+    dense_base: Annotated[str | None, typer.Option(help="The untuned dense model (default minilm with --dense-model).")] = None,
+    systems: Annotated[str | None, typer.Option(help="Comma list of systems (default: all the given models allow): "
+                                                     "bm25-qdrant, sparse-base, sparse-tuned, dense-base, dense-tuned, "
+                                                     "hybrid-base, hybrid-tuned, hybrid-tuned-both.")] = None,
+    fusion: Annotated[str, typer.Option(help="Hybrid fusion in Qdrant: rrf or dbsf.")] = "rrf",
+    weights: Annotated[str | None, typer.Option(help="RRF weights per list, e.g. 1,2 (sparse, dense).")] = None,
     encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
     duplicate_products: DupProducts = None, id_column: Column = None, title_column: Column = None,
     brand_column: Column = None, description_column: Column = None, bullets_column: Column = None,
@@ -278,7 +303,23 @@ def evaluate(
         cfg = _config_from(params, config or (out / "config.yaml" if (out / "config.yaml").exists() else None))
         tuned = model or (str(out / "model") if (out / "model").is_dir() else None)
         p = Pipeline(cfg, out, resume=True, command=_command())
-        report = p.run(train=False, model=tuned)
+        if dense_model or dense_base or systems:
+            from .systems import Models
+
+            try:
+                w = [float(x) for x in weights.split(",")] if weights else None
+            except ValueError:
+                raise SearchtuneError(f"--weights must be numbers like 1,2, got '{weights}'") from None
+            models = Models(sparse_base=base_model or "splade-tiny", sparse_tuned=tuned,
+                            dense_base=dense_base or "minilm", dense_tuned=dense_model)
+            p.load()
+            p.split()
+            p.baselines()
+            p.compare(models, systems=[x.strip() for x in systems.split(",")] if systems else None, fusion=fusion,
+                      weights=w)
+            report = p.report()
+        else:
+            report = p.run(train=False, model=tuned)
         _print_metrics(report)
         out_console.print(f"report: {out / 'report.md'}")
         return {"metrics": report["metrics"], "artifacts": {"run": str(out), "report": str(out / "report.md")}}
@@ -294,9 +335,11 @@ def index(
     title_column: Column = None, brand_column: Column = None, description_column: Column = None,
     bullets_column: Column = None, attributes_column: Column = None, category_column: Column = None,
     qdrant_url: QdrantUrl = None, qdrant_api_key: QdrantKey = None,
+    dense_model: Annotated[str | None, typer.Option(help="Also a dense model (and BM25): one hybrid collection "
+                                                         "for --mode sparse|dense|hybrid|bm25.")] = None,
     data_dir: DataDir = None, verbose: Verbose = False,
 ) -> None:
-    """Encode the catalog with a SPLADE model and upsert it into a Qdrant collection (idempotent)."""
+    """Encode the catalog with a SPLADE model (and optionally a dense model + BM25) into a Qdrant collection."""
     _setup_logging(verbose)
     params = dict(locals())
 
@@ -307,6 +350,18 @@ def index(
         from .search import index_products
 
         cfg = _config_from(params)
+        if dense_model:
+            from .systems import Models, build_collection
+
+            d = load_data(cfg.data)
+            with open_index(collection, cfg.index) as ix:
+                stats = build_collection(ix, d, Models(sparse_base=resolve_model(cfg.train.model),
+                                                       dense_base=resolve_model(dense_model)),
+                                         batch_size=cfg.evaluate.encode_batch_size, precision=cfg.evaluate.precision)
+                count = ix.count()
+            out_console.print(f"indexed {stats['documents']} products into '{collection}' ({count} points; sparse, "
+                              f"dense and bm25 vectors; documents/s {stats['documents_per_second']})")
+            return {"metrics": {"points": count}, "artifacts": {"collection": collection}}
         products = load_data(cfg.data).products
         m = load_sparse_encoder(cfg.train.model)
         with open_index(collection, cfg.index) as ix:
@@ -328,6 +383,9 @@ def search(
     k: Annotated[int, typer.Option("-k", "--top-k", help="How many products.")] = 10,
     qdrant_url: QdrantUrl = None, qdrant_api_key: QdrantKey = None, data_dir: DataDir = None,
     terms: Annotated[bool, typer.Option(help="Also show the query's top expansion terms.")] = False,
+    mode: Annotated[str, typer.Option(help="sparse, dense, hybrid or bm25 (the last three need a collection "
+                                           "indexed with --dense-model).")] = "sparse",
+    fusion: Annotated[str, typer.Option(help="Hybrid fusion: rrf or dbsf.")] = "rrf",
 ) -> None:
     """Search a collection and print the ranked products."""
     _setup_logging(False)
@@ -342,10 +400,27 @@ def search(
             if not ix.exists():
                 raise SearchtuneError(f"collection '{collection}' not found; create it with `searchtune index "
                                       f"--data CATALOG --collection {collection}`")
-            model_ref = model or ix.metadata().get("model") or "splade-tiny"
-            m = load_sparse_encoder(model_ref)
-            vec = encode_sparse(m, [query], kind="query")
-            hits = ix.search(vec, limit=k)[0]
+            meta = ix.metadata()
+            if mode not in ("sparse", "dense", "hybrid", "bm25"):
+                raise SearchtuneError(f"--mode must be sparse, dense, hybrid or bm25, not '{mode}'")
+            signature = (meta.get("signature") or {}).get("models")
+            if signature:  # a hybrid collection (searchtune index --dense-model)
+                from .systems import Models, search_system
+
+                models = Models(sparse_base=model or signature.get("sparse_base"), dense_base=signature.get("dense_base"))
+                system = {"sparse": "sparse-base", "dense": "dense-base", "hybrid": "hybrid-base",
+                          "bm25": "bm25-qdrant"}[mode]
+                hits = search_system(ix, models, [query], system, k=k, fusion=fusion)[0]
+                m = load_sparse_encoder(models.sparse_base) if terms else None
+                vec = encode_sparse(m, [query], kind="query") if terms else None
+            else:
+                if mode != "sparse":
+                    raise SearchtuneError(f"collection '{collection}' holds only SPLADE vectors; for --mode {mode} "
+                                          "index it with `searchtune index --dense-model minilm ...`")
+                model_ref = model or meta.get("model") or "splade-tiny"
+                m = load_sparse_encoder(model_ref)
+                vec = encode_sparse(m, [query], kind="query")
+                hits = ix.search(vec, limit=k)[0]
         if terms:
             out_console.print("query terms: " + ", ".join(f"{t} {w:.2f}" for t, w in top_terms(m, vec, 12)))
         table = Table(title=f"“{query}” in {collection}")

@@ -16,13 +16,19 @@ import scipy.sparse as sp
 BM25_DIM = 2**32  # hashed term ids
 
 
+def _dim(model) -> int:
+    """The embedding size (``get_embedding_dimension`` in newer sentence-transformers)."""
+    fn = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return fn()
+
+
 def encode_dense(model, texts: list[str], *, kind: str = "document", batch_size: int = 128, precision: str = "auto",
                  dim: int | None = None, show_progress: bool = False) -> np.ndarray:
     from .precision import autocast
 
     if kind not in ("query", "document"):
         raise ValueError(f"kind must be 'query' or 'document', got {kind!r}")
-    size = dim or model.get_sentence_embedding_dimension()
+    size = dim or _dim(model)
     if not texts:
         return np.zeros((0, size), dtype=np.float32)
     encode = model.encode_query if kind == "query" else model.encode_document

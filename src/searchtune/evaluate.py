@@ -64,8 +64,32 @@ def ensure_index(model, model_ref: str, data: SearchData, index: SparseIndex, *,
     return stats
 
 
+def dense_run(name: str, model_ref: str, data: SearchData, queries: dict[str, str], index: SparseIndex, *,
+              k: int, config: EvalConfig, progress: bool, catalog_key: str, model=None) -> SystemRun:
+    """Like :func:`model_run` for a dense model: a collection with one cosine vector ``dense``."""
+    from .models import load_dense_encoder
+    from .systems import Models, build_collection, run_systems
+
+    model = model or load_dense_encoder(model_ref)
+    models = Models(sparse_base=None, dense_base=model_ref)
+    t = time.perf_counter()
+    stats = build_collection(index, data, models, batch_size=config.encode_batch_size, precision=config.precision,
+                             progress=progress, catalog_key=catalog_key)
+    del t
+    run = run_systems(index, data, queries, models, k=k, systems=["dense-base"], batch_size=config.search_batch_size,
+                      precision=config.precision)["dense-base"]
+    run.name = name
+    run.timings = {"index": stats, "search": run.timings}
+    return run
+
+
 def model_run(name: str, model_ref: str, data: SearchData, queries: dict[str, str], index: SparseIndex, *,
               k: int, config: EvalConfig, progress: bool, catalog_key: str, model=None) -> SystemRun:
+    from .models import model_kind
+
+    if model_kind(model_ref) == "dense":
+        return dense_run(name, model_ref, data, queries, index, k=k, config=config, progress=progress,
+                         catalog_key=catalog_key, model=model)
     model = model or load_sparse_encoder(model_ref)
     index_stats = ensure_index(model, model_ref, data, index, batch_size=config.encode_batch_size,
                                progress=progress, catalog_key=catalog_key, precision=config.precision)

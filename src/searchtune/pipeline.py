@@ -31,7 +31,13 @@ from .evaluate import SystemRun, bm25_index, bm25_run, model_run, score
 from .index import open_index
 from .mining import install_best, train_with_mining
 from .report import build_examples, write_report
-from .training import train_sparse
+from .training import base_model, train_sparse
+
+
+def _load_any(model_ref: str):
+    from .models import load_dense_encoder, load_sparse_encoder, model_kind
+
+    return load_dense_encoder(model_ref) if model_kind(model_ref) == "dense" else load_sparse_encoder(model_ref)
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +57,8 @@ class Pipeline:
         self.systems: dict[str, SystemRun] = {}
         self.dev: dict[str, dict[str, float]] = {}
         self.timings: dict[str, float] = {}
+        self.significance: dict | None = None
+        self.fusion: dict | None = None
         self._catalog: str | None = None
         self._prepare_dir()
 
@@ -149,8 +157,6 @@ class Pipeline:
 
     def dev_eval(self, model_ref: str, collection: str):
         """Index the catalog with ``model_ref`` in ``collection`` and score the dev queries: (metrics, index)."""
-        from .models import load_sparse_encoder
-
         split = self.split_ or self.split()
         if not split.dev:
             raise SearchtuneError("mining rounds choose the best round on the dev split, which is empty; "
@@ -159,7 +165,7 @@ class Pipeline:
         index = open_index(self._collection(collection), self.config.index, data_dir=self.out / "qdrant")
         system = model_run(collection, model_ref, self.data, queries, index, k=max(self.config.evaluate.k),
                            config=self.config.evaluate, progress=self.progress, catalog_key=self._catalog_key(),
-                           model=load_sparse_encoder(model_ref))
+                           model=_load_any(model_ref))
         return score(system, qrels, self.config.evaluate.k).metrics, index
 
     def _collection(self, name: str) -> str:
@@ -173,8 +179,6 @@ class Pipeline:
 
     def evaluate_model(self, name: str, model_ref: str, collection: str | None = None) -> SystemRun:
         """Index the catalog with one model (in collection ``name``) and score it on test and dev."""
-        from .models import load_sparse_encoder
-
         t = time.perf_counter()
         k = max(self.config.evaluate.k)
         data_dir = self.out / "qdrant"
@@ -183,7 +187,7 @@ class Pipeline:
 
         def make(queries):
             nonlocal model
-            model = model or load_sparse_encoder(model_ref)
+            model = model or _load_any(model_ref)
             with open_index(collection, self.config.index, data_dir=data_dir) as index:
                 return model_run(name, model_ref, self.data, queries, index, k=k, config=self.config.evaluate,
                                  progress=self.progress, catalog_key=self._catalog_key(), model=model)
@@ -193,6 +197,35 @@ class Pipeline:
             self.dev[name] = self._system(name, "dev", make, source=f"{model_ref} k={k}").metrics
         self._timed(f"index_and_search_{name}", t)
         return self.systems[name]
+
+    def compare(self, models, *, systems: list[str] | None = None, fusion: str = "rrf",
+                weights: list[float] | None = None) -> dict[str, SystemRun]:
+        """Every system of :mod:`searchtune.systems` on the test queries from one collection (``all``),
+        plus paired significance tests against BM25 and against the best single system."""
+        from .systems import SYSTEM_VECTORS, build_collection, run_systems, significance
+
+        t = time.perf_counter()
+        queries, qrels = self._queries("test")
+        k = max(self.config.evaluate.k)
+        ev = self.config.evaluate
+        with open_index(self._collection("all"), self.config.index, data_dir=self.out / "qdrant") as index:
+            stats = build_collection(index, self.data, models, batch_size=ev.encode_batch_size, precision=ev.precision,
+                                     progress=self.progress, catalog_key=self._catalog_key())
+            runs = run_systems(index, self.data, queries, models, k=k, systems=systems, fusion=fusion, weights=weights,
+                               batch_size=ev.search_batch_size, precision=ev.precision)
+        rename = {"sparse-base": "base", "sparse-tuned": "finetuned"}
+        for name, run in runs.items():
+            run.name = rename.get(name, name)
+            run.timings["index"] = stats
+            self.systems[run.name] = score(run, qrels, self.config.evaluate.k)
+        singles = [n for n in self.systems if n in ("bm25", "bm25-qdrant", "base", "finetuned") or
+                   (n in SYSTEM_VECTORS and len(SYSTEM_VECTORS[n]) == 1)]
+        best = max(singles, key=lambda n: self.systems[n].metrics.get("ndcg@10", 0))
+        self.significance = significance(qrels, self.systems, against=sorted({"bm25", best}))
+        self.significance["best_single"] = best
+        self.fusion = {"method": fusion, "weights": weights, "rrf_k": 60}
+        self._timed("compare", t)
+        return self.systems
 
     def mining_summary(self) -> dict | None:
         path = self.out / "rounds" / "rounds.json"
@@ -214,7 +247,8 @@ class Pipeline:
                  "test_evaluated": len(test_qrels)}
         return write_report(self.out, systems=self.systems, dev=self.dev, examples=examples,
                             config=self.config.to_dict(), counts=self.data.counts, split_sizes=sizes,
-                            timings=timings, command=self.command, mining=self._mining_for_report())
+                            timings=timings, command=self.command, mining=self._mining_for_report(),
+                            significance=self.significance, fusion=self.fusion)
 
     def _mining_for_report(self) -> dict | None:
         from .mining import examples, read_mined
@@ -235,7 +269,7 @@ class Pipeline:
         self.load()
         self.split()
         self.baselines()
-        self.evaluate_model("base", self.config.train.model)
+        self.evaluate_model("base", base_model(self.config.train))
         tuned = str(self.train()) if train else model
         if tuned:
             rounds = self.mining_summary()

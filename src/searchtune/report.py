@@ -13,10 +13,18 @@ SYSTEM_LABELS = {
     "bm25": "BM25 (stemmed, stop words)",
     "bm25-unstemmed": "BM25 (unstemmed)",
     "base": "SPLADE untuned",
+    "bm25-qdrant": "BM25 in Qdrant (IDF modifier)",
+    "dense-base": "dense untuned",
+    "dense-tuned": "dense tuned",
+    "hybrid-base": "hybrid untuned (SPLADE + dense)",
+    "hybrid-tuned": "hybrid tuned SPLADE + untuned dense",
+    "hybrid-tuned-both": "hybrid tuned SPLADE + tuned dense",
     "finetuned": "SPLADE fine-tuned",
 }
 SHORT_LABELS = {"bm25": "BM25", "bm25-unstemmed": "BM25 unstemmed", "base": "SPLADE untuned",
-                "finetuned": "SPLADE tuned"}
+                "finetuned": "SPLADE tuned", "bm25-qdrant": "BM25 in Qdrant", "dense-base": "dense untuned",
+                "dense-tuned": "dense tuned", "hybrid-base": "hybrid untuned", "hybrid-tuned": "hybrid tuned SPLADE",
+                "hybrid-tuned-both": "hybrid both tuned"}
 
 
 def change(value: float, reference: float) -> float | None:
@@ -56,7 +64,7 @@ def machine() -> str:
 
 def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str, dict[str, float]], examples,
                  config: dict, counts: dict, split_sizes: dict, timings: dict, command: str | None,
-                 mining: dict | None = None) -> dict:
+                 mining: dict | None = None, significance: dict | None = None, fusion: dict | None = None) -> dict:
     metrics = {name: {k: round(v, 4) for k, v in s.metrics.items()} for name, s in systems.items()}
     ref = metrics.get("bm25")
     changes = {}
@@ -79,6 +87,8 @@ def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str,
         "timings": timings,
         "examples": examples,
         "mining": mining,
+        "significance": significance,
+        "fusion": fusion,
         "machine": machine(),
         "command": command,
     }
@@ -87,7 +97,8 @@ def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str,
     return report
 
 
-def comparison_table(metrics: dict[str, dict[str, float]], changes: dict[str, dict[str, float]]) -> str:
+def comparison_table(metrics: dict[str, dict[str, float]], changes: dict[str, dict[str, float]],
+                     significance: dict | None = None) -> str:
     names = list(metrics)
     cols = list(next(iter(metrics.values())).keys())
     first = ["ndcg@10", "mrr@10", "recall@10", "recall@100", "precision@10"]
@@ -96,7 +107,13 @@ def comparison_table(metrics: dict[str, dict[str, float]], changes: dict[str, di
     lines = []
     for name in names:
         delta = changes.get(name, {}).get("ndcg@10")
-        lines.append(f"| {SYSTEM_LABELS.get(name, name)} | " + " | ".join(f"{metrics[name][c]:.4f}" for c in order)
+        marks = ""
+        if significance:
+            res = significance["results"].get(name, {})
+            marks = ("†" if res.get("bm25", {}).get("significant") else "") + \
+                    ("‡" if res.get(significance.get("best_single"), {}).get("significant") else "")
+        lines.append(f"| {SYSTEM_LABELS.get(name, name)}{marks} | "
+                     + " | ".join(f"{metrics[name].get(c, float('nan')):.4f}" for c in order)
                      + f" | {'—' if delta is None else f'{delta:+.1f}%'} |")
     return head + "\n".join(lines) + "\n"
 
@@ -107,7 +124,18 @@ def render_markdown(report: dict) -> str:
     out.append(f"Evaluated on {split.get('test_evaluated', '?')} held-out test queries (of {split.get('test', '?')} "
                f"in the test split; those without a relevant product are left out), searching the full catalog of "
                f"{report['counts'].get('products', '?')} products. nDCG uses linear gain. No test or dev query was trained on.")
-    out += ["", "## Comparison (test queries)", "", comparison_table(report["metrics"], report["change_vs_bm25_percent"])]
+    out += ["", "## Comparison (test queries)", "",
+            comparison_table(report["metrics"], report["change_vs_bm25_percent"], report.get("significance"))]
+    if report.get("significance"):
+        sig = report["significance"]
+        out += [f"Significance: paired {sig['test']} t-test (ranx) on per-query {sig['metric']}, p < {sig['max_p']}: "
+                f"† differs significantly from BM25, ‡ from the best single system ({sig['best_single']}).", ""]
+    if report.get("fusion"):
+        f = report["fusion"]
+        out += [f"Hybrid systems fuse inside Qdrant with {f['method'].upper()}"
+                + (f" (k={f['rrf_k']}, weights {f['weights']})" if f["method"] == "rrf" else "")
+                + ": hybrid-base = untuned SPLADE + untuned dense, hybrid-tuned = tuned SPLADE + untuned dense, "
+                  "hybrid-tuned-both = tuned SPLADE + tuned dense.", ""]
     if report.get("dev_metrics"):
         out += ["## Dev queries (used for choices, not for the headline)", ""]
         out += [f"- {SYSTEM_LABELS.get(n, n)}: nDCG@10 {m.get('ndcg@10', 0):.4f}" for n, m in report["dev_metrics"].items()]

@@ -37,6 +37,12 @@ from .search import hits_to_run
 
 logger = logging.getLogger(__name__)
 
+
+def _dim(model) -> int:
+    from .dense import _dim as dim
+
+    return dim(model)
+
 SYSTEM_VECTORS = {
     "bm25-qdrant": ["bm25"],
     "sparse-base": ["sparse_base"],
@@ -98,7 +104,7 @@ def build_collection(index, data: SearchData, models: Models, *, batch_size: int
     layout = {"bm25": {"kind": "sparse", "idf": True}}
     for name, model in loaded.items():
         if name.startswith("dense"):
-            layout[name] = {"kind": "dense", "size": model.get_sentence_embedding_dimension()}
+            layout[name] = {"kind": "dense", "size": _dim(model)}
         else:
             layout[name] = {"kind": "sparse"}
     index.vectors = layout
@@ -170,6 +176,26 @@ def run_systems(index, data: SearchData, queries: dict[str, str], models: Models
             "queries_per_second": round(len(qids) / (seconds + enc), 1) if seconds + enc else None,
             "fusion": fusion if len(using) > 1 else None})
     return out
+
+
+def search_system(index, models: Models, texts: list[str], system: str, *, k: int = 10, fusion: str = "rrf",
+                  weights: list[float] | None = None, precision: str = "auto"):
+    """Hits (with payloads) of one system for ``texts``: what `searchtune search --mode` shows."""
+    from .dense import Bm25Embedder
+
+    if system not in SYSTEM_VECTORS:
+        raise SearchtuneError(f"unknown system '{system}'; known: {', '.join(SYSTEM_VECTORS)}")
+    named = models.named()
+    vecs = {}
+    for u in SYSTEM_VECTORS[system]:
+        if u == "bm25":
+            vecs[u] = Bm25Embedder(index.metadata().get("bm25_avg_len", 256.0)).embed(texts, "query")
+        elif u not in named:
+            raise SearchtuneError(f"system {system} needs a {u.replace('_', ' ')} model")
+        else:
+            kind = u.split("_")[0]
+            vecs[u] = _encode(kind, _load(kind, named[u]), texts, "query", batch_size=64, precision=precision)
+    return index.query(vecs, SYSTEM_VECTORS[system], limit=k, fusion=fusion, weights=weights)
 
 
 def significance(qrels: dict[str, dict[str, int]], systems: dict[str, SystemRun], *, against: list[str],

@@ -23,6 +23,12 @@ from .models import load_dense_encoder, load_sparse_encoder, model_kind
 
 logger = logging.getLogger(__name__)
 
+
+def _dim(model) -> int:
+    from .dense import _dim as dim
+
+    return dim(model)
+
 CONFIG_FILE = "searchtune_config.yaml"
 
 
@@ -158,9 +164,9 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
         inner = (CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size)
                  if config.mini_batch_size else MultipleNegativesRankingLoss(model))
         dims = sorted({int(d) for d in config.matryoshka_dims}, reverse=True)
-        if dims and dims[0] > model.get_sentence_embedding_dimension():
+        if dims and dims[0] > _dim(model):
             raise SearchtuneError(f"matryoshka size {dims[0]} is larger than the model's "
-                                  f"{model.get_sentence_embedding_dimension()} dimensions")
+                                  f"{_dim(model)} dimensions")
         loss = MatryoshkaLoss(model, inner, matryoshka_dims=dims) if dims else inner
         Args, Trainer, kind_callbacks = SentenceTransformerTrainingArguments, SentenceTransformerTrainer, []
     elif config.kind == "sparse":
