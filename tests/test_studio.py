@@ -72,6 +72,8 @@ def test_read_endpoints(workspace):
     body = found.json()
     assert body["hits"][0]["title"] == "Cordless drill" and body["terms"] and body["mode"] == "sparse"
     assert c.post("/api/search", json={"place": "run:r1", "collection": "nope", "query": "x"}).status_code == 404
+    dense = c.post("/api/search", json={"place": "run:r1", "collection": "base", "query": "x", "mode": "dense"})
+    assert dense.status_code == 400 and "--dense-model" in dense.json()["error"]
     assert c.post("/api/search", json={"place": "run:r1", "collection": "base", "query": " "}).status_code == 400
     assert c.get("/api/jobs").json()["jobs"] == []
 

@@ -205,7 +205,9 @@ class Studio:
                 out.append({"place": place, "name": meta_file.stem, "points": meta.get("points"),
                             "model": meta.get("model"), "backend": meta.get("backend", "qdrant-edge"),
                             "complete": meta.get("complete", True),
-                            "vectors": {"sparse": {"kind": "sparse", "distance": "dot", "modifier": "none"}},
+                            "vectors": {n: {"kind": v["kind"], "distance": "cosine" if v["kind"] == "dense" else "dot",
+                                            "modifier": "idf" if v.get("idf") else "none"}
+                                        for n, v in (meta.get("vectors") or {"sparse": {"kind": "sparse"}}).items()},
                             "indexed": (meta.get("index_stats") or {}).get("documents_per_second")})
         return out
 
@@ -218,7 +220,8 @@ class Studio:
             return self.run_path(place[4:]) / "qdrant"
         raise HTTPException(400, f"unknown collection place '{place}'")
 
-    def search(self, place: str, collection: str, query: str, k: int = 10, model: str | None = None) -> dict:
+    def search(self, place: str, collection: str, query: str, k: int = 10, model: str | None = None,
+               mode: str = "sparse") -> dict:
         from ..encode import encode_sparse, top_terms
         from ..index import EdgeIndex
 
@@ -229,16 +232,32 @@ class Studio:
         index = EdgeIndex(collection, self._collection_dir(place))
         if not index.exists():
             raise HTTPException(404, f"collection '{collection}' not found in {place}")
-        ref = model or index.metadata().get("model") or "splade-tiny"
+        meta = index.metadata()
+        signature = (meta.get("signature") or {}).get("models") or {}
+        if mode not in ("sparse", "dense", "hybrid", "bm25"):
+            raise HTTPException(400, "mode must be sparse, dense, hybrid or bm25")
+        if mode != "sparse" and not signature.get("dense_base"):
+            raise HTTPException(400, f"collection '{collection}' has no dense/BM25 vectors; index it with "
+                                     "`searchtune index --dense-model ...` for that mode")
+        ref = model or signature.get("sparse_base") or signature.get("sparse_tuned") or meta.get("model") or "splade-tiny"
         m = _model(ref)
         vec = encode_sparse(m, [query], kind="query")
         try:
-            hits = index.search(vec, limit=max(1, min(int(k), 100)))[0]
+            if signature:
+                from ..systems import Models, search_system
+
+                models = Models(sparse_base=signature.get("sparse_base") or signature.get("sparse_tuned"),
+                                dense_base=signature.get("dense_base") or signature.get("dense_tuned"))
+                system = {"sparse": "sparse-base", "dense": "dense-base", "hybrid": "hybrid-base",
+                          "bm25": "bm25-qdrant"}[mode]
+                hits = search_system(index, models, [query], system, k=max(1, min(int(k), 100)))[0]
+            else:
+                hits = index.search(vec, limit=max(1, min(int(k), 100)))[0]
         except Exception as exc:  # e.g. the shard is being written by a running job
             raise HTTPException(409, f"collection '{collection}' is busy or unreadable ({exc})") from None
         finally:
             index.close()
-        return {"collection": collection, "place": place, "model": ref, "mode": "sparse",
+        return {"collection": collection, "place": place, "model": ref, "mode": mode,
                 "terms": [{"term": t, "weight": round(w, 3)} for t, w in top_terms(m, vec, 12)],
                 "hits": [{"product_id": h.product_id, "score": round(h.score, 4), "title": h.payload.get("title", ""),
                           "brand": h.payload.get("brand", "")} for h in hits]}
@@ -357,7 +376,7 @@ def create_app(studio: Studio) -> FastAPI:
     async def search(request: Request):
         b = await body(request)
         return studio.search(b.get("place", "user"), b.get("collection", ""), b.get("query", ""), b.get("k", 10),
-                             b.get("model"))
+                             b.get("model"), b.get("mode", "sparse"))
 
     @app.get("/api/settings")
     def get_settings():
