@@ -42,6 +42,9 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--latency-queries", type=int, default=200)
     ap.add_argument("--fusion", default="rrf")
+    ap.add_argument("--reuse", action="append", default=[],
+                    help="NAME=DIR/COLLECTION: take NAME's (sparse_base, sparse_tuned) document vectors from a "
+                         "collection that already holds them for this catalog and model, instead of re-encoding")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -57,8 +60,20 @@ def main() -> None:
                     dense_tuned=args.dense_tuned)
 
     vectors, seconds, layout = {}, {}, {"bm25": {"kind": "sparse", "idf": True}}
+    reuse = dict(r.split("=", 1) for r in args.reuse)
     for name, ref in models.named().items():
         kind = name.split("_")[0]
+        if name in reuse:
+            src = Path(reuse[name])
+            with EdgeIndex(src.name, src.parent) as old:
+                meta = old.metadata()
+                if meta.get("points") != len(ids):
+                    raise SystemExit(f"{src} holds {meta.get('points')} points, not {len(ids)}")
+                t = time.perf_counter()
+                vectors[name] = old.vectors(ids, 30522)
+                print(f"reused {name} from {src} (model {meta.get('model')}) in {time.perf_counter() - t:.1f}s")
+            layout[name] = {"kind": "sparse"}
+            continue
         model = _load(kind, ref)
         t = time.perf_counter()
         vectors[name] = _encode(kind, model, texts, "document", batch_size=128, precision="auto")
@@ -120,6 +135,7 @@ def main() -> None:
 
     result = {"metrics": metrics, "significance": sig, "latency": latency, "index_bytes": sizes,
               "encode_docs_per_second": {k: round(len(texts) / v, 1) for k, v in seconds.items()},
+              "reused_vectors": reuse,
               "models": models.named(), "fusion": args.fusion, "queries": len(queries),
               "command": "python " + " ".join(sys.argv)}
     (out / "hybrid.json").write_text(json.dumps(result, indent=2))

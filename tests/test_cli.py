@@ -112,3 +112,20 @@ def test_mine_writes_inspectable_negatives_for_training_queries_only(tmp_path):
     assert bm25.exit_code == 0, bm25.output
     bad = runner.invoke(app, args + ["--mine-window", "60-10"])
     assert bad.exit_code == 2 and "window" in bad.output
+
+
+@pytest.mark.slow
+def test_dense_pipeline_on_the_example(tmp_path):
+    out = tmp_path / "dense"
+    result = runner.invoke(app, ["pipeline", "--catalog", str(EXAMPLES / "catalog.csv"), "--queries",
+                                 str(EXAMPLES / "queries.csv"), "--config", str(EXAMPLES / "demo.yaml"), "--out",
+                                 str(out), "--kind", "dense", "--lr", "5e-5", "--epochs", "0.5"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["metrics"]) >= {"bm25", "base", "finetuned"}
+    stats = json.loads((out / "model" / "training_stats.json").read_text())
+    assert stats["kind"] == "dense" and stats["started_from"] == "minilm"
+    refused = runner.invoke(app, ["train", "--catalog", str(EXAMPLES / "catalog.csv"), "--queries",
+                                  str(EXAMPLES / "queries.csv"), "--out", str(tmp_path / "x"), "--kind", "dense",
+                                  "--ance-rounds", "1"])
+    assert refused.exit_code == 2 and "negatives-file" in refused.output
