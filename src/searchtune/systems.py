@@ -33,6 +33,7 @@ import numpy as np
 from .data import SearchData
 from .errors import SearchtuneError
 from .evaluate import SystemRun
+from .index.base import check_vectors
 from .search import hits_to_run
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def build_collection(index, data: SearchData, models: Models, *, batch_size: int
             layout[name] = {"kind": "dense", "size": _dim(model)}
         else:
             layout[name] = {"kind": "sparse"}
-    index.vectors = layout
+    index.vector_layout = check_vectors(layout)
     bm25 = Bm25Embedder.for_corpus(texts)
     index.create(recreate=True, metadata={"complete": False, "signature": signature, "bm25_avg_len": bm25.avg_len})
     seconds = {name: 0.0 for name in [*loaded, "bm25"]}

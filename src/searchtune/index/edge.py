@@ -21,7 +21,7 @@ from .base import (DEFAULT_VECTORS, FUSIONS, SPARSE, Hit, SparseIndex, as_named,
 class EdgeIndex(SparseIndex):
     def __init__(self, name: str, data_dir: str | Path, batch_size: int = 256, vectors: dict | None = None) -> None:
         _check_name(name)
-        self.vectors = check_vectors(dict(vectors)) if vectors else None  # None: the collection's own (or sparse)
+        self.vector_layout = check_vectors(dict(vectors)) if vectors else None  # None: the collection's own (or sparse)
         self.name = name
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / name
@@ -34,7 +34,7 @@ class EdgeIndex(SparseIndex):
         return self.meta_path.exists() and self.path.exists()
 
     def layout(self) -> dict:
-        return self.vectors or self.metadata().get("vectors") or DEFAULT_VECTORS
+        return self.vector_layout or self.metadata().get("vectors") or DEFAULT_VECTORS
 
     def _config(self):
         from qdrant_edge import Distance, EdgeConfig, EdgeSparseVectorParams, EdgeVectorParams, Modifier

@@ -27,7 +27,7 @@ class ServerIndex(SparseIndex):
         from qdrant_client import QdrantClient
 
         self.name = name
-        self.vectors = check_vectors(dict(vectors)) if vectors else None
+        self.vector_layout = check_vectors(dict(vectors)) if vectors else None
         self.batch_size = batch_size
         if client is None:
             if url == ":memory:":
@@ -63,7 +63,7 @@ class ServerIndex(SparseIndex):
         self.client.upsert(self.name, [models.PointStruct(id=META_ID, vector={}, payload={"__searchtune__": meta})])
 
     def layout(self) -> dict:
-        return self.vectors or self.metadata().get("vectors") or DEFAULT_VECTORS
+        return self.vector_layout or self.metadata().get("vectors") or DEFAULT_VECTORS
 
     def metadata(self) -> dict:
         if not self.exists():
