@@ -72,10 +72,8 @@ def dense_run(name: str, model_ref: str, data: SearchData, queries: dict[str, st
 
     model = model or load_dense_encoder(model_ref)
     models = Models(sparse_base=None, dense_base=model_ref)
-    t = time.perf_counter()
     stats = build_collection(index, data, models, batch_size=config.encode_batch_size, precision=config.precision,
                              progress=progress, catalog_key=catalog_key)
-    del t
     run = run_systems(index, data, queries, models, k=k, systems=["dense-base"], batch_size=config.search_batch_size,
                       precision=config.precision)["dense-base"]
     run.name = name

@@ -227,30 +227,5 @@ def significance(qrels: dict[str, dict[str, int]], systems: dict[str, SystemRun]
     return {"metric": metric, "test": test, "max_p": max_p, "results": out}
 
 
-def latency(index, models: Models, queries: list[str], *, systems: list[str], n: int = 200, fusion: str = "rrf",
-            precision: str = "auto") -> dict:
-    """Single-query latency (encode + search) per system: p50 and p95 in milliseconds."""
-    from .dense import Bm25Embedder
-
-    named = models.named()
-    loaded = {name: _load(name.split("_")[0], ref) for name, ref in named.items()}
-    bm25 = Bm25Embedder(index.metadata().get("bm25_avg_len", 256.0))
-    out = {}
-    for system in systems:
-        using = SYSTEM_VECTORS[system]
-        times = []
-        for text in queries[:n]:
-            t = time.perf_counter()
-            vecs = {}
-            for u in using:
-                vecs[u] = (bm25.embed([text], "query") if u == "bm25" else
-                           _encode(u.split("_")[0], loaded[u], [text], "query", batch_size=1, precision=precision))
-            index.query(vecs, using, limit=10, fusion=fusion)
-            times.append((time.perf_counter() - t) * 1000)
-        out[system] = {"p50_ms": round(float(np.percentile(times, 50)), 2),
-                       "p95_ms": round(float(np.percentile(times, 95)), 2), "queries": len(times)}
-    return out
-
-
 def folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())

@@ -120,6 +120,20 @@ class SparseIndex(ABC):
     def search(self, vectors: sp.csr_matrix, limit: int = 10,
                exclude: list[set[str]] | None = None) -> list[list[Hit]]: ...
 
+    def layout(self) -> dict:
+        return DEFAULT_VECTORS
+
+    def check_query(self, using: list[str], fusion: str) -> None:
+        """Refuse an unknown fusion or a vector the collection does not hold, with what to do."""
+        from ..errors import SearchtuneError
+
+        if fusion not in FUSIONS:
+            raise SearchtuneError(f"fusion must be one of {', '.join(FUSIONS)}, not '{fusion}'")
+        missing = [n for n in using if n not in self.layout()]
+        if missing:
+            raise SearchtuneError(f"collection '{self.name}' has no vector {', '.join(missing)}; it holds "
+                                  f"{', '.join(self.layout())}. Index it with those models first")
+
     @abstractmethod
     def query(self, named: dict, using: list[str], limit: int = 10, *, fusion: str = "rrf",
               weights: list[float] | None = None, prefetch_limit: int = 100, rrf_k: int = 60,

@@ -14,7 +14,7 @@ from pathlib import Path
 import scipy.sparse as sp
 
 from ..errors import SearchtuneError
-from .base import (DEFAULT_VECTORS, FUSIONS, SPARSE, Hit, SparseIndex, as_named, check_vectors, point_id,
+from .base import (DEFAULT_VECTORS, SPARSE, Hit, SparseIndex, as_named, check_vectors, point_id,
                    row_vector, rows, to_csr, with_retry)
 
 
@@ -120,12 +120,7 @@ class EdgeIndex(SparseIndex):
               batch_size: int = 256) -> list[list[Hit]]:
         from qdrant_edge import Fusion, Prefetch, QueryBatchRequest, QueryRequest
 
-        if fusion not in FUSIONS:
-            raise SearchtuneError(f"fusion must be one of {', '.join(FUSIONS)}, not '{fusion}'")
-        missing = [n for n in using if n not in self.layout()]
-        if missing:
-            raise SearchtuneError(f"collection '{self.name}' has no vector {', '.join(missing)}; it holds "
-                                  f"{', '.join(self.layout())}. Index it with those models first")
+        self.check_query(using, fusion)
         n = next(iter(named.values())).shape[0]
         requests = []
         for i in range(n):

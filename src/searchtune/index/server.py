@@ -15,7 +15,7 @@ import warnings
 import scipy.sparse as sp
 
 from ..errors import SearchtuneError
-from .base import (DEFAULT_VECTORS, FUSIONS, SPARSE, Hit, SparseIndex, as_named, check_vectors, point_id,
+from .base import (DEFAULT_VECTORS, SPARSE, Hit, SparseIndex, as_named, check_vectors, point_id,
                    row_vector, rows, to_csr, with_retry)
 
 META_ID = point_id("__searchtune_meta__")
@@ -126,26 +126,14 @@ class ServerIndex(SparseIndex):
                 flt = models.Filter(must_not=[models.HasIdCondition(has_id=[point_id(p) for p in exclude[i]])])
             requests.append(models.QueryRequest(query=models.SparseVector(indices=idx, values=val), using=SPARSE,
                                                 limit=limit, filter=flt, with_payload=True))
-        out: list[list[Hit]] = []
-        for start in range(0, len(requests), batch_size):
-            chunk = requests[start:start + batch_size]
-            responses = with_retry(lambda chunk=chunk: self.client.query_batch_points(self.name, requests=chunk),
-                                   what=f"search {self.name}")
-            for resp in responses:
-                out.append([Hit(p.payload["product_id"], float(p.score), dict(p.payload)) for p in resp.points])
-        return out
+        return self._send(requests, batch_size)
 
     def query(self, named: dict, using: list[str], limit: int = 10, *, fusion: str = "rrf",
               weights: list[float] | None = None, prefetch_limit: int = 100, rrf_k: int = 60,
               batch_size: int = 64) -> list[list[Hit]]:
         from qdrant_client import models
 
-        if fusion not in FUSIONS:
-            raise SearchtuneError(f"fusion must be one of {', '.join(FUSIONS)}, not '{fusion}'")
-        missing = [n for n in using if n not in self.layout()]
-        if missing:
-            raise SearchtuneError(f"collection '{self.name}' has no vector {', '.join(missing)}; it holds "
-                                  f"{', '.join(self.layout())}. Index it with those models first")
+        self.check_query(using, fusion)
 
         def q(v):
             return models.SparseVector(indices=v[0], values=v[1]) if isinstance(v, tuple) else v
@@ -161,8 +149,11 @@ class ServerIndex(SparseIndex):
                      else models.FusionQuery(fusion=models.Fusion.DBSF))
             pre = [models.Prefetch(query=q(row_vector(named[u], i)), using=u, limit=prefetch_limit) for u in using]
             requests.append(models.QueryRequest(prefetch=pre, query=fused, limit=limit, with_payload=True))
+        return self._send(requests, batch_size)
+
+    def _send(self, requests: list, batch_size: int) -> list[list[Hit]]:
         out: list[list[Hit]] = []
-        for start in range(0, n, batch_size):
+        for start in range(0, len(requests), batch_size):
             chunk = requests[start:start + batch_size]
             responses = with_retry(lambda chunk=chunk: self.client.query_batch_points(self.name, requests=chunk),
                                    what=f"query {self.name}")
