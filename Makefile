@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.searchtune-installed
 
-.PHONY: setup demo test test-fast browser studio clean
+.PHONY: setup demo test test-fast browser studio llm clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,11 @@ demo: setup
 
 studio: setup
 	$(BIN)/searchtune studio
+
+# A local GGUF model in-process for `searchtune generate-queries --llm .models/...gguf` (optional).
+llm: setup
+	$(BIN)/python -m pip install -q -e '.[llm]' 2>&1 | grep -v "^WARNING: Location" || true
+	bash bench/fetch_llm.sh 0.5b
 
 test: setup
 	$(BIN)/python -m pytest -q

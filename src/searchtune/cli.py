@@ -83,6 +83,12 @@ TRAIN_FLAGS = {"kind": "kind", "mini_batch_size": "mini_batch_size", "negatives_
                "max_seq_length": "max_seq_length", "seed": "seed", "min_positive_gain": "min_positive_gain"}
 
 
+GENERATE_FLAGS = {"llm": "llm", "llm_base_url": "base_url", "synthetic_queries": "queries_file",
+                  "per_product": "per_product", "max_products": "max_products", "concurrency": "concurrency",
+                  "timeout": "timeout", "max_retries": "max_retries", "parse_retries": "parse_retries",
+                  "llm_threads": "threads", "generate_seed": "seed", "cache": "cache", "price_input": "price_input",
+                  "price_output": "price_output"}
+
 MINE_FLAGS = {"mine_top_k": "top_k", "negatives_per_query": "negatives_per_query",
               "negatives_per_row": "negatives_per_row", "mine_margin": "margin", "start_model": "start_model",
               "mine_seed": "seed"}
@@ -109,6 +115,8 @@ def _config_from(params: dict, config_file=None) -> Config:
     if p.get("mine_window"):
         mine["window_start"], mine["window_end"] = parse_window(p["mine_window"])
     update(config.mine, mine, where="flags")
+    update(config.generate, {field: _s(p.get(flag)) if isinstance(p.get(flag), Path) else p.get(flag)
+                             for flag, field in GENERATE_FLAGS.items()}, where="flags")
     if p.get("matryoshka"):
         try:
             config.train.matryoshka_dims = [int(x) for x in str(p["matryoshka"]).split(",") if x.strip()]
@@ -141,7 +149,7 @@ def _run(fn, kind: str | None = None, out=None, params: dict | None = None):
         from .jobs import recorded
 
         snapshot = {k: (str(v) if isinstance(v, Path) else v) for k, v in (params or {}).items()
-                    if v is not None and v is not False and k not in ("qdrant_api_key", "verbose")}
+                    if v is not None and v is not False and k not in ("qdrant_api_key", "llm_api_key", "verbose")}
         with recorded(kind, snapshot, command=_command(), out_dir=None if out is None else str(out)) as job:
             result = fn()
             if isinstance(result, dict):
@@ -204,6 +212,16 @@ MiniBatch = Annotated[int | None, typer.Option(help="Dense: CachedMNRL mini-batc
 NegFile = Annotated[Path | None, typer.Option(help="Train on the negatives of a mined JSONL (searchtune mine, RUN/rounds).")]
 StartModel = Annotated[str | None, typer.Option(help="ANCE: mine the first round with this model instead of training round 0.")]
 MineSeed = Annotated[int | None, typer.Option(help="Seed for choosing negatives.")]
+LLM = Annotated[str | None, typer.Option("--llm", help="Model for synthetic queries: openai:gpt-4o-mini, "
+                "openrouter:M, anthropic:M, ollama:M, vllm:M, llamacpp:M, a model at --llm-base-url, or a .gguf "
+                "file. Left out: the offline generator.")]
+LLMBaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible base URL (overrides the provider's).")]
+LLMKey = Annotated[str | None, typer.Option(help="LLM API key (else from the provider's variable, "
+                                                  "SEARCHTUNE_LLM_API_KEY or the .env file).")]
+SynQueries = Annotated[Path | None, typer.Option(help="Synthetic queries.jsonl (from generate-queries) to train on.")]
+PerProduct = Annotated[int | None, typer.Option(help="Synthetic queries per product (default 4: specific, "
+                                                     "general, need, attribute).")]
+MaxProducts = Annotated[int | None, typer.Option(help="Generate for a deterministic sample of this many products.")]
 
 
 
@@ -221,9 +239,15 @@ def pipeline(
     negatives_file: NegFile = None, negatives: Negatives = None, ance_rounds: AnceRounds = None, mine_top_k: MineTopK = None,
     mine_window: MineWindow = None, negatives_per_query: NegPerQuery = None, negatives_per_row: NegPerRow = None,
     mine_margin: MineMargin = None, start_model: StartModel = None, mine_seed: MineSeed = None,
+    llm: LLM = None, llm_base_url: LLMBaseUrl = None, llm_api_key: LLMKey = None, synthetic_queries: SynQueries = None,
+    per_product: PerProduct = None, max_products: MaxProducts = None,
     precision: Precision = None, resume: Resume = False, verbose: Verbose = False,
 ) -> None:
-    """Load → split → BM25 baselines → fine-tune → index → evaluate → report, in one run directory."""
+    """Load → split → BM25 baselines → fine-tune → index → evaluate → report, in one run directory.
+
+    With a catalog and no queries, synthetic queries are generated first (--llm, else the offline generator) and
+    the split is by product. With real queries and --llm or --synthetic-queries, the model trains on synthetic
+    queries and is evaluated on the real held-out ones."""
     _setup_logging(verbose)
     params = dict(locals())
 
@@ -231,7 +255,7 @@ def pipeline(
         from .pipeline import Pipeline
 
         cfg = _config_from(params)
-        report = Pipeline(cfg, out, resume=resume, command=_command()).run()
+        report = Pipeline(cfg, out, resume=resume, command=_command(), llm_api_key=llm_api_key).run()
         _print_metrics(report)
         out_console.print(f"report: {out / 'report.md'}   model: {out / 'model'}")
         return {"metrics": report["metrics"], "artifacts": {"run": str(out), "model": str(out / "model"),
@@ -490,6 +514,58 @@ def mine(
     _run(body, "mine", None, params)
 
 
+@app.command("generate-queries")
+def generate_queries(
+    out: Annotated[Path, typer.Option("--out", help="queries.jsonl to write (stats go to queries.stats.json).")],
+    data: Data = None, catalog: Catalog = None, config: ConfigFile = None, llm: LLM = None,
+    llm_base_url: LLMBaseUrl = None, llm_api_key: LLMKey = None, per_product: PerProduct = None,
+    max_products: MaxProducts = None,
+    concurrency: Annotated[int | None, typer.Option(help="Requests in flight (default 4).")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds per request (default 60).")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="HTTP retries with exponential backoff (default 5).")] = None,
+    parse_retries: Annotated[int | None, typer.Option(help="Asks again after a malformed answer (default 2).")] = None,
+    llm_threads: Annotated[int | None, typer.Option(help="CPU threads for a .gguf model (default 1).")] = None,
+    generate_seed: Annotated[int | None, typer.Option("--seed", help="Seed for the product sample.")] = None,
+    cache: Annotated[Path | None, typer.Option(help="Answer cache (default $SEARCHTUNE_HOME/query_cache.sqlite).")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="Ask again for products whose answers were malformed.")] = False,
+    price_input: Annotated[float | None, typer.Option(help="Price per 1M prompt tokens (cost estimate).")] = None,
+    price_output: Annotated[float | None, typer.Option(help="Price per 1M completion tokens.")] = None,
+    encoding: Encoding = None, duplicate_products: DupProducts = None, id_column: Column = None,
+    title_column: Column = None, brand_column: Column = None, description_column: Column = None,
+    bullets_column: Column = None, attributes_column: Column = None, category_column: Column = None,
+    verbose: Verbose = False,
+) -> None:
+    """Write shopper-like queries for catalog products (an LLM, or the offline generator without --llm).
+
+    Answers are cached per model, prompt version and product, so a rerun or a crashed run pays nothing twice."""
+    _setup_logging(verbose)
+    params = dict(locals())
+
+    def body():
+        import json as _json
+
+        from .data import load_data
+        from .synthetic import generate, write_queries
+
+        cfg = _config_from(params)
+        if cfg.data.data is None and cfg.data.catalog is None:
+            raise SearchtuneError("no catalog given: pass --data FILE or --catalog FILE")
+        d = load_data(cfg.data)
+        g = cfg.generate
+        records, stats = generate(d.products, llm=g.llm, per_product=g.per_product, max_products=g.max_products,
+                                  seed=g.seed, concurrency=g.concurrency, timeout=g.timeout, max_retries=g.max_retries,
+                                  parse_retries=g.parse_retries, threads=g.threads, base_url=g.base_url,
+                                  api_key=llm_api_key, cache_path=g.cache, retry_failed=retry_failed,
+                                  price_input=g.price_input, price_output=g.price_output)
+        write_queries(out, records, stats)
+        out_console.print(_json.dumps(stats, indent=1))
+        out_console.print(f"{len(records)} queries for {stats.get('products_with_queries')} products: {out}")
+        return {"metrics": {k: v for k, v in stats.items() if isinstance(v, (int, float))},
+                "artifacts": {"queries": str(out)}}
+
+    _run(body, "generate", None, params)
+
+
 @app.command()
 def export(
     run: Annotated[Path, typer.Argument(help="Run directory (with model/ and report.json).")],
@@ -612,8 +688,19 @@ def studio(
     _run(body)
 
 
+SECRET_FLAGS = ("--qdrant-api-key", "--llm-api-key")
+
+
 def _command() -> str:
-    return "searchtune " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    """The command line as run, with secret values masked (it goes into reports and the job store)."""
+    args, masked = sys.argv[1:], []
+    for i, a in enumerate(args):
+        if i and args[i - 1] in SECRET_FLAGS:
+            a = "***"
+        elif a.startswith(tuple(f + "=" for f in SECRET_FLAGS)):
+            a = a.split("=", 1)[0] + "=***"
+        masked.append(a)
+    return "searchtune " + " ".join(shlex.quote(a) for a in masked)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -83,6 +83,30 @@ class MineConfig:
 
 
 @dataclass
+class GenerateConfig:
+    """Synthetic training queries (searchtune.synthetic). Used when the data has no queries, or when
+    ``queries_file``/``llm`` is given with real queries (then synthetic queries are trained on and the real
+    held-out queries evaluated)."""
+
+    llm: str | None = None  # e.g. openai:gpt-4o-mini, ollama:qwen2.5:7b, a .gguf file; None = offline generator
+    queries_file: str | None = None  # queries.jsonl from `searchtune generate-queries` (instead of generating)
+    base_url: str | None = None  # OpenAI-compatible base URL (overrides the provider's)
+    per_product: int = 4  # queries per product: specific, general, need, attribute in turn
+    max_products: int | None = None  # a deterministic sample of the catalog; None = every product
+    concurrency: int = 4  # requests in flight (an in-process model runs one at a time)
+    timeout: float = 60.0  # seconds per request
+    max_retries: int = 5  # HTTP retries with exponential backoff (429, 5xx, timeouts)
+    parse_retries: int = 2  # asks again after a malformed answer, then skips the product
+    threads: int = 1  # CPU threads for an in-process GGUF model
+    seed: int = 42  # product sample, offline noise and the by-product split
+    cache: str | None = None  # answer cache (SQLite); default $SEARCHTUNE_HOME/query_cache.sqlite
+    price_input: float | None = None  # cost per 1M prompt tokens, for the cost estimate
+    price_output: float | None = None  # cost per 1M completion tokens
+    test_fraction: float = 0.1  # catalog-only data: products held out for testing ...
+    dev_fraction: float = 0.1  # ... and for choosing rounds/settings
+
+
+@dataclass
 class EvalConfig:
     k: list[int] = field(default_factory=lambda: [10, 100])
     bm25: bool = True
@@ -105,6 +129,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     mine: MineConfig = field(default_factory=MineConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
 
@@ -141,7 +166,7 @@ class Config:
         return self
 
 
-SECTIONS = ("data", "train", "mine", "evaluate", "index")
+SECTIONS = ("data", "train", "mine", "generate", "evaluate", "index")
 
 
 def update(obj, values: dict[str, Any], where: str = "") -> None:

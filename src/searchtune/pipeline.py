@@ -46,8 +46,9 @@ class Pipeline:
     """Run the whole job, or one step at a time, for one run directory."""
 
     def __init__(self, config: Config, out_dir: str | Path, *, resume: bool = False, progress: bool = True,
-                 command: str | None = None) -> None:
+                 command: str | None = None, llm_api_key: str | None = None) -> None:
         self.config = config
+        self.llm_api_key = llm_api_key  # never written to disk
         self.out = Path(out_dir)
         self.resume = resume
         self.progress = progress
@@ -60,6 +61,8 @@ class Pipeline:
         self.significance: dict | None = None
         self.fusion: dict | None = None
         self._catalog: str | None = None
+        self.synthetic_records: list | None = None  # synthetic queries (searchtune.synthetic), when used
+        self.synthetic_stats: dict | None = None
         self._prepare_dir()
 
     def _prepare_dir(self) -> None:
@@ -77,23 +80,64 @@ class Pipeline:
     def load(self) -> SearchData:
         t = time.perf_counter()
         self.data = load_data(self.config.data)
-        if not self.data.queries:
-            raise SearchtuneError("the data has no labelled queries: give a file with query, product and label "
-                                  "columns (--data), or --queries with the judgments")
         self._timed("load", t)
+        g = self.config.generate
+        if not self.data.queries or g.queries_file or g.llm:
+            self.synthetic_records = self._synthetic_queries()
         return self.data
 
+    def _synthetic_queries(self) -> list:
+        """The synthetic queries: from ``generate.queries_file``, from this run's earlier generation (resume),
+        or generated now (LLM if ``generate.llm``, else offline) into ``RUN/synthetic/queries.jsonl``."""
+        from .synthetic import generate, read_queries, write_queries
+
+        g = self.config.generate
+        t = time.perf_counter()
+        path = Path(g.queries_file) if g.queries_file else self.out / "synthetic" / "queries.jsonl"
+        stats_path = path.with_name(path.stem + ".stats.json")
+        if g.queries_file or (self.resume and path.exists()):
+            records = read_queries(path)
+            self.synthetic_stats = json.loads(stats_path.read_text()) if stats_path.exists() else {
+                "source": "file", "queries": len(records)}
+            self.synthetic_stats["file"] = str(path)
+        else:
+            logger.info("no labelled queries%s: generating %d per product with %s", "" if not self.data.queries else
+                        " used for training", g.per_product, g.llm or "the offline generator (weaker than an LLM)")
+            records, self.synthetic_stats = generate(
+                self.data.products, llm=g.llm, per_product=g.per_product, max_products=g.max_products, seed=g.seed,
+                concurrency=g.concurrency, timeout=g.timeout, max_retries=g.max_retries,
+                parse_retries=g.parse_retries, threads=g.threads, base_url=g.base_url, api_key=self.llm_api_key,
+                cache_path=g.cache,
+                price_input=g.price_input, price_output=g.price_output, progress=self.progress)
+            write_queries(path, records, self.synthetic_stats)
+            self.synthetic_stats["file"] = str(path)
+        self._timed("synthetic_queries", t)
+        return records
+
     def split(self) -> Split:
+        """The held-out split. With synthetic queries it is recomputed (deterministic) rather than read back,
+        because the synthetic queries are added to the data as the split is made."""
+        from .synthetic.dataset import catalog_only, train_on_synthetic
+
         data = self.data or self.load()
         path = self.out / "split.json"
-        if self.resume and path.exists():
-            self.split_ = Split.load(path)
-        elif self.config.data.split:
-            self.split_ = load_split_file(self.config.data.split, data.queries)
+        g, d = self.config.generate, self.config.data
+        synthetic = self.synthetic_records is not None
+        if synthetic and not data.queries:  # catalog only: split by product
+            self.split_ = catalog_only(data, self.synthetic_records, dev_fraction=g.dev_fraction,
+                                       test_fraction=g.test_fraction, seed=g.seed)
+            self.synthetic_stats["evaluation"] = "synthetic queries written for held-out products"
         else:
-            d = self.config.data
-            self.split_ = split_queries(list(data.queries), dev_fraction=d.dev_fraction, test_fraction=d.test_fraction,
-                                        seed=d.split_seed)
+            if self.resume and path.exists() and not synthetic:
+                self.split_ = Split.load(path)
+            elif d.split:
+                self.split_ = load_split_file(d.split, data.queries)
+            else:
+                self.split_ = split_queries(list(data.queries), dev_fraction=d.dev_fraction,
+                                            test_fraction=d.test_fraction, seed=d.split_seed)
+            if synthetic:  # real queries too: train on synthetic ones, evaluate on the real held-out ones
+                self.split_ = train_on_synthetic(data, self.split_, self.synthetic_records)
+                self.synthetic_stats["evaluation"] = "real held-out queries"
         if not self.split_.test:
             raise SearchtuneError("the test split is empty: too few queries, or a split file without test queries")
         self.split_.save(path)
@@ -248,7 +292,7 @@ class Pipeline:
         return write_report(self.out, systems=self.systems, dev=self.dev, examples=examples,
                             config=self.config.to_dict(), counts=self.data.counts, split_sizes=sizes,
                             timings=timings, command=self.command, mining=self._mining_for_report(),
-                            significance=self.significance, fusion=self.fusion)
+                            significance=self.significance, fusion=self.fusion, synthetic=self.synthetic_stats)
 
     def _mining_for_report(self) -> dict | None:
         from .mining import examples, read_mined

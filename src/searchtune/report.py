@@ -64,7 +64,8 @@ def machine() -> str:
 
 def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str, dict[str, float]], examples,
                  config: dict, counts: dict, split_sizes: dict, timings: dict, command: str | None,
-                 mining: dict | None = None, significance: dict | None = None, fusion: dict | None = None) -> dict:
+                 mining: dict | None = None, significance: dict | None = None, fusion: dict | None = None,
+                 synthetic: dict | None = None) -> dict:
     metrics = {name: {k: round(v, 4) for k, v in s.metrics.items()} for name, s in systems.items()}
     ref = metrics.get("bm25")
     changes = {}
@@ -87,6 +88,7 @@ def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str,
         "timings": timings,
         "examples": examples,
         "mining": mining,
+        "synthetic_queries": synthetic,
         "significance": significance,
         "fusion": fusion,
         "machine": machine(),
@@ -124,6 +126,15 @@ def render_markdown(report: dict) -> str:
     out.append(f"Evaluated on {split.get('test_evaluated', '?')} held-out test queries (of {split.get('test', '?')} "
                f"in the test split; those without a relevant product are left out), searching the full catalog of "
                f"{report['counts'].get('products', '?')} products. nDCG uses linear gain. No test or dev query was trained on.")
+    syn = report.get("synthetic_queries")
+    if syn:
+        weak = " (the offline generator: built from the catalog's own fields, a weaker source than an LLM)" \
+            if syn.get("source") == "offline" else ""
+        out += ["", f"**Trained on synthetic queries** from `{syn.get('source')}`{weak}; evaluated on "
+                f"{syn.get('evaluation', '?')}."]
+        if syn.get("evaluation", "").startswith("synthetic"):
+            out.append("The test queries are synthetic too (written for products held out of training, one "
+                       "relevant product each): compare systems with each other, not with numbers on real queries.")
     out += ["", "## Comparison (test queries)", "",
             comparison_table(report["metrics"], report["change_vs_bm25_percent"], report.get("significance"))]
     if report.get("significance"):
@@ -161,6 +172,8 @@ def render_markdown(report: dict) -> str:
             out.append("")
     if report.get("mining"):
         out += mining_section(report["mining"])
+    if syn:
+        out += ["## Synthetic queries", "", "```json", json.dumps(syn, indent=1), "```", ""]
     out += ["## Data", ""] + [f"- {k.replace('_', ' ')}: {v}" for k, v in report["counts"].items()]
     out += [f"- split ({split.get('source')}): train {split.get('train')}, dev {split.get('dev')}, test {split.get('test')}", ""]
     out += ["## Timings", "", "```json", json.dumps(report["timings"], indent=1), "```", ""]

@@ -46,8 +46,8 @@ def format_bullets(raw: str) -> str:
     return "; ".join(i for i in items if i)
 
 
-def format_attributes(raw: str) -> str:
-    """``{"Color": "Red"}``, ``[{"name":..,"value":..}]`` or ``color: red; size: xl`` → ``color=red size=xl``."""
+def attribute_pairs(raw: str) -> list[tuple[str, str]]:
+    """``{"Color": "Red"}``, ``[{"name":..,"value":..}]`` or ``color: red; size: xl`` → [("color", "red"), ...]."""
     parsed = _maybe_json(raw)
     pairs: list[tuple[str, str]] = []
     if isinstance(parsed, dict):
@@ -66,12 +66,12 @@ def format_attributes(raw: str) -> str:
                 pairs.append((key, val))
             elif part.strip():
                 pairs.append(("", part))
-    out = []
-    for key, val in pairs:
-        key, val = clean(key).lower(), clean(val)
-        if val:
-            out.append(f"{key}={val}" if key else val)
-    return " ".join(out)
+    return [(clean(k).lower(), clean(v)) for k, v in pairs if clean(v)]
+
+
+def format_attributes(raw: str) -> str:
+    """Attributes as they go into the product text: ``color=red size=xl``."""
+    return " ".join(f"{k}={v}" if k else v for k, v in attribute_pairs(raw))
 
 
 def build_product_text(

@@ -17,7 +17,8 @@ import pandas as pd
 
 from ..config import DataConfig
 from ..errors import DataError
-from .catalog import build_product_text, clean, derived_product_id, normalise_query
+from .catalog import (attribute_pairs, build_product_text, clean, derived_product_id, format_bullets,
+                      normalise_query, truncate)
 from .columns import Columns, detect_columns
 from .io import Table, read_table
 from .labels import SCALES, LabelScale, ScaleDetectionError, detect_scale
@@ -140,7 +141,11 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
         seen = by_id.get(pid)
         if seen is None:
             by_id[pid] = len(rows)
-            rows.append({"product_id": pid, "title": title, "brand": clean(brands[i]), "text": text, "_row": i})
+            # The raw fields stay beside the text for the offline query generator (searchtune.synthetic).
+            rows.append({"product_id": pid, "title": title, "brand": clean(brands[i]), "text": text, "_row": i,
+                         "category": clean(cats[i]), "attributes": "; ".join(f"{k}={v}" for k, v in attribute_pairs(attrs[i])) if attrs[i] else "",
+                         "bullets": format_bullets(bullets[i]) if bullets[i] else "",
+                         "description": truncate(clean(descs[i]), config.description_chars)})
         elif rows[seen]["title"] != title:
             if config.duplicate_products != "first":
                 first = rows[seen]["_row"]
