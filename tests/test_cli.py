@@ -119,10 +119,14 @@ def test_dense_pipeline_on_the_example(tmp_path):
     out = tmp_path / "dense"
     result = runner.invoke(app, ["pipeline", "--catalog", str(EXAMPLES / "catalog.csv"), "--queries",
                                  str(EXAMPLES / "queries.csv"), "--config", str(EXAMPLES / "demo.yaml"), "--out",
-                                 str(out), "--kind", "dense", "--lr", "5e-5", "--epochs", "0.5"])
+                                 str(out), "--kind", "dense", "--lr", "5e-5", "--epochs", "0.5",
+                                 "--matryoshka", "384,128"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    assert set(report["metrics"]) >= {"bm25", "base", "finetuned"}
+    assert set(report["metrics"]) >= {"bm25", "base", "finetuned", "dense-tuned@384", "dense-tuned@128"}
+    # at full size, exact search on the tuned vectors agrees with the Qdrant collection
+    assert abs(report["metrics"]["dense-tuned@384"]["ndcg@10"] - report["metrics"]["finetuned"]["ndcg@10"]) < 0.02
+    assert "dense-tuned@128" in (out / "report.md").read_text()
     stats = json.loads((out / "model" / "training_stats.json").read_text())
     assert stats["kind"] == "dense" and stats["started_from"] == "minilm"
     refused = runner.invoke(app, ["train", "--catalog", str(EXAMPLES / "catalog.csv"), "--queries",

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from searchtune.data import SearchData
+from searchtune.errors import SearchtuneError
 from searchtune.systems import Models, build_collection, run_systems, significance
 
 KINDS = ["cordless drill", "circular saw", "garden hose", "leaf blower", "step ladder", "paint roller",
@@ -104,6 +105,22 @@ def test_matryoshka_truncation_keeps_unit_vectors():
     assert full.shape == (2, 384) and small.shape == (2, 64)
     assert np.allclose(np.linalg.norm(small, axis=1), 1.0, atol=1e-5)
     assert np.allclose(small, full[:, :64] / np.linalg.norm(full[:, :64], axis=1, keepdims=True), atol=1e-5)
+
+
+def test_matryoshka_runs_match_qdrant_at_full_size_and_cut_each_size(collection):
+    from searchtune.dense import matryoshka_runs
+    from searchtune.models import load_dense_encoder
+
+    d, index, models = collection
+    qdrant = run_systems(index, d, d.queries, models, k=5, systems=["dense-base"])["dense-base"].run
+    runs, timings = matryoshka_runs(load_dense_encoder("minilm"), d, d.queries, [384, 64], k=5)
+    assert set(runs) == {384, 64} and timings["documents"] == len(d.products)
+    for qid in d.queries:
+        assert list(runs[384][qid])[:3] == list(qdrant[qid])[:3]  # exact search == Qdrant at full size
+        assert len(runs[64][qid]) == 5
+    assert runs[64] != runs[384]  # the cut vectors score differently
+    with pytest.raises(SearchtuneError, match="outside"):
+        matryoshka_runs(load_dense_encoder("minilm"), d, d.queries, [512], k=5)
 
 
 @pytest.mark.slow

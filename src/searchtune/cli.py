@@ -133,6 +133,19 @@ def _config_from(params: dict, config_file=None) -> Config:
     return config
 
 
+def _matryoshka(p, model_ref: str | None, flag: str | None) -> None:
+    """Per-size evaluation of a dense model: the sizes from ``flag`` or those it was trained with."""
+    from .models import model_kind, trained_config
+
+    if not model_ref or model_kind(model_ref) != "dense":
+        if flag:
+            raise SearchtuneError("--matryoshka needs a dense model (--dense-model, or a dense --model)")
+        return
+    dims = p.config.train.matryoshka_dims if flag else (trained_config(model_ref) or {}).get("matryoshka_dims") or []
+    if dims:
+        p.matryoshka(model_ref, dims)
+
+
 def _s(path) -> str | None:
     return None if path is None else str(path)
 
@@ -310,6 +323,8 @@ def evaluate(
                                                      "hybrid-base, hybrid-tuned, hybrid-tuned-both.")] = None,
     fusion: Annotated[str, typer.Option(help="Hybrid fusion in Qdrant: rrf or dbsf.")] = "rrf",
     weights: Annotated[str | None, typer.Option(help="RRF weights per list, e.g. 1,2 (sparse, dense).")] = None,
+    matryoshka: Annotated[str | None, typer.Option(help="Also evaluate the tuned dense model cut to these sizes, "
+                                                        "e.g. 384,256,128,64 (default: the sizes it was trained with).")] = None,
     encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
     duplicate_products: DupProducts = None, id_column: Column = None, title_column: Column = None,
     brand_column: Column = None, description_column: Column = None, bullets_column: Column = None,
@@ -341,9 +356,12 @@ def evaluate(
             p.baselines()
             p.compare(models, systems=[x.strip() for x in systems.split(",")] if systems else None, fusion=fusion,
                       weights=w)
+            _matryoshka(p, dense_model or tuned, matryoshka)
             report = p.report()
         else:
-            report = p.run(train=False, model=tuned)
+            p.run(train=False, model=tuned)
+            _matryoshka(p, tuned, matryoshka)
+            report = p.report()
         _print_metrics(report)
         out_console.print(f"report: {out / 'report.md'}")
         return {"metrics": report["metrics"], "artifacts": {"run": str(out), "report": str(out / "report.md")}}

@@ -67,3 +67,46 @@ class Bm25Embedder:
             indptr.append(len(indices))
         return sp.csr_matrix((np.asarray(values, dtype=np.float32), np.asarray(indices, dtype=np.int64),
                               np.asarray(indptr, dtype=np.int64)), shape=(len(texts), BM25_DIM))
+
+
+def matryoshka_runs(model, data, queries: dict[str, str], dims: list[int], *, k: int = 100, batch_size: int = 128,
+                    precision: str = "auto", progress: bool = False) -> tuple[dict[int, dict[str, dict[str, float]]], dict]:
+    """Rankings of ``queries`` with the model's vectors cut to each size in ``dims`` (Matryoshka evaluation).
+
+    The catalog and the queries are encoded once at full size; each size then
+    truncates and re-normalises both and searches exactly (brute-force cosine,
+    what Qdrant returns with exact search), so the sizes differ only in the
+    vectors. Returns ({dim: run}, timings).
+    """
+    import time
+
+    full = _dim(model)
+    bad = [d for d in dims if d <= 0 or d > full]
+    if bad:
+        from .errors import SearchtuneError
+
+        raise SearchtuneError(f"Matryoshka sizes {bad} are outside 1..{full} (the model's embedding size)")
+    t = time.perf_counter()
+    docs = encode_dense(model, data.products["text"].tolist(), kind="document", batch_size=batch_size,
+                        precision=precision, show_progress=progress)
+    qids = list(queries)
+    qv = encode_dense(model, [queries[q] for q in qids], kind="query", batch_size=batch_size, precision=precision)
+    encode_s = time.perf_counter() - t
+    pids = np.asarray(data.product_ids)
+    out: dict[int, dict[str, dict[str, float]]] = {}
+    timings = {"encode_seconds": round(encode_s, 1), "documents": len(pids)}
+    for dim in dims:
+        t = time.perf_counter()
+        d = docs[:, :dim] / np.maximum(np.linalg.norm(docs[:, :dim], axis=1, keepdims=True), 1e-12)
+        q = qv[:, :dim] / np.maximum(np.linalg.norm(qv[:, :dim], axis=1, keepdims=True), 1e-12)
+        run: dict[str, dict[str, float]] = {}
+        for start in range(0, len(qids), 256):
+            scores = q[start:start + 256] @ d.T
+            kk = min(k, scores.shape[1])
+            top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+            for row, qid in enumerate(qids[start:start + 256]):
+                idx = top[row][np.argsort(-scores[row, top[row]])]
+                run[qid] = {str(pids[i]): float(scores[row, i]) for i in idx}
+        out[dim] = run
+        timings[f"search_seconds@{dim}"] = round(time.perf_counter() - t, 2)
+    return out, timings

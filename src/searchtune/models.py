@@ -134,3 +134,11 @@ def model_kind(name_or_path: str | Path) -> str:
         text = modules.read_text()
         return "sparse" if "SpladePooling" in text or "sparse_encoder" in text else "dense"
     return "sparse"
+
+
+def trained_config(name_or_path: str | Path) -> dict | None:
+    """The TrainConfig a searchtune-trained model was saved with (``searchtune_config.yaml``), if any."""
+    import yaml
+
+    path = Path(str(name_or_path)) / "searchtune_config.yaml"
+    return yaml.safe_load(path.read_text()) if path.is_file() else None

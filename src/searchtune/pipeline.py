@@ -271,6 +271,26 @@ class Pipeline:
         self._timed("compare", t)
         return self.systems
 
+    def matryoshka(self, model_ref: str, dims: list[int], prefix: str = "dense-tuned") -> dict[str, SystemRun]:
+        """The dense model at each Matryoshka size on the test queries: systems ``<prefix>@<dim>``."""
+        from .dense import matryoshka_runs
+        from .models import load_dense_encoder
+
+        t = time.perf_counter()
+        queries, qrels = self._queries("test")
+        ev = self.config.evaluate
+        runs, timings = matryoshka_runs(load_dense_encoder(model_ref), self.data, queries, sorted(dims, reverse=True),
+                                        k=max(ev.k), batch_size=ev.encode_batch_size, precision=ev.precision,
+                                        progress=self.progress)
+        out = {}
+        for dim, run in runs.items():
+            name = f"{prefix}@{dim}"
+            out[name] = self.systems[name] = score(
+                SystemRun(name, run, timings={"exact_search": True, **timings}, source=f"{model_ref} dim={dim}"),
+                qrels, ev.k)
+        self._timed("matryoshka", t)
+        return out
+
     def mining_summary(self) -> dict | None:
         path = self.out / "rounds" / "rounds.json"
         return json.loads(path.read_text()) if path.exists() else None
@@ -321,6 +341,9 @@ class Pipeline:
                 self.evaluate_model("finetuned", rounds["best_model"], collection=f"round-{rounds['best_round']}")
             else:
                 self.evaluate_model("finetuned", tuned)
+            dims = self.config.train.matryoshka_dims
+            if dims and self.config.train.kind == "dense":
+                self.matryoshka(tuned, dims)
         self._timed("total", t)
         return self.report()
 
