@@ -250,6 +250,7 @@ def test_queries_file_errors_name_the_line(tmp_path):
 
 
 # -- the pipeline on a catalog alone ----------------------------------------------
+@pytest.mark.slow
 def test_pipeline_on_a_catalog_without_queries_trains_on_offline_queries(tmp_path):
     from searchtune.config import Config
     from searchtune.pipeline import Pipeline
@@ -268,3 +269,29 @@ def test_pipeline_on_a_catalog_without_queries_trains_on_offline_queries(tmp_pat
     split = json.loads((tmp_path / "run" / "split.json").read_text())
     assert split["source"].startswith("synthetic, by product")
     assert "Trained on synthetic queries" in (tmp_path / "run" / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_cli_trains_on_synthetic_queries_and_evaluates_on_the_real_test_queries(tmp_path):
+    from typer.testing import CliRunner
+
+    from searchtune.cli import app
+
+    runner = CliRunner()
+    queries = tmp_path / "syn.jsonl"
+    r = runner.invoke(app, ["generate-queries", "--catalog", str(EXAMPLES / "catalog.csv"), "--max-products", "60",
+                            "--out", str(queries)])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "syn.stats.json").read_text())["source"] == "offline"
+    out = tmp_path / "run"
+    r = runner.invoke(app, ["pipeline", "--catalog", str(EXAMPLES / "catalog.csv"), "--queries",
+                            str(EXAMPLES / "queries.csv"), "--synthetic-queries", str(queries), "--epochs", "1",
+                            "--batch-size", "16", "--max-seq-length", "48", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["synthetic_queries"]["evaluation"] == "real held-out queries"
+    split = json.loads((out / "split.json").read_text())
+    assert split["train"] and all(q.startswith("syn:") for q in split["train"])
+    assert not any(q.startswith("syn:") for q in split["test"] + split["dev"])
+    real = load_data(DataConfig(catalog=str(EXAMPLES / "catalog.csv"), queries=str(EXAMPLES / "queries.csv")))
+    assert set(split["test"]) <= set(real.queries)  # the test set is the real queries'
