@@ -38,11 +38,14 @@ class SyntheticQuery:
 
 
 def sample_products(products: pd.DataFrame, max_products: int | None, seed: int = 42) -> pd.DataFrame:
-    """All products, or a deterministic sample of ``max_products`` (the same seed picks the same ones)."""
-    if not max_products or max_products >= len(products):
-        return products
+    """All products, or a deterministic sample of ``max_products``, in a seeded hash order.
+
+    The order is the same for any ``max_products``: a smaller sample is a prefix of a larger one, and a run
+    stopped part-way has answered a prefix, so ``--max-products <answered>`` reuses exactly those answers.
+    """
     order = products["product_id"].map(lambda p: hashlib.sha256(f"{seed}\x00{p}".encode()).hexdigest())
-    return products.loc[order.sort_values().index[:max_products]].sort_index()
+    ranked = products.loc[order.sort_values(kind="stable").index]
+    return ranked if not max_products else ranked.iloc[:max_products]
 
 
 def _ask(backend, text: str, n: int, parse_retries: int) -> dict:
