@@ -17,9 +17,12 @@ def test_bad_input_is_one_clear_line_and_exit_2(tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_catalog_without_queries_cannot_be_evaluated(tmp_path):
-    result = runner.invoke(app, ["pipeline", "--data", str(EXAMPLES / "catalog.csv"), "--out", str(tmp_path / "r")])
-    assert result.exit_code == 2 and "no labelled queries" in result.output
+def test_catalog_without_queries_and_an_llm_without_key_is_a_clear_error(tmp_path, monkeypatch):
+    for var in ("OPENAI_API_KEY", "SEARCHTUNE_LLM_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    result = runner.invoke(app, ["pipeline", "--data", str(EXAMPLES / "catalog.csv"), "--out", str(tmp_path / "r"),
+                                 "--llm", "openai:gpt-4o-mini", "--llm-api-key", ""])
+    assert result.exit_code == 2 and "no API key" in result.output and "Traceback" not in result.output
 
 
 def test_index_then_search(tmp_path):

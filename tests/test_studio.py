@@ -78,10 +78,16 @@ def test_read_endpoints(workspace):
     assert c.get("/api/jobs").json()["jobs"] == []
 
 
-def test_jobs_endpoints_launch_watch_and_fail_with_the_reason(workspace):
+def test_jobs_endpoints_launch_watch_and_fail_with_the_reason(workspace, monkeypatch):
+    for var in ("OPENAI_API_KEY", "SEARCHTUNE_LLM_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
     c, studio = client_for(workspace)
-    # a real subprocess: a catalog without judgments cannot be evaluated, so the job fails with that reason
-    r = c.post("/api/jobs", json={"kind": "pipeline", "name": "bad", "data": "shop/catalog.csv"})
+    bad_llm = c.post("/api/jobs", json={"kind": "pipeline", "name": "x", "data": "shop/catalog.csv", "llm": "a b;c"})
+    assert bad_llm.status_code == 400 and "llm" in bad_llm.json()["error"]
+    # a real subprocess: a catalog without judgments gets synthetic queries from the named LLM, which has no
+    # API key here, so the job fails with that reason
+    r = c.post("/api/jobs", json={"kind": "pipeline", "name": "bad", "data": "shop/catalog.csv",
+                                  "llm": "openai:gpt-4o-mini"})
     assert r.status_code == 200, r.text
     job_id = r.json()["id"]
     for _ in range(240):
@@ -89,10 +95,11 @@ def test_jobs_endpoints_launch_watch_and_fail_with_the_reason(workspace):
         if job["status"] in ("failed", "succeeded"):
             break
         time.sleep(0.5)
-    assert job["status"] == "failed" and "no labelled queries" in job["error"], job
+    assert job["status"] == "failed" and "no API key" in job["error"], job
     assert job["origin"] == "studio" and job["command"].startswith("searchtune pipeline")
+    assert "--llm openai:gpt-4o-mini" in job["command"]
     log = c.get(f"/api/jobs/{job_id}/log").json()
-    assert "no labelled queries" in log["text"] and log["offset"] > 0
+    assert "no API key" in log["text"] and log["offset"] > 0
     assert c.get(f"/api/jobs/{job_id}/log", params={"offset": log["offset"]}).json()["text"] == ""
     progress = c.get(f"/api/jobs/{job_id}/progress").json()
     assert progress["loss"] == [] and progress["job"]["id"] == job_id

@@ -14,11 +14,15 @@ KEYS = {
     "OPENAI_API_KEY": "LLM provider (OpenAI-compatible) API key",
     "OPENAI_BASE_URL": "LLM provider base URL",
     "ANTHROPIC_API_KEY": "Anthropic API key",
+    "OPENROUTER_API_KEY": "OpenRouter API key",
+    "SEARCHTUNE_LLM_API_KEY": "API key for the model at SEARCHTUNE_LLM_BASE_URL",
+    "SEARCHTUNE_LLM_BASE_URL": "OpenAI-compatible base URL for --llm models without a provider prefix",
     "QDRANT_URL": "Qdrant server URL",
     "QDRANT_API_KEY": "Qdrant API key",
     "HF_TOKEN": "Hugging Face hub token (publish)",
 }
-SECRET = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "QDRANT_API_KEY", "HF_TOKEN"}
+SECRET = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY", "SEARCHTUNE_LLM_API_KEY", "QDRANT_API_KEY",
+          "HF_TOKEN"}
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
 
 

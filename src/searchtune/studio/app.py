@@ -119,6 +119,13 @@ class Studio:
             if spec["negatives"] not in ("judged", "none", "ance", "bm25"):
                 raise HTTPException(400, "negatives must be judged, none, ance or bm25")
             args += ["--negatives", spec["negatives"]]
+        llm = str(spec.get("llm") or "").strip()
+        if llm and kind != "evaluate":
+            if llm.lower().endswith(".gguf"):  # a local model file: under the data root, like the data
+                llm = str(self.data_path(llm))
+            elif not re.fullmatch(r"[A-Za-z0-9][\w.:/@+-]{0,199}", llm):
+                raise HTTPException(400, "llm must be a model name like openai:gpt-4o-mini or a .gguf file")
+            args += ["--llm", llm]
         if spec.get("duplicate_products") in ("error", "first"):
             args += ["--duplicate-products", spec["duplicate_products"]]
         if spec.get("resume"):
