@@ -2,15 +2,19 @@
 
 Used to choose settings on dev; the final numbers come from bench/homedepot.py.
 """
-import argparse, json, logging, time
+import argparse
+import json
+import logging
+import time
 from pathlib import Path
+
 from searchtune.config import DataConfig, TrainConfig
 from searchtune.data import load_data, load_split_file
-from searchtune.training import train_sparse
-from searchtune.models import load_sparse_encoder
 from searchtune.index import EdgeIndex
-from searchtune.search import index_products, search_queries, hits_to_run
 from searchtune.metrics import evaluate_run
+from searchtune.models import load_sparse_encoder
+from searchtune.search import hits_to_run, index_products, search_queries
+from searchtune.training import train_sparse
 
 p = argparse.ArgumentParser()
 p.add_argument("--out", required=True)

@@ -21,14 +21,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from searchtune.bm25 import BM25Baseline  # noqa: E402
-from searchtune.config import DataConfig  # noqa: E402
-from searchtune.data import load_data, load_split_file  # noqa: E402
-from searchtune.dense import Bm25Embedder  # noqa: E402
-from searchtune.evaluate import SystemRun  # noqa: E402
-from searchtune.index import EdgeIndex  # noqa: E402
-from searchtune.metrics import evaluate_run  # noqa: E402
-from searchtune.systems import SYSTEM_VECTORS, Models, _encode, _load, folder_size, run_systems, significance  # noqa: E402
+from searchtune.bm25 import BM25Baseline
+from searchtune.config import DataConfig
+from searchtune.data import load_data, load_split_file
+from searchtune.dense import Bm25Embedder
+from searchtune.evaluate import SystemRun
+from searchtune.index import EdgeIndex
+from searchtune.metrics import evaluate_run
+from searchtune.systems import (
+    SYSTEM_VECTORS,
+    Models,
+    _encode,
+    _load,
+    folder_size,
+    run_systems,
+    significance,
+)
 
 HD = ROOT.parent / "shared" / "data" / "homedepot"
 

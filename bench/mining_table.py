@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from searchtune.config import Config  # noqa: E402
-from searchtune.evaluate import model_run, score  # noqa: E402
-from searchtune.index import open_index  # noqa: E402
-from searchtune.pipeline import Pipeline  # noqa: E402
+from searchtune.config import Config
+from searchtune.evaluate import model_run, score
+from searchtune.index import open_index
+from searchtune.pipeline import Pipeline
 
 
 def main(argv: list[str]) -> None:

@@ -1,9 +1,9 @@
 import json
 
 import pytest
+from conftest import EXAMPLES, write
 from typer.testing import CliRunner
 
-from conftest import EXAMPLES, write
 from searchtune.cli import app
 
 runner = CliRunner()

@@ -147,9 +147,9 @@ def test_a_dense_training_step_changes_the_model(tmp_path):
 
 
 def test_cli_index_hybrid_then_search_every_mode(tmp_path):
+    from conftest import write
     from typer.testing import CliRunner
 
-    from conftest import write
     from searchtune.cli import app
 
     runner = CliRunner()

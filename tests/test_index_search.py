@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -7,8 +8,6 @@ from searchtune.encode import encode_sparse, top_terms
 from searchtune.index import EdgeIndex, open_index, point_id
 from searchtune.index.server import ServerIndex
 from searchtune.search import index_products, search_queries
-
-import pandas as pd
 
 PRODUCTS = pd.DataFrame({
     "product_id": ["d1", "d2", "d3", "d4"],

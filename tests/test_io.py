@@ -2,8 +2,8 @@ import json
 
 import pandas as pd
 import pytest
-
 from conftest import write
+
 from searchtune.data.io import read_table
 from searchtune.errors import DataError
 

@@ -1,6 +1,6 @@
 import pytest
-
 from conftest import write
+
 from searchtune.config import DataConfig
 from searchtune.data import build_product_text, derived_product_id, load_data
 from searchtune.errors import DataError

@@ -8,8 +8,15 @@ import pytest
 from searchtune.config import MineConfig, TrainConfig
 from searchtune.data import SearchData, Split
 from searchtune.errors import SearchtuneError
-from searchtune.mining import (check_config, known_positives, mine, parse_window, pools, select_negatives,
-                               train_with_mining)
+from searchtune.mining import (
+    check_config,
+    known_positives,
+    mine,
+    parse_window,
+    pools,
+    select_negatives,
+    train_with_mining,
+)
 from searchtune.training import training_rows
 
 KINDS = ["cordless drill", "circular saw", "garden hose", "leaf blower", "step ladder", "paint roller",
@@ -147,7 +154,7 @@ class Interrupt(Exception):
 @pytest.mark.slow
 def test_rounds_keep_the_best_and_resume_after_an_interruption(tmp_path, monkeypatch):
     """Two ANCE rounds on tiny data; the run is killed in round 2's training and resumed."""
-    import searchtune.training as training
+    from searchtune import training
     from searchtune.evaluate import model_run, score
     from searchtune.index import EdgeIndex
 

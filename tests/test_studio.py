@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES
 from fastapi.testclient import TestClient
 
-from conftest import EXAMPLES, ROOT
 from searchtune.jobs import JobStore
 from searchtune.studio import Studio, create_app
 
@@ -24,9 +24,10 @@ JSON = {"Content-Type": "application/json"}
 @pytest.fixture
 def workspace(tmp_path, splade):
     """A data folder (the example files), and a runs folder holding one finished run with a collection."""
+    import pandas as pd
+
     from searchtune.index import EdgeIndex
     from searchtune.search import index_products
-    import pandas as pd
 
     data = tmp_path / "data"
     (data / "shop").mkdir(parents=True)

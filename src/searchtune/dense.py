@@ -51,7 +51,7 @@ class Bm25Embedder:
         self.model = Bm25(Bm25Config(language="english", avg_len=self.avg_len))
 
     @classmethod
-    def for_corpus(cls, texts: list[str]) -> "Bm25Embedder":
+    def for_corpus(cls, texts: list[str]) -> Bm25Embedder:
         """Fit ``avg_len`` (terms per document after stop words) to the corpus, as BM25's b needs."""
         probe = cls()  # distinct terms per document (a sample of 20,000): titles rarely repeat a term
         counts = [len(probe.model.embed_document(t).indices) for t in texts[:20000]]

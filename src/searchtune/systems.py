@@ -89,7 +89,13 @@ def _encode(kind: str, model, texts: list[str], side: str, *, batch_size: int, p
 def build_collection(index, data: SearchData, models: Models, *, batch_size: int = 128, precision: str = "auto",
                      chunk_size: int = 4096, progress: bool = True, catalog_key: str = "") -> dict:
     """Index the catalog once with every model (and BM25) into ``index``; reuse it when nothing changed."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from .dense import Bm25Embedder
 

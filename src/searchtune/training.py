@@ -152,7 +152,10 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
     logger.info("training on %s rows from %d queries", {k: len(v) for k, v in datasets.items()}, n_queries)
 
     if config.kind == "dense":
-        from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+        from sentence_transformers import (
+            SentenceTransformerTrainer,
+            SentenceTransformerTrainingArguments,
+        )
         from sentence_transformers.losses import (
             CachedMultipleNegativesRankingLoss,
             MatryoshkaLoss,
@@ -238,4 +241,4 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
     return model_dir
 
 
-train_model = train_sparse  # noqa: F811 - one trainer for config.kind sparse or dense
+train_model = train_sparse

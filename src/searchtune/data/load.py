@@ -17,8 +17,15 @@ import pandas as pd
 
 from ..config import DataConfig
 from ..errors import DataError
-from .catalog import (attribute_pairs, build_product_text, clean, derived_product_id, format_bullets,
-                      normalise_query, truncate)
+from .catalog import (
+    attribute_pairs,
+    build_product_text,
+    clean,
+    derived_product_id,
+    format_bullets,
+    normalise_query,
+    truncate,
+)
 from .columns import Columns, detect_columns
 from .io import Table, read_table
 from .labels import SCALES, LabelScale, ScaleDetectionError, detect_scale

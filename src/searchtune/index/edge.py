@@ -14,8 +14,19 @@ from pathlib import Path
 import scipy.sparse as sp
 
 from ..errors import SearchtuneError
-from .base import (DEFAULT_VECTORS, SPARSE, Hit, SparseIndex, as_named, check_vectors, point_id,
-                   row_vector, rows, to_csr, with_retry)
+from .base import (
+    DEFAULT_VECTORS,
+    SPARSE,
+    Hit,
+    SparseIndex,
+    as_named,
+    check_vectors,
+    point_id,
+    row_vector,
+    rows,
+    to_csr,
+    with_retry,
+)
 
 
 class EdgeIndex(SparseIndex):
@@ -37,7 +48,13 @@ class EdgeIndex(SparseIndex):
         return self.vector_layout or self.metadata().get("vectors") or DEFAULT_VECTORS
 
     def _config(self):
-        from qdrant_edge import Distance, EdgeConfig, EdgeSparseVectorParams, EdgeVectorParams, Modifier
+        from qdrant_edge import (
+            Distance,
+            EdgeConfig,
+            EdgeSparseVectorParams,
+            EdgeVectorParams,
+            Modifier,
+        )
 
         dense, sparse = {}, {}
         for name, v in self.layout().items():

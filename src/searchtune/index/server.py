@@ -15,8 +15,19 @@ import warnings
 import scipy.sparse as sp
 
 from ..errors import SearchtuneError
-from .base import (DEFAULT_VECTORS, SPARSE, Hit, SparseIndex, as_named, check_vectors, point_id,
-                   row_vector, rows, to_csr, with_retry)
+from .base import (
+    DEFAULT_VECTORS,
+    SPARSE,
+    Hit,
+    SparseIndex,
+    as_named,
+    check_vectors,
+    point_id,
+    row_vector,
+    rows,
+    to_csr,
+    with_retry,
+)
 
 META_ID = point_id("__searchtune_meta__")
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,7 +132,8 @@ class LocalGGUF:
 
     def __init__(self, path: str, *, threads: int = 1, max_tokens: int = 200, n_ctx: int = 2048, seed: int = 42) -> None:
         if not Path(path).is_file():
-            raise SearchtuneError(f"GGUF model file not found: {path}",) from None
+            raise SearchtuneError(f"GGUF model file not found: {path}; run `make llm` for the bundled one, "
+                                  "or give the path of a .gguf file")
         try:
             import cyllama
         except ImportError as e:
@@ -142,7 +142,7 @@ class LocalGGUF:
         threads = max(1, threads)
 
         class _LLM(cyllama.LLM):  # cyllama does not expose the thread count; set it on each new context
-            def _ensure_context(self, *a, **k):  # noqa: ANN001
+            def _ensure_context(self, *a, **k):
                 ctx = super()._ensure_context(*a, **k)
                 ctx.set_n_threads(threads, threads)
                 return ctx
@@ -185,8 +185,3 @@ def make_backend(llm: str, *, base_url: str | None = None, api_key: str | None =
                               "or save it in the studio's Settings")
     return OpenAIChat(model, url.rstrip("/") + ("/" if url.endswith("/") else ""), key, timeout=timeout,
                       max_retries=max_retries)
-
-
-def backoff_sleep(attempt: int, base: float = 0.5, cap: float = 8.0) -> None:
-    """Exponential backoff between answer-format retries (the HTTP layer has its own)."""
-    time.sleep(min(cap, base * 2 ** attempt))

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError, SearchtuneError
-from .backends import LLMFatal, LLMTransient
+from .backends import LLMTransient
 from .cache import AnswerCache, cache_key
 from .prompt import KINDS, PROMPT_VERSION, ParseError, build_messages, parse_answer
 
@@ -74,7 +74,14 @@ def generate_with_llm(products: pd.DataFrame, backend, *, per_product: int = 4, 
                       price_input: float | None = None, price_output: float | None = None,
                       progress: bool = True) -> tuple[list[SyntheticQuery], dict]:
     """Queries for every product in ``products`` (see the module docstring); returns (records, stats)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     t0 = time.perf_counter()
     stats = {"source": f"llm:{backend.name}", "prompt_version": PROMPT_VERSION, "products": len(products),
@@ -243,7 +250,5 @@ def generate(products: pd.DataFrame, *, llm: str | None, per_product: int = 4, m
         return generate_with_llm(chosen, backend, per_product=per_product, concurrency=concurrency,
                                  parse_retries=parse_retries, cache=cache, retry_failed=retry_failed,
                                  price_input=price_input, price_output=price_output, progress=progress)
-    except LLMFatal:
-        raise
     finally:
         cache.close()

@@ -26,11 +26,11 @@ import pandas as pd
 from .generate import SyntheticQuery
 from .prompt import KINDS, clean_query, kinds_for
 
-_CUT = re.compile(r"\s(?:with|in|for|and|w/)\s|[,(|;:]|\s-\s", re.I)
+_CUT = re.compile(r"\s(?:with|in|for|and|w/)\s|[,(|;:]|\s-\s", re.IGNORECASE)
 _MEASURE = re.compile(r"\b(\d+(?:[./-]\d+)*(?:\s?-?\s?)(?:in\.?|inch|ft\.?|gal\.?|v|volt|amp|lb\.?|lbs\.?|oz\.?|"
-                      r"cu\.? ft\.?|mm|cm|watt|w|btu|piece|pc|pack|light|gauge|qt\.?|sq\.? ft\.?))(?=\W|$)", re.I)
+                      r"cu\.? ft\.?|mm|cm|watt|w|btu|piece|pc|pack|light|gauge|qt\.?|sq\.? ft\.?))(?=\W|$)", re.IGNORECASE)
 _CODE = re.compile(r"\b(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9-]{4,}\b")
-_FOR = re.compile(r"\bfor\s+((?:[a-z0-9'-]+\s?){1,4})", re.I)
+_FOR = re.compile(r"\bfor\s+((?:[a-z0-9'-]+\s?){1,4})", re.IGNORECASE)
 _COLOURS = {"white", "black", "brown", "gray", "grey", "silver", "red", "blue", "green", "yellow", "beige", "bronze",
             "chrome", "nickel", "brass", "copper", "gold", "almond", "ivory", "tan", "clear", "natural", "oak",
             "cherry", "walnut", "espresso", "stainless", "orange", "pink", "purple"}

@@ -83,9 +83,9 @@ class ParseError(ValueError):
     """The answer holds no usable query."""
 
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 _LINE = re.compile(r"^\s*(?:[-*\d.)]+\s*)?\**\s*(specific|general|need|need-based|attribute|attribute-focused)\**\s*[:\-–]\s*(.+)$",
-                   re.I | re.M)
+                   re.IGNORECASE | re.MULTILINE)
 _KIND_ALIASES = {"need-based": "need", "attribute-focused": "attribute", "brand": "specific", "model": "specific",
                  "category": "general", "problem": "need", "use": "need", "attributes": "attribute"}
 
