@@ -290,9 +290,12 @@ def train(
     negatives_file: NegFile = None, negatives: Negatives = None, ance_rounds: AnceRounds = None, mine_top_k: MineTopK = None,
     mine_window: MineWindow = None, negatives_per_query: NegPerQuery = None, negatives_per_row: NegPerRow = None,
     mine_margin: MineMargin = None, start_model: StartModel = None, mine_seed: MineSeed = None,
+    llm: LLM = None, llm_base_url: LLMBaseUrl = None, llm_api_key: LLMKey = None, synthetic_queries: SynQueries = None,
+    per_product: PerProduct = None, max_products: MaxProducts = None,
     precision: Precision = None, resume: Resume = False, verbose: Verbose = False,
 ) -> None:
-    """Fine-tune a SPLADE model on the training queries (dev and test queries are held out)."""
+    """Fine-tune a SPLADE model on the training queries (dev and test queries are held out); synthetic queries
+    as in `pipeline` when the data has none, or with --llm / --synthetic-queries."""
     _setup_logging(verbose)
     params = dict(locals())
 
@@ -300,7 +303,7 @@ def train(
         from .pipeline import Pipeline
 
         cfg = _config_from(params)
-        p = Pipeline(cfg, out, resume=resume, command=_command())
+        p = Pipeline(cfg, out, resume=resume, command=_command(), llm_api_key=llm_api_key)
         p.load()
         p.split()
         path = p.train()
