@@ -9,7 +9,8 @@ from .config import Config, update
 
 def finetune(data: str | Path, queries: str | Path | None = None, *, out: str | Path = "searchtune-run",
              split: str | Path | None = None, evaluate: bool = True, resume: bool = False, progress: bool = True,
-             config: Config | None = None, **train) -> Path:
+             config: Config | None = None, llm: str | None = None, synthetic_queries: str | Path | None = None,
+             **train) -> Path:
     """Fine-tune a SPLADE model and return the folder of the saved model.
 
     ``data`` is a catalog (with ``queries`` as the judgments file) or one file
@@ -17,6 +18,11 @@ def finetune(data: str | Path, queries: str | Path | None = None, *, out: str | 
     :class:`~searchtune.config.TrainConfig` fields (``model``, ``learning_rate``,
     ``epochs``…). With ``evaluate=True`` the whole pipeline runs and
     ``OUT/report.md`` compares BM25, the untuned and the tuned model.
+
+    A catalog without queries gets synthetic ones (``llm="openai:gpt-4o-mini"``,
+    a ``.gguf`` path, or the offline generator when ``llm`` is None); with real
+    queries, ``llm`` or ``synthetic_queries`` trains on synthetic queries and
+    evaluates on the real held-out ones (see :mod:`searchtune.synthetic`).
     """
     from .pipeline import Pipeline
 
@@ -28,6 +34,8 @@ def finetune(data: str | Path, queries: str | Path | None = None, *, out: str | 
     if split is not None:
         config.data.split = str(split)
     update(config.train, train, where="finetune()")
+    update(config.generate, {"llm": llm, "queries_file": None if synthetic_queries is None else str(synthetic_queries)},
+           where="finetune()")
     pipeline = Pipeline(config, out, resume=resume, progress=progress)
     if evaluate:
         pipeline.run()
