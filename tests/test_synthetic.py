@@ -18,12 +18,7 @@ from fake_llm import FakeLLM
 from searchtune.config import DataConfig
 from searchtune.data import load_data, split_queries
 from searchtune.errors import SearchtuneError
-from searchtune.synthetic import (
-    KINDS,
-    parse_answer,
-    read_queries,
-    write_queries,
-)
+from searchtune.synthetic import KINDS, generate, parse_answer, read_queries, write_queries
 from searchtune.synthetic.backends import make_backend
 from searchtune.synthetic.cache import AnswerCache
 from searchtune.synthetic.dataset import _unit, catalog_only, train_on_synthetic
@@ -299,3 +294,16 @@ def test_cli_trains_on_synthetic_queries_and_evaluates_on_the_real_test_queries(
     assert not any(q.startswith("syn:") for q in split["test"] + split["dev"])
     real = load_data(DataConfig(catalog=str(EXAMPLES / "catalog.csv"), queries=str(EXAMPLES / "queries.csv")))
     assert set(split["test"]) <= set(real.queries)  # the test set is the real queries'
+
+
+@pytest.mark.slow
+def test_local_gguf_model_writes_parseable_queries(tmp_path):
+    """In-process llama.cpp (cyllama) with the model `make llm` fetches; skipped where it is not installed."""
+    pytest.importorskip("cyllama", reason="cyllama not installed (make llm)")
+    models = sorted((ROOT / ".models").glob("*.gguf"))
+    if not models:
+        pytest.skip("no .gguf model in .models/ (make llm fetches one)")
+    records, stats = generate(products("DEWALT 20V MAX Cordless Drill Driver Kit DCD771C2"), llm=str(models[0]),
+                              cache_path=tmp_path / "c.sqlite", progress=False)
+    assert stats["ok"] == 1 and stats["completion_tokens"] > 0 and records
+    assert all(r.query == r.query.lower() and r.kind in KINDS for r in records)
