@@ -43,10 +43,10 @@ def test_every_mode_returns_results_and_rrf_matches_ranx(collection):
     d, index, models = collection
     systems = run_systems(index, d, d.queries, models, k=10, prefetch_limit=10)
     assert set(systems) == {"bm25-qdrant", "sparse-base", "sparse-tuned", "dense-base", "dense-tuned",
-                            "hybrid-base", "hybrid-tuned", "hybrid-tuned-both"}
+                            "hybrid-base", "hybrid-tuned", "hybrid-tuned-both", "hybrid-tuned-bm25"}
     for name, s in systems.items():  # sparse vectors only match products sharing a term; dense match all
-        assert all(len(r) == 10 if "dense" in name or "hybrid" in name else 3 <= len(r) <= 10
-                   for r in s.run.values()), name
+        with_dense = "dense" in name or name in ("hybrid-base", "hybrid-tuned", "hybrid-tuned-both")
+        assert all(len(r) == 10 if with_dense else 3 <= len(r) <= 10 for r in s.run.values()), name
     # in-Qdrant BM25 and the dense model find the right kind of product
     assert all(next(iter(s.run["q2"])).startswith("p2-") for s in (systems["bm25-qdrant"], systems["dense-base"]))
     # Qdrant's RRF (ranks from 0, k=60) is ranx's RRF (ranks from 1) with k=59, on the same two top-10 lists
@@ -57,6 +57,11 @@ def test_every_mode_returns_results_and_rrf_matches_ranx(collection):
         theirs = sorted(fused[q].values(), reverse=True)[:10]
         assert all(abs(ours[p] - fused[q][p]) < 1e-6 for p in ours), q
         assert np.allclose(sorted(ours.values(), reverse=True), theirs, atol=1e-6), q
+    # the same for tuned SPLADE + BM25 (two sparse lists, shorter than k)
+    fused = fuse([Run(systems["sparse-tuned"].run), Run(systems["bm25-qdrant"].run)], method="rrf", params={"k": 59})
+    for q in d.queries:
+        ours = systems["hybrid-tuned-bm25"].run[q]
+        assert all(abs(ours[p] - fused[q][p]) < 1e-6 for p in ours), q
 
 
 def test_dbsf_and_weights_change_the_fusion(collection):

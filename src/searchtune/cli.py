@@ -323,7 +323,7 @@ def evaluate(
     dense_base: Annotated[str | None, typer.Option(help="The untuned dense model (default minilm with --dense-model).")] = None,
     systems: Annotated[str | None, typer.Option(help="Comma list of systems (default: all the given models allow): "
                                                      "bm25-qdrant, sparse-base, sparse-tuned, dense-base, dense-tuned, "
-                                                     "hybrid-base, hybrid-tuned, hybrid-tuned-both.")] = None,
+                                                     "hybrid-base, hybrid-tuned, hybrid-tuned-both, hybrid-tuned-bm25.")] = None,
     fusion: Annotated[str, typer.Option(help="Hybrid fusion in Qdrant: rrf or dbsf.")] = "rrf",
     weights: Annotated[str | None, typer.Option(help="RRF weights per list, e.g. 1,2 (sparse, dense).")] = None,
     matryoshka: Annotated[str | None, typer.Option(help="Also evaluate the tuned dense model cut to these sizes, "

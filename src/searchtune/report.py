@@ -19,12 +19,13 @@ SYSTEM_LABELS = {
     "hybrid-base": "hybrid untuned (SPLADE + dense)",
     "hybrid-tuned": "hybrid tuned SPLADE + untuned dense",
     "hybrid-tuned-both": "hybrid tuned SPLADE + tuned dense",
+    "hybrid-tuned-bm25": "hybrid tuned SPLADE + BM25",
     "finetuned": "SPLADE fine-tuned",
 }
 SHORT_LABELS = {"bm25": "BM25", "bm25-unstemmed": "BM25 unstemmed", "base": "SPLADE untuned",
                 "finetuned": "SPLADE tuned", "bm25-qdrant": "BM25 in Qdrant", "dense-base": "dense untuned",
                 "dense-tuned": "dense tuned", "hybrid-base": "hybrid untuned", "hybrid-tuned": "hybrid tuned SPLADE",
-                "hybrid-tuned-both": "hybrid both tuned"}
+                "hybrid-tuned-both": "hybrid both tuned", "hybrid-tuned-bm25": "hybrid SPLADE + BM25"}
 
 
 def change(value: float, reference: float) -> float | None:
@@ -146,7 +147,7 @@ def render_markdown(report: dict) -> str:
         out += [f"Hybrid systems fuse inside Qdrant with {f['method'].upper()}"
                 + (f" (k={f['rrf_k']}, weights {f['weights']})" if f["method"] == "rrf" else "")
                 + ": hybrid-base = untuned SPLADE + untuned dense, hybrid-tuned = tuned SPLADE + untuned dense, "
-                  "hybrid-tuned-both = tuned SPLADE + tuned dense.", ""]
+                  "hybrid-tuned-both = tuned SPLADE + tuned dense, hybrid-tuned-bm25 = tuned SPLADE + BM25.", ""]
     if report.get("dev_metrics"):
         out += ["## Dev queries (used for choices, not for the headline)", ""]
         out += [f"- {SYSTEM_LABELS.get(n, n)}: nDCG@10 {m.get('ndcg@10', 0):.4f}" for n, m in report["dev_metrics"].items()]

@@ -14,6 +14,7 @@ dense-base/-tuned        ``dense_base`` / ``dense_tuned``
 hybrid-base              prefetch sparse_base + dense_base, fused
 hybrid-tuned             prefetch sparse_tuned + dense_base, fused
 hybrid-tuned-both        prefetch sparse_tuned + dense_tuned, fused
+hybrid-tuned-bm25        prefetch sparse_tuned + bm25, fused (no dense model needed)
 =======================  ===============================================
 
 Fusion is Reciprocal Rank Fusion (k=60; optional weights) or DBSF, done by
@@ -53,6 +54,7 @@ SYSTEM_VECTORS = {
     "hybrid-base": ["sparse_base", "dense_base"],
     "hybrid-tuned": ["sparse_tuned", "dense_base"],
     "hybrid-tuned-both": ["sparse_tuned", "dense_tuned"],
+    "hybrid-tuned-bm25": ["sparse_tuned", "bm25"],
 }
 
 
