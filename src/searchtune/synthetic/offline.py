@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 
 import pandas as pd
 
@@ -118,6 +119,7 @@ def _candidates(row: dict) -> dict[str, list[str]]:
 def generate_offline(products: pd.DataFrame, *, per_product: int = 4, seed: int = 42
                      ) -> tuple[list[SyntheticQuery], dict]:
     """``per_product`` queries per product from its fields; returns (records, stats)."""
+    t0 = time.perf_counter()
     records: list[SyntheticQuery] = []
     stats = {"source": "offline", "products": len(products), "per_product": per_product, "queries": 0,
              "duplicates_dropped": 0, "products_with_queries": 0}
@@ -140,4 +142,5 @@ def generate_offline(products: pd.DataFrame, *, per_product: int = 4, seed: int 
         stats["products_with_queries"] += got > 0
     stats["queries"] = len(records)
     stats["by_kind"] = {k: sum(r.kind == k for r in records) for k in KINDS}
+    stats["seconds"] = round(time.perf_counter() - t0, 2)
     return records, stats
