@@ -15,6 +15,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from .prompt import PROMPT_VERSION
@@ -34,7 +35,7 @@ class AnswerCache:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, model TEXT, product_id TEXT, "
                         "status TEXT, queries TEXT, raw TEXT, prompt_tokens INT, completion_tokens INT, cost REAL, "
-                        "created REAL DEFAULT (unixepoch('subsec')))")
+                        "created REAL)")
 
     def get(self, key: str) -> dict | None:
         with self._lock:
@@ -49,9 +50,9 @@ class AnswerCache:
             prompt_tokens: int = 0, completion_tokens: int = 0, cost: float | None = None) -> None:
         with self._lock:
             self.db.execute("INSERT OR REPLACE INTO answers (key, model, product_id, status, queries, raw, "
-                            "prompt_tokens, completion_tokens, cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "prompt_tokens, completion_tokens, cost, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (key, model, product_id, status, json.dumps(queries), raw, prompt_tokens,
-                             completion_tokens, cost))
+                             completion_tokens, cost, time.time()))
 
     def __len__(self) -> int:
         with self._lock:
