@@ -171,3 +171,15 @@ def test_cli_index_hybrid_then_search_every_mode(tmp_path):
     assert plain.exit_code == 0
     refused = runner.invoke(app, ["search", "hose", "--collection", "plain", "--mode", "dense"])
     assert refused.exit_code == 2 and "--dense-model" in refused.output
+
+
+def test_dense_search_is_exact_on_small_collections_and_hnsw_with_a_wide_beam_above(collection, monkeypatch):
+    import searchtune.index.base as base
+
+    d, index, models = collection
+    assert index.dense_search("dense_base") == {"exact": True}
+    assert index.dense_search("sparse_base") is None and index.dense_search("bm25") is None
+    monkeypatch.setattr(base, "DENSE_EXACT_MAX_POINTS", 3)
+    assert index.dense_search("dense_tuned") == {"hnsw_ef": base.DENSE_HNSW_EF}
+    runs = run_systems(index, d, d.queries, models, k=5, systems=["dense-base", "hybrid-base"])
+    assert all(len(r) == 5 for r in runs["dense-base"].run.values())

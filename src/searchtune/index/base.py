@@ -18,6 +18,9 @@ logger = logging.getLogger(__name__)
 SPARSE = "sparse"  # the name of the SPLADE vector in every collection
 DENSE = "dense"  # a dense model's vector (cosine), in hybrid collections
 BM25 = "bm25"  # BM25 term weights as a sparse vector with Qdrant's IDF modifier
+DENSE_EXACT_MAX_POINTS = 200_000  # dense vectors: exact search up to this many points, HNSW above
+DENSE_HNSW_EF = 512  # HNSW beam width for dense search above that size
+
 DEFAULT_VECTORS = {SPARSE: {"kind": "sparse"}}
 FUSIONS = ("rrf", "dbsf")
 _NAMESPACE = uuid.UUID("6f1d8f5e-3c0b-4b8e-9d52-7a0f0c6b2e11")
@@ -122,6 +125,20 @@ class SparseIndex(ABC):
 
     def layout(self) -> dict:
         return DEFAULT_VECTORS
+
+    def dense_search(self, name: str) -> dict | None:
+        """Search settings for a dense vector (None for sparse ones, which Qdrant always scores exactly).
+
+        Measured on Home Depot (54,667 products, tuned MiniLM, dev nDCG@10): HNSW with Qdrant's default
+        ``ef`` 0.334, ef 256 0.337, ef 512 0.339, exact 0.341 — and exact search over 54k x 384 floats took
+        3.8 ms a query. So collections up to ``DENSE_EXACT_MAX_POINTS`` points are searched exactly, larger
+        ones through HNSW with ``hnsw_ef`` = ``DENSE_HNSW_EF``.
+        """
+        if self.layout().get(name, {}).get("kind") != "dense":
+            return None
+        if self.count() <= DENSE_EXACT_MAX_POINTS:
+            return {"exact": True}
+        return {"hnsw_ef": DENSE_HNSW_EF}
 
     def check_query(self, using: list[str], fusion: str) -> None:
         """Refuse an unknown fusion or a vector the collection does not hold, with what to do."""

@@ -135,18 +135,20 @@ class EdgeIndex(SparseIndex):
     def query(self, named: dict, using: list[str], limit: int = 10, *, fusion: str = "rrf",
               weights: list[float] | None = None, prefetch_limit: int = 100, rrf_k: int = 60,
               batch_size: int = 256) -> list[list[Hit]]:
-        from qdrant_edge import Fusion, Prefetch, QueryBatchRequest, QueryRequest
+        from qdrant_edge import Fusion, Prefetch, QueryBatchRequest, QueryRequest, SearchParams
 
         self.check_query(using, fusion)
+        params = {u: SearchParams(**p) if (p := self.dense_search(u)) else None for u in using}
         n = next(iter(named.values())).shape[0]
         requests = []
         for i in range(n):
             if len(using) == 1:
                 requests.append(QueryRequest(limit=limit, query=_nearest(row_vector(named[using[0]], i), using[0]),
-                                             with_payload=True))
+                                             with_payload=True, params=params[using[0]]))
             else:
                 fused = Fusion.Rrf(k=rrf_k, weights=weights) if fusion == "rrf" else Fusion.Dbsf()
-                pre = [Prefetch(limit=prefetch_limit, query=_nearest(row_vector(named[u], i), u)) for u in using]
+                pre = [Prefetch(limit=prefetch_limit, query=_nearest(row_vector(named[u], i), u), params=params[u])
+                       for u in using]
                 requests.append(QueryRequest(limit=limit, query=fused, prefetches=pre, with_payload=True))
         out: list[list[Hit]] = []
         for start in range(0, n, batch_size):

@@ -145,6 +145,7 @@ class ServerIndex(SparseIndex):
         from qdrant_client import models
 
         self.check_query(using, fusion)
+        params = {u: models.SearchParams(**p) if (p := self.dense_search(u)) else None for u in using}
 
         def q(v):
             return models.SparseVector(indices=v[0], values=v[1]) if isinstance(v, tuple) else v
@@ -154,11 +155,12 @@ class ServerIndex(SparseIndex):
         for i in range(n):
             if len(using) == 1:
                 requests.append(models.QueryRequest(query=q(row_vector(named[using[0]], i)), using=using[0],
-                                                    limit=limit, with_payload=True))
+                                                    limit=limit, with_payload=True, params=params[using[0]]))
                 continue
             fused = (models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=weights)) if fusion == "rrf"
                      else models.FusionQuery(fusion=models.Fusion.DBSF))
-            pre = [models.Prefetch(query=q(row_vector(named[u], i)), using=u, limit=prefetch_limit) for u in using]
+            pre = [models.Prefetch(query=q(row_vector(named[u], i)), using=u, limit=prefetch_limit, params=params[u])
+                   for u in using]
             requests.append(models.QueryRequest(prefetch=pre, query=fused, limit=limit, with_payload=True))
         return self._send(requests, batch_size)
 
