@@ -177,7 +177,7 @@ def _run(fn, kind: str | None = None, out=None, params: dict | None = None):
 
 
 def _print_metrics(report: dict) -> None:
-    from .report import SHORT_LABELS
+    from .report import labels_for
 
     metrics, changes = report["metrics"], report["change_vs_bm25_percent"]
     table = Table(title=f"Held-out test queries ({report['split'].get('test_evaluated')})")
@@ -188,7 +188,7 @@ def _print_metrics(report: dict) -> None:
     table.add_column("vs BM25", justify="right")
     for name, m in metrics.items():
         delta = changes.get(name, {}).get("ndcg@10")
-        table.add_row(SHORT_LABELS.get(name, name), *[f"{m.get(c, float('nan')):.4f}" for c in cols],
+        table.add_row(labels_for(report, short=True).get(name, name), *[f"{m.get(c, float('nan')):.4f}" for c in cols],
                       "—" if delta is None else f"{delta:+.1f}%")
     out_console.print(table)
 

@@ -22,7 +22,7 @@ def _run_model(run: Path) -> Path:
 
 def model_card(run: Path) -> str:
     """README.md for the exported model: base model, data counts, config and the evaluation table."""
-    from .report import comparison_table
+    from .report import comparison_table, labels_for
 
     run = Path(run)
     model = _run_model(run)
@@ -49,7 +49,8 @@ def model_card(run: Path) -> str:
         lines += ["## Evaluation", "",
                   f"Held-out test queries: {split.get('test_evaluated', '?')} (never trained on), full catalog "
                   f"searched through Qdrant; nDCG with linear gain.", "",
-                  comparison_table(report["metrics"], report.get("change_vs_bm25_percent", {}))]
+                  comparison_table(report["metrics"], report.get("change_vs_bm25_percent", {}),
+                                   labels=labels_for(report))]
     if report.get("counts"):
         lines += ["## Data", ""] + [f"- {k.replace('_', ' ')}: {v}" for k, v in report["counts"].items()] + [""]
     if stats:

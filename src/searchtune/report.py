@@ -28,6 +28,14 @@ SHORT_LABELS = {"bm25": "BM25", "bm25-unstemmed": "BM25 unstemmed", "base": "SPL
                 "hybrid-tuned-both": "hybrid both tuned", "hybrid-tuned-bm25": "hybrid SPLADE + BM25"}
 
 
+def labels_for(report: dict, short: bool = False) -> dict[str, str]:
+    """System labels; ``base``/``finetuned`` name the model kind the run trained (SPLADE or dense)."""
+    labels = dict(SHORT_LABELS if short else SYSTEM_LABELS)
+    if ((report.get("config") or {}).get("train") or {}).get("kind") == "dense":
+        labels.update(base="dense untuned", finetuned="dense tuned" if short else "dense fine-tuned")
+    return labels
+
+
 def change(value: float, reference: float) -> float | None:
     return None if not reference else 100.0 * (value - reference) / reference
 
@@ -101,7 +109,8 @@ def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str,
 
 
 def comparison_table(metrics: dict[str, dict[str, float]], changes: dict[str, dict[str, float]],
-                     significance: dict | None = None) -> str:
+                     significance: dict | None = None, labels: dict[str, str] | None = None) -> str:
+    labels = labels or SYSTEM_LABELS
     names = list(metrics)
     cols = list(next(iter(metrics.values())).keys())
     first = ["ndcg@10", "mrr@10", "recall@10", "recall@100", "precision@10"]
@@ -115,7 +124,7 @@ def comparison_table(metrics: dict[str, dict[str, float]], changes: dict[str, di
             res = significance["results"].get(name, {})
             marks = ("†" if res.get("bm25", {}).get("significant") else "") + \
                     ("‡" if res.get(significance.get("best_single"), {}).get("significant") else "")
-        lines.append(f"| {SYSTEM_LABELS.get(name, name)}{marks} | "
+        lines.append(f"| {labels.get(name, name)}{marks} | "
                      + " | ".join(f"{metrics[name].get(c, float('nan')):.4f}" for c in order)
                      + f" | {'—' if delta is None else f'{delta:+.1f}%'} |")
     return head + "\n".join(lines) + "\n"
@@ -137,7 +146,8 @@ def render_markdown(report: dict) -> str:
             out.append("The test queries are synthetic too (written for products held out of training, one "
                        "relevant product each): compare systems with each other, not with numbers on real queries.")
     out += ["", "## Comparison (test queries)", "",
-            comparison_table(report["metrics"], report["change_vs_bm25_percent"], report.get("significance"))]
+            comparison_table(report["metrics"], report["change_vs_bm25_percent"], report.get("significance"),
+                             labels_for(report))]
     if report.get("significance"):
         sig = report["significance"]
         out += [f"Significance: paired {sig['test']} t-test (ranx) on per-query {sig['metric']}, p < {sig['max_p']}: "
@@ -150,7 +160,7 @@ def render_markdown(report: dict) -> str:
                   "hybrid-tuned-both = tuned SPLADE + tuned dense, hybrid-tuned-bm25 = tuned SPLADE + BM25.", ""]
     if report.get("dev_metrics"):
         out += ["## Dev queries (used for choices, not for the headline)", ""]
-        out += [f"- {SYSTEM_LABELS.get(n, n)}: nDCG@10 {m.get('ndcg@10', 0):.4f}" for n, m in report["dev_metrics"].items()]
+        out += [f"- {labels_for(report).get(n, n)}: nDCG@10 {m.get('ndcg@10', 0):.4f}" for n, m in report["dev_metrics"].items()]
         out.append("")
     if report["examples"]:
         out += ["## Per-query examples", "", "Queries where fine-tuning changed nDCG@10 the most, both ways. "
