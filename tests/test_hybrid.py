@@ -124,6 +124,10 @@ def test_matryoshka_runs_match_qdrant_at_full_size_and_cut_each_size(collection)
         assert list(runs[384][qid])[:3] == list(qdrant[qid])[:3]  # exact search == Qdrant at full size
         assert len(runs[64][qid]) == 5
     assert runs[64] != runs[384]  # the cut vectors score differently
+    stored = index.vectors(d.product_ids, 384, name="dense_base")  # read back instead of encoding again
+    assert stored.shape == (len(d.products), 384)
+    reused, timings = matryoshka_runs(load_dense_encoder("minilm"), d, d.queries, [384, 64], k=5, docs=stored)
+    assert timings["documents_reused"] and all(list(reused[64][q])[:3] == list(runs[64][q])[:3] for q in d.queries)
     with pytest.raises(SearchtuneError, match="outside"):
         matryoshka_runs(load_dense_encoder("minilm"), d, d.queries, [512], k=5)
 
@@ -174,7 +178,7 @@ def test_cli_index_hybrid_then_search_every_mode(tmp_path):
 
 
 def test_dense_search_is_exact_on_small_collections_and_hnsw_with_a_wide_beam_above(collection, monkeypatch):
-    import searchtune.index.base as base
+    from searchtune.index import base
 
     d, index, models = collection
     assert index.dense_search("dense_base") == {"exact": True}

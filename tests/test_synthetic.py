@@ -18,10 +18,16 @@ from fake_llm import FakeLLM
 from searchtune.config import DataConfig
 from searchtune.data import load_data, split_queries
 from searchtune.errors import SearchtuneError
-from searchtune.synthetic import KINDS, generate, parse_answer, read_queries, write_queries
+from searchtune.synthetic import (
+    KINDS,
+    generate,
+    parse_answer,
+    read_queries,
+    write_queries,
+)
 from searchtune.synthetic.backends import make_backend
 from searchtune.synthetic.cache import AnswerCache
-from searchtune.synthetic.dataset import _unit, catalog_only, train_on_synthetic
+from searchtune.synthetic.dataset import catalog_only, product_unit, train_on_synthetic
 from searchtune.synthetic.generate import SyntheticQuery, generate_with_llm
 from searchtune.synthetic.offline import generate_offline
 from searchtune.synthetic.prompt import ParseError
@@ -217,7 +223,7 @@ def test_catalog_only_split_is_by_product_and_never_trains_on_held_out_products(
     assert split.train and split.dev and split.test
 
     def part(pid):
-        u = _unit(7, pid)
+        u = product_unit(7, pid)
         return "test" if u < 0.2 else "dev" if u < 0.3 else "train"
 
     for q in split.train:  # a training query was written only for training products

@@ -70,31 +70,37 @@ class Bm25Embedder:
 
 
 def matryoshka_runs(model, data, queries: dict[str, str], dims: list[int], *, k: int = 100, batch_size: int = 128,
-                    precision: str = "auto", progress: bool = False) -> tuple[dict[int, dict[str, dict[str, float]]], dict]:
+                    precision: str = "auto", progress: bool = False, docs: np.ndarray | None = None
+                    ) -> tuple[dict[int, dict[str, dict[str, float]]], dict]:
     """Rankings of ``queries`` with the model's vectors cut to each size in ``dims`` (Matryoshka evaluation).
 
     The catalog and the queries are encoded once at full size; each size then
     truncates and re-normalises both and searches exactly (brute-force cosine,
     what Qdrant returns with exact search), so the sizes differ only in the
-    vectors. Returns ({dim: run}, timings).
+    vectors. ``docs``: the catalog's full-size vectors when already at hand (read
+    back from the collection the model was indexed in), in product order; the
+    stored vectors are normalised, which cutting and re-normalising ignores.
+    Returns ({dim: run}, timings).
     """
     import time
 
     full = _dim(model)
+    docs_given = docs is not None
     bad = [d for d in dims if d <= 0 or d > full]
     if bad:
         from .errors import SearchtuneError
 
         raise SearchtuneError(f"Matryoshka sizes {bad} are outside 1..{full} (the model's embedding size)")
     t = time.perf_counter()
-    docs = encode_dense(model, data.products["text"].tolist(), kind="document", batch_size=batch_size,
-                        precision=precision, show_progress=progress)
+    if docs is None:
+        docs = encode_dense(model, data.products["text"].tolist(), kind="document", batch_size=batch_size,
+                            precision=precision, show_progress=progress)
     qids = list(queries)
     qv = encode_dense(model, [queries[q] for q in qids], kind="query", batch_size=batch_size, precision=precision)
     encode_s = time.perf_counter() - t
     pids = np.asarray(data.product_ids)
     out: dict[int, dict[str, dict[str, float]]] = {}
-    timings = {"encode_seconds": round(encode_s, 1), "documents": len(pids)}
+    timings = {"encode_seconds": round(encode_s, 1), "documents": len(pids), "documents_reused": docs_given}
     for dim in dims:
         t = time.perf_counter()
         d = docs[:, :dim] / np.maximum(np.linalg.norm(docs[:, :dim], axis=1, keepdims=True), 1e-12)

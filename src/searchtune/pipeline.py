@@ -279,9 +279,10 @@ class Pipeline:
         t = time.perf_counter()
         queries, qrels = self._queries("test")
         ev = self.config.evaluate
-        runs, timings = matryoshka_runs(load_dense_encoder(model_ref), self.data, queries, sorted(dims, reverse=True),
-                                        k=max(ev.k), batch_size=ev.encode_batch_size, precision=ev.precision,
-                                        progress=self.progress)
+        model = load_dense_encoder(model_ref)
+        runs, timings = matryoshka_runs(model, self.data, queries, sorted(dims, reverse=True), k=max(ev.k),
+                                        batch_size=ev.encode_batch_size, precision=ev.precision,
+                                        progress=self.progress, docs=self._indexed_dense(model_ref, model))
         out = {}
         for dim, run in runs.items():
             name = f"{prefix}@{dim}"
@@ -290,6 +291,21 @@ class Pipeline:
                 qrels, ev.k)
         self._timed("matryoshka", t)
         return out
+
+    def _indexed_dense(self, model_ref: str, model):
+        """The catalog's vectors for a dense model from the collection `evaluate_model` indexed it in, if any
+        (so the Matryoshka evaluation does not encode the catalog a second time)."""
+        from .dense import _dim
+
+        for collection in ("finetuned", "base"):
+            with open_index(self._collection(collection), self.config.index, data_dir=self.out / "qdrant") as index:
+                if not index.exists():
+                    continue
+                meta = index.metadata()
+                signature = {"models": {"dense_base": model_ref}, "catalog": self._catalog_key()}
+                if meta.get("complete") and meta.get("signature") == signature:
+                    return index.vectors(self.data.product_ids, _dim(model), name="dense_base")
+        return None
 
     def mining_summary(self) -> dict | None:
         path = self.out / "rounds" / "rounds.json"

@@ -42,8 +42,9 @@ class Split:
         return cls(d["train"], d["dev"], d["test"], d.get("source", "seed"))
 
 
-def _unit(seed: int, qid: str) -> float:
-    digest = hashlib.sha256(f"{seed}\x00{qid}".encode()).digest()
+def unit(seed: int, key: str) -> float:
+    """A stable point in [0, 1) for ``key`` under ``seed`` (sha256): the basis of every seeded split and order."""
+    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
@@ -53,7 +54,7 @@ def split_queries(qids, *, dev_fraction: float = 0.1, test_fraction: float = 0.2
         raise SearchtuneError(f"dev ({dev_fraction}) and test ({test_fraction}) fractions must be in [0, 1) and sum below 1")
     train, dev, test = [], [], []
     for qid in sorted(qids):
-        u = _unit(seed, qid)
+        u = unit(seed, qid)
         (test if u < test_fraction else dev if u < test_fraction + dev_fraction else train).append(qid)
     return Split(train, dev, test, source=f"seed={seed} dev={dev_fraction} test={test_fraction}")
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import numpy as np
 import scipy.sparse as sp
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,17 @@ def with_retry(fn: Callable[[], T], *, what: str, attempts: int = 5, base_delay:
             logger.warning("%s failed (%s); retry %d/%d in %.1fs", what, exc, attempt + 1, attempts - 1, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def stored(found: dict, product_ids: list[str], dim: int, dense: bool) -> sp.csr_matrix | np.ndarray:
+    """Retrieved vectors (product id → (indices, values) or list of floats) as a matrix in ``product_ids`` order."""
+    if not dense:
+        return to_csr(found, product_ids, dim)
+    out = np.zeros((len(product_ids), dim), dtype=np.float32)
+    for i, p in enumerate(product_ids):
+        if p in found:
+            out[i] = found[p]
+    return out
 
 
 def to_csr(found: dict[str, tuple[list[int], list[float]]], product_ids: list[str], dim: int) -> sp.csr_matrix:
@@ -167,8 +179,9 @@ class SparseIndex(ABC):
     def count(self) -> int: ...
 
     @abstractmethod
-    def vectors(self, product_ids: list[str], dim: int) -> sp.csr_matrix:
-        """The stored sparse vectors of ``product_ids`` (one CSR row each; an absent id is an empty row)."""
+    def vectors(self, product_ids: list[str], dim: int, name: str = SPARSE) -> sp.csr_matrix | np.ndarray:
+        """The stored vectors ``name`` of ``product_ids``, in that order: for a sparse vector a CSR matrix with
+        ``dim`` columns (an absent id is an empty row), for a dense one an array (n, dim) (absent: zeros)."""
 
     @abstractmethod
     def delete(self) -> None: ...

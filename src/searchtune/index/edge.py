@@ -24,7 +24,7 @@ from .base import (
     point_id,
     row_vector,
     rows,
-    to_csr,
+    stored,
     with_retry,
 )
 
@@ -135,7 +135,13 @@ class EdgeIndex(SparseIndex):
     def query(self, named: dict, using: list[str], limit: int = 10, *, fusion: str = "rrf",
               weights: list[float] | None = None, prefetch_limit: int = 100, rrf_k: int = 60,
               batch_size: int = 256) -> list[list[Hit]]:
-        from qdrant_edge import Fusion, Prefetch, QueryBatchRequest, QueryRequest, SearchParams
+        from qdrant_edge import (
+            Fusion,
+            Prefetch,
+            QueryBatchRequest,
+            QueryRequest,
+            SearchParams,
+        )
 
         self.check_query(using, fusion)
         params = {u: SearchParams(**p) if (p := self.dense_search(u)) else None for u in using}
@@ -164,15 +170,16 @@ class EdgeIndex(SparseIndex):
 
         return self.shard.count(CountRequest(exact=True))
 
-    def vectors(self, product_ids: list[str], dim: int, batch_size: int = 1024) -> sp.csr_matrix:
+    def vectors(self, product_ids: list[str], dim: int, name: str = SPARSE, batch_size: int = 1024):
+        dense = self.layout().get(name, {}).get("kind") == "dense"
         found = {}
         for start in range(0, len(product_ids), batch_size):
             ids = [uuid.UUID(point_id(p)) for p in product_ids[start:start + batch_size]]
             for rec in self.shard.retrieve(ids, True, True):
-                vec = rec.vector.get(SPARSE)
+                vec = rec.vector.get(name)
                 if vec is not None:
-                    found[rec.payload["product_id"]] = (list(vec.indices), list(vec.values))
-        return to_csr(found, product_ids, dim)
+                    found[rec.payload["product_id"]] = vec if dense else (list(vec.indices), list(vec.values))
+        return stored(found, product_ids, dim, dense)
 
     def search(self, vectors: sp.csr_matrix, limit: int = 10, exclude: list[set[str]] | None = None,
                batch_size: int = 256) -> list[list[Hit]]:

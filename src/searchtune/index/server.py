@@ -25,7 +25,7 @@ from .base import (
     point_id,
     row_vector,
     rows,
-    to_csr,
+    stored,
     with_retry,
 )
 
@@ -113,18 +113,19 @@ class ServerIndex(SparseIndex):
         flt = models.Filter(must=[models.HasVectorCondition(has_vector=next(iter(self.layout())))])
         return self.client.count(self.name, count_filter=flt, exact=True).count
 
-    def vectors(self, product_ids: list[str], dim: int, batch_size: int = 256) -> sp.csr_matrix:
+    def vectors(self, product_ids: list[str], dim: int, name: str = SPARSE, batch_size: int = 256):
+        dense = self.layout().get(name, {}).get("kind") == "dense"
         found = {}
         for start in range(0, len(product_ids), batch_size):
             ids = [point_id(p) for p in product_ids[start:start + batch_size]]
             records = with_retry(lambda ids=ids: self.client.retrieve(self.name, ids, with_payload=True,
-                                                                      with_vectors=[SPARSE]),
+                                                                      with_vectors=[name]),
                                  what=f"retrieve from {self.name}")
             for rec in records:
-                vec = (rec.vector or {}).get(SPARSE)
+                vec = (rec.vector or {}).get(name)
                 if vec is not None:
-                    found[rec.payload["product_id"]] = (list(vec.indices), list(vec.values))
-        return to_csr(found, product_ids, dim)
+                    found[rec.payload["product_id"]] = vec if dense else (list(vec.indices), list(vec.values))
+        return stored(found, product_ids, dim, dense)
 
     def search(self, vectors: sp.csr_matrix, limit: int = 10, exclude: list[set[str]] | None = None,
                batch_size: int = 64) -> list[list[Hit]]:

@@ -23,13 +23,12 @@ written for several products has all of them as positives.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
 
 from ..data.catalog import clean
 from ..data.load import SearchData
-from ..data.split import Split
+from ..data.split import Split, unit
 from ..errors import SearchtuneError
 from .generate import SyntheticQuery
 
@@ -37,9 +36,9 @@ logger = logging.getLogger(__name__)
 PREFIX = "syn:"
 
 
-def _unit(seed: int, key: str) -> float:
-    digest = hashlib.sha256(f"{seed}\x00product\x00{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+def product_unit(seed: int, product_id: str) -> float:
+    """Where a product falls in [0, 1) for the by-product split (the query split's hash, on the product)."""
+    return unit(seed, f"product\x00{product_id}")
 
 
 def _grouped(records: list[SyntheticQuery], known: set[str]) -> tuple[dict[str, str], dict[str, set[str]], dict]:
@@ -77,7 +76,7 @@ def catalog_only(data: SearchData, records: list[SyntheticQuery], *, dev_fractio
         raise SearchtuneError("no synthetic queries to train on: generation produced none for this catalog")
 
     def part(pid: str) -> int:  # 2 = test, 1 = dev, 0 = train
-        u = _unit(seed, pid)
+        u = product_unit(seed, pid)
         return 2 if u < test_fraction else 1 if u < test_fraction + dev_fraction else 0
 
     parts: dict[str, list[str]] = {"train": [], "dev": [], "test": []}

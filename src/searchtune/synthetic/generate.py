@@ -11,7 +11,6 @@ are given) is summed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..data.split import unit
 from ..errors import DataError, SearchtuneError
 from .backends import LLMTransient
 from .cache import AnswerCache, cache_key
@@ -43,7 +43,7 @@ def sample_products(products: pd.DataFrame, max_products: int | None, seed: int 
     The order is the same for any ``max_products``: a smaller sample is a prefix of a larger one, and a run
     stopped part-way has answered a prefix, so ``--max-products <answered>`` reuses exactly those answers.
     """
-    order = products["product_id"].map(lambda p: hashlib.sha256(f"{seed}\x00{p}".encode()).hexdigest())
+    order = products["product_id"].map(lambda p: unit(seed, p))  # the split's hash: one seeded order
     ranked = products.loc[order.sort_values(kind="stable").index]
     return ranked if not max_products else ranked.iloc[:max_products]
 
