@@ -1,0 +1,67 @@
+"""Weight averaging (model soups): the mean is taken per parameter, mismatched models are refused,
+and the greedy soup keeps an ingredient only when the dev score rises."""
+import json
+
+import pytest
+import torch
+
+from searchtune.errors import SearchtuneError
+from searchtune.soup import average_models, greedy_soup
+
+
+def _save_shifted(model, path, shift):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(shift)
+    model.save(str(path))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.sub_(shift)
+    return path
+
+
+def test_average_is_the_weighted_mean_of_each_parameter(splade, tmp_path):
+    a = _save_shifted(splade, tmp_path / "a", 0.0)
+    b = _save_shifted(splade, tmp_path / "b", 0.3)
+    out = average_models([a, b], tmp_path / "soup", weights=[3, 1])
+    from searchtune.models import load_sparse_encoder
+
+    soup = load_sparse_encoder(out).state_dict()
+    ref = splade.state_dict()
+    name = "0.auto_model.bert.encoder.layer.0.attention.self.query.weight"
+    name = name if name in ref else next(k for k, v in ref.items() if v.is_floating_point() and v.dim() == 2)
+    assert torch.allclose(soup[name], ref[name] + 0.3 * 0.25, atol=1e-6)
+    meta = json.loads((out / "soup.json").read_text())
+    assert meta["weights"] == [0.75, 0.25]
+    # an equal-weight average of a model with itself is that model: same encodings
+    same = load_sparse_encoder(average_models([a, a], tmp_path / "self"))
+    e1 = same.encode_query(["cordless drill"], convert_to_tensor=True).to_dense()
+    e2 = splade.encode_query(["cordless drill"], convert_to_tensor=True).to_dense()
+    assert torch.allclose(e1, e2, atol=1e-5)
+
+
+def test_models_of_different_shapes_are_refused(splade, tmp_path):
+    from searchtune.models import resolve_model
+
+    a = _save_shifted(splade, tmp_path / "a", 0.0)
+    with pytest.raises(SearchtuneError, match="cannot average"):
+        average_models([a, resolve_model("minilm")], tmp_path / "bad")
+    with pytest.raises(SearchtuneError, match="weights"):
+        average_models([a, a], tmp_path / "bad", weights=[1])
+
+
+def test_greedy_soup_keeps_only_what_raises_dev(splade, tmp_path):
+    paths = {s: str(_save_shifted(splade, tmp_path / f"m{s}", s)) for s in (0.0, 0.01, 0.02)}
+    known = {paths[0.0]: 0.50, paths[0.01]: 0.45, paths[0.02]: 0.40}
+    calls = []
+
+    def score(path):  # pretend dev likes the soup with m0.01 but not the one adding m0.02
+        meta = json.loads((tmp_path / path / "soup.json").read_text()) if "soup-" in path else None
+        calls.append(path)
+        return 0.55 if meta and len(meta["ingredients"]) == 2 else 0.30
+
+    res = greedy_soup(list(paths.values()), tmp_path / "soups", score, scores=known)
+    assert res["ingredients"] == [paths[0.0], paths[0.01]]
+    assert res["score"] == 0.55 and res["model"].endswith("soup-1")
+    assert [t["kept"] for t in res["tried"]] == [True, False]
+    assert len(calls) == 2  # ingredients with known scores are not scored again
