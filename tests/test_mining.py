@@ -1,6 +1,7 @@
 """Hard-negative mining: the selection rules, Qdrant Edge and BM25 sources, rounds and resume."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -87,6 +88,8 @@ def test_config_errors_are_clear():
         check_config(MineConfig(source="model", window_start=9, window_end=3))
     with pytest.raises(SearchtuneError, match="source"):
         check_config(MineConfig(source="random"))
+    with pytest.raises(SearchtuneError, match="soup"):
+        check_config(MineConfig(source="judged", soup=True))
 
 
 @pytest.fixture
@@ -201,3 +204,21 @@ def test_rounds_keep_the_best_and_resume_after_an_interruption(tmp_path, monkeyp
     # round 2 started from round 1's model, round 1 from round 0's
     r2 = json.loads((root / "round-2" / "model" / "training_stats.json").read_text())
     assert r2["started_from"] == str(root / "round-1" / "model")
+    # the rounds' greedy soup, added to the finished run: rounds are reused, every other round is tried once,
+    # and the soup replaces the best round only when its dev score is higher
+    mine_cfg.soup = True
+    souped = train_with_mining(data, split, train_cfg, mine_cfg, tmp_path, dev_eval=dev_eval, progress=False,
+                               resume=True)
+    assert (root / "round-1" / "round.json").stat().st_mtime_ns == stamp
+    soup = json.loads((root / "soup.json").read_text())
+    assert len(soup["tried"]) == 2 and soup["ingredients"][0] == summary["best_model"]
+    best_dev = max(devs.values())
+    if soup["score"] > best_dev:
+        assert souped["best_model"] == soup["model"] and souped["best_round"] == Path(soup["model"]).name
+        assert (root / Path(soup["model"]).name / "soup.json").exists()
+    else:
+        assert souped["best_model"] == summary["best_model"]
+    for i, t in enumerate(soup["tried"], start=1):  # each tried soup was scored by indexing it, as a round is
+        metrics, index = dev_eval(str(root / f"soup-{i}"), f"check-{i}")
+        index.close()
+        assert t["score"] == pytest.approx(metrics["ndcg@10"], abs=1e-6)

@@ -65,3 +65,18 @@ def test_greedy_soup_keeps_only_what_raises_dev(splade, tmp_path):
     assert res["score"] == 0.55 and res["model"].endswith("soup-1")
     assert [t["kept"] for t in res["tried"]] == [True, False]
     assert len(calls) == 2  # ingredients with known scores are not scored again
+
+
+def test_cli_average_writes_a_loadable_soup_and_rejects_bad_weights(splade, tmp_path):
+    from typer.testing import CliRunner
+
+    from searchtune.cli import app
+
+    a = _save_shifted(splade, tmp_path / "a", 0.0)
+    b = _save_shifted(splade, tmp_path / "b", 0.1)
+    runner = CliRunner()
+    res = runner.invoke(app, ["average", str(a), str(b), "--out", str(tmp_path / "s"), "--weights", "1,1"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "s" / "soup.json").read_text())["weights"] == [0.5, 0.5]
+    bad = runner.invoke(app, ["average", str(a), str(b), "--out", str(tmp_path / "t"), "--weights", "x"])
+    assert bad.exit_code != 0 and "--weights" in bad.output

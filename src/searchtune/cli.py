@@ -91,7 +91,7 @@ GENERATE_FLAGS = {"llm": "llm", "llm_base_url": "base_url", "synthetic_queries":
 
 MINE_FLAGS = {"mine_top_k": "top_k", "negatives_per_query": "negatives_per_query",
               "negatives_per_row": "negatives_per_row", "mine_margin": "margin", "start_model": "start_model",
-              "mine_seed": "seed"}
+              "mine_seed": "seed", "soup": "soup", "soup_with": "soup_with"}
 
 
 def _config_from(params: dict, config_file=None) -> Config:
@@ -225,6 +225,10 @@ MiniBatch = Annotated[int | None, typer.Option(help="Dense: CachedMNRL mini-batc
 NegFile = Annotated[Path | None, typer.Option(help="Train on the negatives of a mined JSONL (searchtune mine, RUN/rounds).")]
 StartModel = Annotated[str | None, typer.Option(help="ANCE: mine the first round with this model instead of training round 0.")]
 MineSeed = Annotated[int | None, typer.Option(help="Seed for choosing negatives.")]
+Soup = Annotated[bool | None, typer.Option("--soup/--no-soup", help="ANCE: after the rounds, average the rounds' "
+                                           "models (greedy soup); kept only if dev rises.")]
+SoupWith = Annotated[list[str] | None, typer.Option(help="ANCE: another soup ingredient, a model fine-tuned from the "
+                                                    "same base (repeat the flag); implies --soup.")]
 LLM = Annotated[str | None, typer.Option("--llm", help="Model for synthetic queries: openai:gpt-4o-mini, "
                 "openrouter:M, anthropic:M, ollama:M, vllm:M, llamacpp:M, a model at --llm-base-url, or a .gguf "
                 "file. Left out: the offline generator.")]
@@ -252,6 +256,7 @@ def pipeline(
     negatives_file: NegFile = None, negatives: Negatives = None, ance_rounds: AnceRounds = None, mine_top_k: MineTopK = None,
     mine_window: MineWindow = None, negatives_per_query: NegPerQuery = None, negatives_per_row: NegPerRow = None,
     mine_margin: MineMargin = None, start_model: StartModel = None, mine_seed: MineSeed = None,
+    soup: Soup = None, soup_with: SoupWith = None,
     llm: LLM = None, llm_base_url: LLMBaseUrl = None, llm_api_key: LLMKey = None, synthetic_queries: SynQueries = None,
     per_product: PerProduct = None, max_products: MaxProducts = None,
     precision: Precision = None, resume: Resume = False, verbose: Verbose = False,
@@ -290,6 +295,7 @@ def train(
     negatives_file: NegFile = None, negatives: Negatives = None, ance_rounds: AnceRounds = None, mine_top_k: MineTopK = None,
     mine_window: MineWindow = None, negatives_per_query: NegPerQuery = None, negatives_per_row: NegPerRow = None,
     mine_margin: MineMargin = None, start_model: StartModel = None, mine_seed: MineSeed = None,
+    soup: Soup = None, soup_with: SoupWith = None,
     llm: LLM = None, llm_base_url: LLMBaseUrl = None, llm_api_key: LLMKey = None, synthetic_queries: SynQueries = None,
     per_product: PerProduct = None, max_products: MaxProducts = None,
     precision: Precision = None, resume: Resume = False, verbose: Verbose = False,
@@ -605,6 +611,31 @@ def export(
         return {"artifacts": {"model": str(path)}}
 
     _run(body, "export", run, params)
+
+
+@app.command()
+def average(
+    models: Annotated[list[str], typer.Argument(help="Models fine-tuned from the same base (folders).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the averaged model to.")],
+    weights: Annotated[str | None, typer.Option(help="Comma-separated weights, one per model (default equal).")] = None,
+) -> None:
+    """Average the weights of fine-tuned models (a model soup); `evaluate --model OUT` tells whether it helps.
+    Inside a run, `pipeline --negatives ance --soup` does this greedily and keeps a soup only if dev rises."""
+    _setup_logging(False)
+    params = dict(locals())
+
+    def body():
+        from .soup import average_models
+
+        try:
+            w = [float(x) for x in weights.split(",")] if weights else None
+        except ValueError:
+            raise SearchtuneError(f"--weights must be numbers like 0.5,0.5, got '{weights}'") from None
+        path = average_models(models, out, weights=w)
+        out_console.print(f"averaged {len(models)} models into {path}")
+        return {"artifacts": {"model": str(path)}}
+
+    _run(body, "average", out, params)
 
 
 @app.command()

@@ -80,6 +80,8 @@ class MineConfig:
     seed: int = 42
     patience: int = 1  # stop after this many rounds without a better dev nDCG@10
     start_model: str | None = None  # source=model: mine first with this model instead of training round 0
+    soup: bool = False  # after the rounds, average the rounds' models greedily (kept only if dev rises)
+    soup_with: list[str] = field(default_factory=list)  # more soup ingredients: models fine-tuned from the same base
 
 
 @dataclass

@@ -61,6 +61,9 @@ def check_config(cfg: MineConfig) -> None:
         raise SearchtuneError("negatives per query and per row must be at least 1")
     if cfg.rounds < 0:
         raise SearchtuneError(f"rounds must be 0 or more, got {cfg.rounds}")
+    if (cfg.soup or cfg.soup_with) and cfg.source not in ("model", "bm25"):
+        raise SearchtuneError("--soup averages the models of mining rounds; add --negatives ance (or bm25), or "
+                              "average finished models with `searchtune average`")
 
 
 def parse_window(text: str) -> tuple[int, int]:
@@ -365,8 +368,49 @@ def train_with_mining(data: SearchData, split: Split, train_cfg: TrainConfig, mi
                 break
     summary = {"source": mine_cfg.source, "metric": metric, "best_round": best.round, "best_model": best.model,
                "stopped": stopped, "rounds": [asdict(x) for x in results], "config": asdict(mine_cfg)}
+    if mine_cfg.soup or mine_cfg.soup_with:
+        soup = _soup(results, best, mine_cfg, root, dev_eval=dev_eval, resume=resume, metric=metric)
+        summary["soup"] = soup
+        if soup["model"] != best.model:
+            summary["best_round"], summary["best_model"] = soup["round"], soup["model"]
     (root / "rounds.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _soup(results: list[RoundResult], best: RoundResult, mine_cfg: MineConfig, root: Path, *, dev_eval: DevEval,
+          resume: bool, metric: str) -> dict:
+    """Greedy weight-average (searchtune.soup) of the rounds' models and ``soup_with``, chosen on dev.
+
+    Soup models are saved as ``rounds/soup-N`` and indexed in collection ``round-soup-N``. With resume,
+    a finished soup (``rounds/soup.json``) is reused.
+    """
+    from .soup import greedy_soup
+
+    done = root / "soup.json"
+    if resume and done.exists():
+        return json.loads(done.read_text())
+    known = {r.model: r.dev.get(metric, -1.0) for r in results if r.dev}
+    candidates = [best.model] + [r.model for r in results if r.model != best.model and r.dev]
+    candidates += [m for m in mine_cfg.soup_with if m not in candidates]
+
+    names = {r.model: str(r.round) for r in results}  # collection round-<name> holds the model's index
+
+    def score(path: str) -> float:
+        name = names.setdefault(path, Path(path).name if Path(path).parent == root else f"in-{len(names)}")
+        t = time.perf_counter()
+        metrics, index = dev_eval(path, f"round-{name}")
+        index.close()
+        logger.info("soup %s: dev %s = %.4f (%.0f s)", path, metric, metrics.get(metric, float("nan")),
+                    time.perf_counter() - t)
+        known[path] = metrics.get(metric, -1.0)
+        return known[path]
+
+    t = time.perf_counter()
+    res = greedy_soup(candidates, root, score, scores=known)
+    res["seconds"] = round(time.perf_counter() - t, 1)
+    res["round"] = names[res["model"]]
+    done.write_text(json.dumps(res, indent=2))
+    return res
 
 
 def install_best(summary: dict, out_dir: str | Path) -> Path:
