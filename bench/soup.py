@@ -22,6 +22,8 @@ from searchtune.soup import greedy_soup
 p = argparse.ArgumentParser()
 p.add_argument("--out", required=True)
 p.add_argument("--test", action="store_true")
+p.add_argument("--cache", action="append", default=[],
+               help="soup.json of an earlier run: soups of the same ingredients are not scored again")
 p.add_argument("candidates", nargs="+")
 a = p.parse_args()
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -46,7 +48,18 @@ def run(model_path: str, part: str) -> dict:
     return evaluate_run(qrels, hits_to_run(hits))
 
 
+cached = {}
+for f in a.cache:
+    for t in json.loads(Path(f).read_text())["tried"]:
+        cached[tuple(t["ingredients"])] = t["score"]
+
+
 def dev_score(model_path: str) -> float:
+    meta = Path(model_path) / "soup.json"
+    key = tuple(json.loads(meta.read_text())["ingredients"]) if meta.exists() else None
+    if key in cached:
+        logging.info("dev %s: ndcg@10 %.4f (scored before: %s)", model_path, cached[key], key)
+        return cached[key]
     t = time.time()
     res = run(model_path, "dev")
     log["dev"][model_path] = res

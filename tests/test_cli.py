@@ -136,3 +136,26 @@ def test_dense_pipeline_on_the_example(tmp_path):
                                   str(EXAMPLES / "queries.csv"), "--out", str(tmp_path / "x"), "--kind", "dense",
                                   "--ance-rounds", "1"])
     assert refused.exit_code == 2 and "negatives-file" in refused.output
+
+
+@pytest.mark.slow
+def test_ance_pipeline_with_a_soup_on_the_example(tmp_path):
+    """`pipeline --ance-rounds 1 --soup`: rounds, then the greedy soup of their models, chosen on dev,
+    in the report; the installed model is whatever won on dev."""
+    out = tmp_path / "ance"
+    result = runner.invoke(app, ["pipeline", "--catalog", str(EXAMPLES / "catalog.csv"), "--queries",
+                                 str(EXAMPLES / "queries.csv"), "--config", str(EXAMPLES / "demo.yaml"), "--out",
+                                 str(out), "--ance-rounds", "1", "--soup", "--epochs", "0.5"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    mining = report["mining"]
+    soup = mining["soup"]
+    assert [t["ingredients"] for t in soup["tried"]] == [[mining["rounds"][0]["model"], mining["rounds"][1]["model"]]
+                                                        if mining["rounds"][0]["dev"]["ndcg@10"]
+                                                        >= mining["rounds"][1]["dev"]["ndcg@10"] else
+                                                        [mining["rounds"][1]["model"], mining["rounds"][0]["model"]]]
+    best_single = max(r["dev"]["ndcg@10"] for r in mining["rounds"])
+    assert (mining["best_round"] == "soup-1") == (soup["score"] > best_single)
+    assert ((out / "model" / "soup.json").exists()) == (mining["best_round"] == "soup-1")
+    assert report["dev_metrics"]["finetuned"]["ndcg@10"] == pytest.approx(max(best_single, soup["score"]), abs=1e-6)
+    assert "Greedy soup" in (out / "report.md").read_text()

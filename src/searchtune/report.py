@@ -209,6 +209,14 @@ def mining_section(mining: dict) -> list[str]:
                    f"{m.get('seconds', '—')} | {m.get('search_queries_per_second', '—')} | "
                    f"{t.get('train_seconds', '—')} | {t.get('index_and_dev_seconds', '—')} |")
     out.append("")
+    soup = mining.get("soup")
+    if soup:
+        out += [f"Greedy soup (weights averaged, an ingredient kept only if dev {metric} rose): "
+                f"{len(soup['ingredients'])} ingredient(s), dev {metric} {soup['score']:.4f}"
+                f"{' - used as the fine-tuned model' if mining['best_model'] == soup['model'] else ' - no soup beat the best single model'}.",
+                "", f"| added | dev {metric} | kept |", "|---|---:|---|"]
+        out += [f"| {t['added']} | {t['score']:.4f} | {'yes' if t['kept'] else 'no'} |" for t in soup["tried"]]
+        out.append("")
     if mining.get("examples"):
         out += ["Mined examples (last round; rank among non-positive results, `judged` = labelled gain 0):", "",
                 "| query | positive | negatives (rank) |", "|---|---|---|"]
