@@ -31,7 +31,7 @@ from .errors import SearchtuneError
 logger = logging.getLogger(__name__)
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-KINDS = ("pipeline", "train", "evaluate", "index", "mine", "generate", "export", "publish")
+KINDS = ("pipeline", "train", "evaluate", "index", "mine", "generate", "export", "publish", "average")
 JOB_ENV = "SEARCHTUNE_JOB_ID"  # set by the studio for the process it launches
 
 MIGRATIONS = [
