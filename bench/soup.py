@@ -6,6 +6,7 @@ Scores dev exactly as the pipeline does (catalog indexed in Qdrant Edge, bf16 en
 test is read only for the model dev chose, with --test.
 """
 import argparse
+import hashlib
 import json
 import logging
 import time
@@ -37,7 +38,7 @@ indexes = {}
 
 
 def run(model_path: str, part: str) -> dict:
-    name = "c" + str(abs(hash(model_path)) % 10**8)
+    name = "c" + hashlib.sha256(model_path.encode()).hexdigest()[:10]  # one collection per model
     m = load_sparse_encoder(model_path)
     if model_path not in indexes:
         ix = EdgeIndex(name, out / "qdrant")

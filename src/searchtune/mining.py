@@ -369,7 +369,7 @@ def train_with_mining(data: SearchData, split: Split, train_cfg: TrainConfig, mi
     summary = {"source": mine_cfg.source, "metric": metric, "best_round": best.round, "best_model": best.model,
                "stopped": stopped, "rounds": [asdict(x) for x in results], "config": asdict(mine_cfg)}
     if mine_cfg.soup or mine_cfg.soup_with:
-        soup = _soup(results, best, mine_cfg, root, dev_eval=dev_eval, resume=resume, metric=metric)
+        soup = _soup(results, mine_cfg, root, dev_eval=dev_eval, resume=resume, metric=metric)
         summary["soup"] = soup
         if soup["model"] != best.model:
             summary["best_round"], summary["best_model"] = soup["round"], soup["model"]
@@ -377,22 +377,22 @@ def train_with_mining(data: SearchData, split: Split, train_cfg: TrainConfig, mi
     return summary
 
 
-def _soup(results: list[RoundResult], best: RoundResult, mine_cfg: MineConfig, root: Path, *, dev_eval: DevEval,
-          resume: bool, metric: str) -> dict:
+def _soup(results: list[RoundResult], mine_cfg: MineConfig, root: Path, *, dev_eval: DevEval, resume: bool,
+          metric: str) -> dict:
     """Greedy weight-average (searchtune.soup) of the rounds' models and ``soup_with``, chosen on dev.
 
     Soup models are saved as ``rounds/soup-N`` and indexed in collection ``round-soup-N``. With resume,
-    a finished soup (``rounds/soup.json``) is reused.
+    a finished soup (``rounds/soup.json``) of the same candidates is reused.
     """
     from .soup import greedy_soup
 
+    known = {r.model: r.dev.get(metric, -1.0) for r in results if r.dev}
+    candidates = list(dict.fromkeys([*known, *mine_cfg.soup_with]))
     done = root / "soup.json"
     if resume and done.exists():
-        return json.loads(done.read_text())
-    known = {r.model: r.dev.get(metric, -1.0) for r in results if r.dev}
-    candidates = [best.model] + [r.model for r in results if r.model != best.model and r.dev]
-    candidates += [m for m in mine_cfg.soup_with if m not in candidates]
-
+        previous = json.loads(done.read_text())
+        if set(previous["candidates"]) == set(candidates):
+            return previous
     names = {r.model: str(r.round) for r in results}  # collection round-<name> holds the model's index
 
     def score(path: str) -> float:
@@ -402,8 +402,7 @@ def _soup(results: list[RoundResult], best: RoundResult, mine_cfg: MineConfig, r
         index.close()
         logger.info("soup %s: dev %s = %.4f (%.0f s)", path, metric, metrics.get(metric, float("nan")),
                     time.perf_counter() - t)
-        known[path] = metrics.get(metric, -1.0)
-        return known[path]
+        return metrics.get(metric, -1.0)
 
     t = time.perf_counter()
     res = greedy_soup(candidates, root, score, scores=known)

@@ -86,12 +86,14 @@ def greedy_soup(candidates: Sequence[str | Path], out_dir: str | Path, score: Ca
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    candidates = list(dict.fromkeys(map(str, candidates)))
+    if not candidates:
+        raise SearchtuneError("a soup needs at least one candidate model")
     known = {str(k): v for k, v in (scores or {}).items()}
-    for c in map(str, candidates):
+    for c in candidates:
         if c not in known:
             known[c] = score(c)
-    order = sorted(known, key=lambda c: -known[c])
-    order = [c for c in order if c in set(map(str, candidates))]
+    order = sorted(candidates, key=lambda c: -known[c])
     chosen = [order[0]]
     best_model, best_score = order[0], known[order[0]]
     tried = []
@@ -104,5 +106,6 @@ def greedy_soup(candidates: Sequence[str | Path], out_dir: str | Path, score: Ca
         if kept:
             chosen.append(c)
             best_model, best_score = str(path), s
-    return {"model": best_model, "score": best_score, "ingredients": chosen, "candidates": known,
+    return {"model": best_model, "score": best_score, "ingredients": chosen,
+            "candidates": {c: known[c] for c in candidates},
             "tried": tried}
