@@ -1,0 +1,215 @@
+"""Home Depot: several fine-tuning settings, ANCE rounds on each, a greedy soup, all chosen on dev; test read once.
+
+Usage:
+  .venv/bin/python bench/sweep.py --out runs/hd-sweep [--grid NAME:key=value,...]... [--ance-rounds 1]
+                                  [--soup] [--test] [--deadline-min 8] [--export DIR]
+
+Each grid entry is a TrainConfig from the bench defaults (gain-2 positives with judged gain-0 negatives,
+48-token titles) with the given fields changed, e.g. ``b256:batch_size=256,learning_rate=4e-4,epochs=2``.
+For each entry: round 0 trains from splade-tiny, then ``--ance-rounds`` rounds of mining with the previous
+round's model (searchtune.mining.train_with_mining: the same code as ``searchtune pipeline --ance-rounds``).
+Every model is scored on the dev queries only (catalog indexed in Qdrant Edge, ranx nDCG@10). With
+``--soup`` a greedy weight average over all the models (searchtune.soup.greedy_soup) is chosen on dev.
+The final model is the best on dev (a soup or a single model); with ``--test`` the test queries are read
+once, for that model alone. Results go to OUT/sweep.json, written after every step.
+
+Runs on whatever device torch finds (a GPU when there is one); ``--deadline-min`` stops starting new grid
+entries after that many minutes, so a time-limited machine still finishes with a soup and a test figure.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+from searchtune.config import DataConfig, MineConfig, TrainConfig
+from searchtune.data import load_data, load_split_file
+from searchtune.evaluate import bm25_index
+from searchtune.index import EdgeIndex
+from searchtune.metrics import evaluate_run
+from searchtune.mining import train_with_mining
+from searchtune.models import load_sparse_encoder
+from searchtune.search import hits_to_run, index_products, search_queries
+from searchtune.soup import greedy_soup
+
+BENCH_DEFAULTS = dict(min_positive_gain=2, max_seq_length=48, save_steps=10_000, logging_steps=50)
+
+
+def parse_grid(spec: str) -> tuple[str, dict]:
+    name, _, body = spec.partition(":")
+    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    changes = {}
+    for item in filter(None, body.split(",")):
+        key, _, value = item.partition("=")
+        if key not in fields:
+            sys.exit(f"--grid {spec}: {key} is not a TrainConfig field ({', '.join(fields)})")
+        changes[key] = yaml_value(value)
+    return name, changes
+
+
+def yaml_value(text: str):
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--data-dir", default=os.environ.get("HD_DIR") or str(
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "homedepot"))
+    p.add_argument("--grid", action="append", default=[])
+    p.add_argument("--ance-rounds", type=int, default=1)
+    p.add_argument("--soup", action="store_true")
+    p.add_argument("--test", action="store_true", help="read the test queries once, for the model dev chose")
+    p.add_argument("--deadline-min", type=float, default=None)
+    p.add_argument("--encode-batch", type=int, default=512)
+    p.add_argument("--export", default=None, help="write the chosen model as model.tar.part-N files here")
+    a = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    started = time.time()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    grid = [parse_grid(g) for g in a.grid] or [("a", {})]
+
+    import torch
+    import sentence_transformers
+    import transformers
+
+    res: dict = {"command": " ".join(sys.argv), "machine": machine(torch), "versions": {
+        "torch": torch.__version__, "sentence-transformers": sentence_transformers.__version__,
+        "transformers": transformers.__version__, "python": platform.python_version()},
+        "defaults": BENCH_DEFAULTS, "grid": {}, "bm25": {}}
+
+    def save():
+        res["wall_seconds"] = round(time.time() - started, 1)
+        (out / "sweep.json").write_text(json.dumps(res, indent=1, default=str))
+
+    d = load_data(DataConfig(data=str(Path(a.data_dir) / "train.csv"), duplicate_products="first"))
+    s = load_split_file(Path(a.data_dir) / "split.json", d.queries)
+    dev_qrels = d.eval_qrels(s.dev)
+    bm25 = bm25_index(d, stem=True)
+    res["bm25"]["dev"] = evaluate_run(dev_qrels, bm25.search({q: d.queries[q] for q in dev_qrels}, k=100))
+    logging.info("BM25 (stemmed) dev nDCG@10 %.4f", res["bm25"]["dev"]["ndcg@10"])
+    save()
+
+    collections: dict[str, EdgeIndex] = {}
+    dev_scores: dict[str, float] = {}
+
+    def index_for(model_path: str, model, name: str | None = None) -> EdgeIndex:
+        if model_path not in collections:
+            ix = EdgeIndex(name or f"c{len(collections)}", out / "qdrant")
+            st = index_products(model, d.products, ix, batch_size=a.encode_batch, progress=False)
+            res.setdefault("index_stats", {})[model_path] = st
+            collections[model_path] = ix
+        return collections[model_path]
+
+    def evaluate(model_path: str, part: str, name: str | None = None):
+        model = load_sparse_encoder(model_path)
+        ix = index_for(model_path, model, name)
+        qrels = d.eval_qrels(getattr(s, part))
+        hits, st = search_queries(model, ix, {q: d.queries[q] for q in qrels}, k=100)
+        res.setdefault("search_stats", {})[f"{model_path}:{part}"] = st
+        return evaluate_run(qrels, hits_to_run(hits)), ix
+
+    def dev_eval(model_path: str, collection: str):
+        t = time.time()
+        metrics, ix = evaluate(model_path, "dev", None)
+        dev_scores[model_path] = metrics["ndcg@10"]
+        logging.info("dev %s: nDCG@10 %.4f (%.0f s)", model_path, metrics["ndcg@10"], time.time() - t)
+        return metrics, _Borrowed(ix)
+
+    for name, changes in grid:
+        if a.deadline_min and time.time() - started > a.deadline_min * 60:
+            logging.info("deadline: not starting %s", name)
+            res["grid"][name] = {"changes": changes, "skipped": "deadline"}
+            continue
+        cfg = TrainConfig(**{**BENCH_DEFAULTS, **changes})
+        t = time.time()
+        summary = train_with_mining(d, s, cfg, MineConfig(source="model", rounds=a.ance_rounds,
+                                                          patience=a.ance_rounds + 1),
+                                    out / name, dev_eval=dev_eval, progress=False)
+        res["grid"][name] = {"changes": changes, "seconds": round(time.time() - t, 1), "rounds": [
+            {"round": r["round"], "model": r["model"], "dev": r["dev"], "timings": r["timings"],
+             "training": json.loads((Path(r["model"]) / "training_stats.json").read_text()),
+             "mining": {k: v for k, v in r["mining"].items() if not isinstance(v, (list, dict))}}
+            for r in summary["rounds"]]}
+        save()
+
+    final, final_dev = max(dev_scores.items(), key=lambda kv: kv[1])
+    if a.soup and len(dev_scores) > 1:
+        t = time.time()
+
+        def score(path: str) -> float:
+            return dev_eval(path, "")[0]["ndcg@10"]
+
+        soup = greedy_soup(list(dev_scores), out / "soup", score, scores=dict(dev_scores))
+        soup["seconds"] = round(time.time() - t, 1)
+        res["soup"] = soup
+        final, final_dev = soup["model"], soup["score"]
+        save()
+    res["final"] = {"model": final, "dev_ndcg@10": final_dev}
+    logging.info("chosen on dev: %s (%.4f)", final, final_dev)
+    if a.test:
+        test_qrels = d.eval_qrels(s.test)
+        res["bm25"]["test"] = evaluate_run(test_qrels, bm25.search({q: d.queries[q] for q in test_qrels}, k=100))
+        res["final"]["test"] = evaluate(final, "test")[0]
+        ratio = res["final"]["test"]["ndcg@10"] / res["bm25"]["test"]["ndcg@10"] - 1
+        res["final"]["test_vs_bm25"] = round(100 * ratio, 2)
+        logging.info("TEST (read once): %s nDCG@10 %.4f (%+.1f%% vs BM25 %.4f)", final,
+                     res["final"]["test"]["ndcg@10"], 100 * ratio, res["bm25"]["test"]["ndcg@10"])
+    save()
+    if a.export:
+        export(final, Path(a.export))
+    for ix in collections.values():
+        ix.close()
+
+
+class _Borrowed:
+    """The index handed to train_with_mining: it closes it after use, but the sweep keeps it open for reuse."""
+
+    def __init__(self, ix):
+        self._ix = ix
+
+    def __getattr__(self, name):
+        return getattr(self._ix, name)
+
+    def close(self):
+        pass
+
+
+def machine(torch) -> str:
+    cpu = f"{os.cpu_count()} CPU cores"
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} GPU, {cpu}"
+    return f"CPU only, {cpu}"
+
+
+def export(model_path: str, dest: Path, part_mb: int = 15) -> None:
+    """The chosen model as a tar split into parts small enough to copy back from a lent machine."""
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = dest / "model.tar"
+    with tarfile.open(tmp, "w") as tar:
+        for f in sorted(Path(model_path).iterdir()):
+            if f.is_file() or f.is_dir():
+                tar.add(f, arcname=f"model/{f.name}")
+    data = tmp.read_bytes()
+    tmp.unlink()
+    size = part_mb * 1024 * 1024
+    for i in range(0, len(data), size):
+        (dest / f"model.tar.part-{i // size}").write_bytes(data[i:i + size])
+    shutil.copy(Path(model_path) / "training_stats.json", dest) if (Path(model_path) / "training_stats.json").exists() \
+        else None
+
+
+if __name__ == "__main__":
+    main()
