@@ -6,8 +6,9 @@ Usage:
 
 Each grid entry is a TrainConfig from the bench defaults (gain-2 positives with judged gain-0 negatives,
 48-token titles) with the given fields changed, e.g. ``b256:batch_size=256,learning_rate=4e-4,epochs=2``.
-For each entry: round 0 trains from splade-tiny, then ``--ance-rounds`` rounds of mining with the previous
-round's model (searchtune.mining.train_with_mining: the same code as ``searchtune pipeline --ance-rounds``).
+The field ``negatives=bm25`` makes round 0 train on BM25-mined negatives instead of the judged ones (another
+lineage for the soup). For each entry: round 0 trains from splade-tiny, then ``--ance-rounds`` rounds of mining
+with the previous round's model (searchtune.mining.train_with_mining: the same code as ``searchtune pipeline --ance-rounds``).
 Every model is scored on the dev queries only (catalog indexed in Qdrant Edge, ranx nDCG@10). With
 ``--soup`` a greedy weight average over all the models (searchtune.soup.greedy_soup) is chosen on dev.
 The final model is the best on dev (a soup or a single model); with ``--test`` the test queries are read
@@ -45,7 +46,7 @@ BENCH_DEFAULTS = dict(min_positive_gain=2, max_seq_length=48, save_steps=10_000,
 
 def parse_grid(spec: str) -> tuple[str, dict]:
     name, _, body = spec.partition(":")
-    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)} | {"negatives": str}
     changes = {}
     for item in filter(None, body.split(",")):
         key, _, value = item.partition("=")
@@ -133,16 +134,25 @@ def main() -> None:
             logging.info("deadline: not starting %s", name)
             res["grid"][name] = {"changes": changes, "skipped": "deadline"}
             continue
-        cfg = TrainConfig(**{**BENCH_DEFAULTS, **changes})
+        train_changes = {k: v for k, v in changes.items() if k != "negatives"}
+        cfg = TrainConfig(**{**BENCH_DEFAULTS, **train_changes})
         t = time.time()
-        summary = train_with_mining(d, s, cfg, MineConfig(source="model", rounds=a.ance_rounds,
+        rounds = []
+        start = None
+        if changes.get("negatives") == "bm25":  # round 0 on BM25-mined negatives, then ANCE from it
+            first = train_with_mining(d, s, cfg, MineConfig(source="bm25"), out / name / "bm25",
+                                      dev_eval=dev_eval, progress=False)
+            rounds += first["rounds"]
+            start = first["rounds"][-1]["model"]
+        summary = train_with_mining(d, s, cfg, MineConfig(source="model", rounds=a.ance_rounds, start_model=start,
                                                           patience=a.ance_rounds + 1),
                                     out / name, dev_eval=dev_eval, progress=False)
+        rounds += [r for r in summary["rounds"] if r["source"] != "given"]
         res["grid"][name] = {"changes": changes, "seconds": round(time.time() - t, 1), "rounds": [
             {"round": r["round"], "model": r["model"], "dev": r["dev"], "timings": r["timings"],
              "training": json.loads((Path(r["model"]) / "training_stats.json").read_text()),
              "mining": {k: v for k, v in r["mining"].items() if not isinstance(v, (list, dict))}}
-            for r in summary["rounds"]]}
+            for r in rounds]}
         save()
 
     final, final_dev = max(dev_scores.items(), key=lambda kv: kv[1])
