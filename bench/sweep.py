@@ -59,7 +59,13 @@ def parse_grid(spec: str) -> tuple[str, dict]:
 def yaml_value(text: str):
     import yaml
 
-    return yaml.safe_load(text)
+    value = yaml.safe_load(text)
+    if isinstance(value, str):  # YAML 1.1 reads 2e-4 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
 
 
 def main() -> None:
