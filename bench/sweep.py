@@ -6,7 +6,7 @@ Usage:
 
 Each grid entry is a TrainConfig from the bench defaults (gain-2 positives with judged gain-0 negatives,
 48-token titles) with the given fields changed, e.g. ``b256:batch_size=256,learning_rate=4e-4,epochs=2``.
-The field ``negatives=bm25`` makes round 0 train on BM25-mined negatives instead of the judged ones (another
+The field ``start=MODEL`` skips round 0 and mines with MODEL first (e.g. a soup); ``negatives=bm25`` makes round 0 train on BM25-mined negatives instead of the judged ones (another
 lineage for the soup). For each entry: round 0 trains from splade-tiny, then ``--ance-rounds`` rounds of mining
 with the previous round's model (searchtune.mining.train_with_mining: the same code as ``searchtune pipeline --ance-rounds``).
 Every model is scored on the dev queries only (catalog indexed in Qdrant Edge, ranx nDCG@10). With
@@ -46,7 +46,7 @@ BENCH_DEFAULTS = dict(min_positive_gain=2, max_seq_length=48, save_steps=10_000,
 
 def parse_grid(spec: str) -> tuple[str, dict]:
     name, _, body = spec.partition(":")
-    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)} | {"negatives": str}
+    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)} | {"negatives": str, "start": str}
     changes = {}
     for item in filter(None, body.split(",")):
         key, _, value = item.partition("=")
@@ -140,11 +140,11 @@ def main() -> None:
             logging.info("deadline: not starting %s", name)
             res["grid"][name] = {"changes": changes, "skipped": "deadline"}
             continue
-        train_changes = {k: v for k, v in changes.items() if k != "negatives"}
+        train_changes = {k: v for k, v in changes.items() if k not in ("negatives", "start")}
         cfg = TrainConfig(**{**BENCH_DEFAULTS, **train_changes})
         t = time.time()
         rounds = []
-        start = None
+        start = changes.get("start")  # e.g. a soup: ANCE rounds continue from it instead of a new round 0
         if changes.get("negatives") == "bm25":  # round 0 on BM25-mined negatives, then ANCE from it
             first = train_with_mining(d, s, cfg, MineConfig(source="bm25"), out / name / "bm25",
                                       dev_eval=dev_eval, progress=False)
