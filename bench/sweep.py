@@ -21,24 +21,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import logging
 import os
 import platform
-import shutil
 import sys
 import tarfile
 import time
 from pathlib import Path
 
-from searchtune.config import DataConfig, MineConfig, TrainConfig
+from searchtune.config import DataConfig, EvalConfig, MineConfig, TrainConfig
 from searchtune.data import load_data, load_split_file
-from searchtune.evaluate import bm25_index
+from searchtune.evaluate import bm25_index, model_run, score
 from searchtune.index import EdgeIndex
 from searchtune.metrics import evaluate_run
 from searchtune.mining import train_with_mining
-from searchtune.models import load_sparse_encoder
-from searchtune.search import hits_to_run, index_products, search_queries
 from searchtune.soup import greedy_soup
 
 BENCH_DEFAULTS = dict(min_positive_gain=2, max_seq_length=48, save_steps=10_000, logging_steps=50)
@@ -109,31 +107,26 @@ def main() -> None:
     logging.info("BM25 (stemmed) dev nDCG@10 %.4f", res["bm25"]["dev"]["ndcg@10"])
     save()
 
-    collections: dict[str, EdgeIndex] = {}
     dev_scores: dict[str, float] = {}
+    eval_cfg = EvalConfig(encode_batch_size=a.encode_batch)
+    catalog = hashlib.sha1("\n".join(d.products["product_id"] + "\t" + d.products["text"]).encode()).hexdigest()[:16]
 
-    def index_for(model_path: str, model, name: str | None = None) -> EdgeIndex:
-        if model_path not in collections:
-            ix = EdgeIndex(name or f"c{len(collections)}", out / "qdrant")
-            st = index_products(model, d.products, ix, batch_size=a.encode_batch, progress=False)
-            res.setdefault("index_stats", {})[model_path] = st
-            collections[model_path] = ix
-        return collections[model_path]
-
-    def evaluate(model_path: str, part: str, name: str | None = None):
-        model = load_sparse_encoder(model_path)
-        ix = index_for(model_path, model, name)
+    def evaluate(model_path: str, part: str):
+        """Score ``part`` with the model; the catalog is indexed once per model (ensure_index skips a
+        collection that already holds this model and catalog), so mining and test reuse the dev index."""
+        index = EdgeIndex("c" + hashlib.sha256(model_path.encode()).hexdigest()[:10], out / "qdrant")
         qrels = d.eval_qrels(getattr(s, part))
-        hits, st = search_queries(model, ix, {q: d.queries[q] for q in qrels}, k=100)
-        res.setdefault("search_stats", {})[f"{model_path}:{part}"] = st
-        return evaluate_run(qrels, hits_to_run(hits)), ix
+        system = model_run(part, model_path, d, {q: d.queries[q] for q in qrels}, index, k=100, config=eval_cfg,
+                           progress=False, catalog_key=catalog)
+        res.setdefault("timings", {})[f"{model_path}:{part}"] = system.timings
+        return score(system, qrels, [10, 100]).metrics, index
 
     def dev_eval(model_path: str, collection: str):
         t = time.time()
-        metrics, ix = evaluate(model_path, "dev", None)
+        metrics, index = evaluate(model_path, "dev")
         dev_scores[model_path] = metrics["ndcg@10"]
         logging.info("dev %s: nDCG@10 %.4f (%.0f s)", model_path, metrics["ndcg@10"], time.time() - t)
-        return metrics, _Borrowed(ix)
+        return metrics, index  # train_with_mining mines with it, then closes it
 
     for name, changes in grid:
         if a.deadline_min and time.time() - started > a.deadline_min * 60:
@@ -165,10 +158,12 @@ def main() -> None:
     if a.soup and len(dev_scores) > 1:
         t = time.time()
 
-        def score(path: str) -> float:
-            return dev_eval(path, "")[0]["ndcg@10"]
+        def soup_score(path: str) -> float:
+            metrics, index = dev_eval(path, "")
+            index.close()
+            return metrics["ndcg@10"]
 
-        soup = greedy_soup(list(dev_scores), out / "soup", score, scores=dict(dev_scores))
+        soup = greedy_soup(list(dev_scores), out / "soup", soup_score, scores=dict(dev_scores))
         soup["seconds"] = round(time.time() - t, 1)
         res["soup"] = soup
         final, final_dev = soup["model"], soup["score"]
@@ -178,7 +173,8 @@ def main() -> None:
     if a.test:
         test_qrels = d.eval_qrels(s.test)
         res["bm25"]["test"] = evaluate_run(test_qrels, bm25.search({q: d.queries[q] for q in test_qrels}, k=100))
-        res["final"]["test"] = evaluate(final, "test")[0]
+        res["final"]["test"], index = evaluate(final, "test")
+        index.close()
         ratio = res["final"]["test"]["ndcg@10"] / res["bm25"]["test"]["ndcg@10"] - 1
         res["final"]["test_vs_bm25"] = round(100 * ratio, 2)
         logging.info("TEST (read once): %s nDCG@10 %.4f (%+.1f%% vs BM25 %.4f)", final,
@@ -186,21 +182,6 @@ def main() -> None:
     save()
     if a.export:
         export(final, Path(a.export))
-    for ix in collections.values():
-        ix.close()
-
-
-class _Borrowed:
-    """The index handed to train_with_mining: it closes it after use, but the sweep keeps it open for reuse."""
-
-    def __init__(self, ix):
-        self._ix = ix
-
-    def __getattr__(self, name):
-        return getattr(self._ix, name)
-
-    def close(self):
-        pass
 
 
 def machine(torch) -> str:
@@ -223,8 +204,6 @@ def export(model_path: str, dest: Path, part_mb: int = 15) -> None:
     size = part_mb * 1024 * 1024
     for i in range(0, len(data), size):
         (dest / f"model.tar.part-{i // size}").write_bytes(data[i:i + size])
-    shutil.copy(Path(model_path) / "training_stats.json", dest) if (Path(model_path) / "training_stats.json").exists() \
-        else None
 
 
 if __name__ == "__main__":
