@@ -99,7 +99,12 @@ def test_jobs_endpoints_launch_watch_and_fail_with_the_reason(workspace, monkeyp
     assert job["status"] == "failed" and "no API key" in job["error"], job
     assert job["origin"] == "studio" and job["command"].startswith("searchtune pipeline")
     assert "--llm openai:gpt-4o-mini" in job["command"]
-    log = c.get(f"/api/jobs/{job_id}/log").json()
+    # the job is marked failed before the CLI prints its error line and exits: give the log a moment
+    for _ in range(40):
+        log = c.get(f"/api/jobs/{job_id}/log").json()
+        if "no API key" in log["text"]:
+            break
+        time.sleep(0.25)
     assert "no API key" in log["text"] and log["offset"] > 0
     assert c.get(f"/api/jobs/{job_id}/log", params={"offset": log["offset"]}).json()["text"] == ""
     progress = c.get(f"/api/jobs/{job_id}/progress").json()
