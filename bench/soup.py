@@ -24,7 +24,7 @@ p = argparse.ArgumentParser()
 p.add_argument("--out", required=True)
 p.add_argument("--test", action="store_true")
 p.add_argument("--cache", action="append", default=[],
-               help="soup.json of an earlier run: soups of the same ingredients are not scored again")
+               help="soup.json or scored.jsonl of an earlier run: soups of the same ingredients are not scored again")
 p.add_argument("candidates", nargs="+")
 a = p.parse_args()
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -50,8 +50,10 @@ def run(model_path: str, part: str) -> dict:
 
 
 cached = {}
-for f in a.cache:
-    for t in json.loads(Path(f).read_text())["tried"]:
+for f in a.cache:  # an earlier soup.json, or its scored.jsonl (written as each soup is scored)
+    text = Path(f).read_text()
+    rows = json.loads(text)["tried"] if f.endswith(".json") else [json.loads(x) for x in text.splitlines() if x]
+    for t in rows:
         cached[tuple(t["ingredients"])] = t["score"]
 
 
@@ -65,6 +67,9 @@ def dev_score(model_path: str) -> float:
     res = run(model_path, "dev")
     log["dev"][model_path] = res
     logging.info("dev %s: ndcg@10 %.4f (%.0f s)", model_path, res["ndcg@10"], time.time() - t)
+    if key:  # kept as it is scored: an interrupted pass loses nothing (--cache OUT/scored.jsonl)
+        with open(out / "scored.jsonl", "a") as f:
+            f.write(json.dumps({"ingredients": list(key), "score": res["ndcg@10"]}) + "\n")
     return res["ndcg@10"]
 
 
