@@ -315,8 +315,10 @@ def train_with_mining(data: SearchData, split: Split, train_cfg: TrainConfig, mi
             if mine_cfg.start_model:
                 r0 = RoundResult(0, "given", mine_cfg.start_model)
             else:
-                path, timings = train_round(0, None, None, {"round": 0, "negatives": "judged+in-batch"})
-                r0 = RoundResult(0, "judged", path, timings=timings)
+                kind = "judged" if train_cfg.judged_negatives else "in-batch"
+                path, timings = train_round(0, None, None, {"round": 0, "negatives": (
+                    "judged+in-batch" if train_cfg.judged_negatives else "in-batch")})
+                r0 = RoundResult(0, kind, path, timings=timings)
             evaluate(r0).close()
             save_round(r0)
         results.append(r0)
