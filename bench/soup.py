@@ -18,7 +18,7 @@ from searchtune.index import EdgeIndex
 from searchtune.metrics import evaluate_run
 from searchtune.models import load_sparse_encoder
 from searchtune.search import hits_to_run, index_products, search_queries
-from searchtune.soup import average_models, greedy_soup
+from searchtune.soup import greedy_soup
 
 p = argparse.ArgumentParser()
 p.add_argument("--out", required=True)
@@ -84,25 +84,7 @@ for c in a.candidates:
     if score:
         known[path] = float(score)
 t0 = time.time()
-if a.start:
-    chosen = json.loads((Path(a.start) / "soup.json").read_text())["ingredients"]
-    best_model, best_score = a.start, dev_score(a.start)
-    for c in cands:
-        if c not in known:
-            known[c] = dev_score(c)
-    tried = []
-    for i, c in enumerate(sorted((c for c in cands if c not in chosen), key=lambda c: -known[c]), start=1):
-        path = str(average_models(chosen + [c], out / f"soup-{i}"))
-        score = dev_score(path)
-        tried.append({"added": c, "ingredients": chosen + [c], "score": score, "kept": score > best_score})
-        logging.info("soup + %s: %.4f (%s; best %.4f)", c, score, "kept" if score > best_score else "dropped",
-                     best_score)
-        if score > best_score:
-            chosen, best_model, best_score = chosen + [c], path, score
-    res = {"model": best_model, "score": best_score, "ingredients": chosen, "start": a.start,
-           "candidates": known, "tried": tried}
-else:
-    res = greedy_soup(cands, out, dev_score, scores=known)
+res = greedy_soup(cands, out, dev_score, scores=known, start=a.start)
 res["seconds"] = round(time.time() - t0, 1)
 res["dev_metrics"] = log["dev"]
 res["index"] = log["index"]

@@ -1,6 +1,7 @@
 """Weight averaging (model soups): the mean is taken per parameter, mismatched models are refused,
 and the greedy soup keeps an ingredient only when the dev score rises."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -65,6 +66,21 @@ def test_greedy_soup_keeps_only_what_raises_dev(splade, tmp_path):
     assert res["score"] == 0.55 and res["model"].endswith("soup-1")
     assert [t["kept"] for t in res["tried"]] == [True, False]
     assert len(calls) == 2  # ingredients with known scores are not scored again
+
+
+def test_greedy_soup_continues_from_a_chosen_soup(splade, tmp_path):
+    paths = {s: str(_save_shifted(splade, tmp_path / f"m{s}", s)) for s in (0.0, 0.01, 0.02)}
+    start = average_models([paths[0.0], paths[0.01]], tmp_path / "start")
+    known = {paths[0.0]: 0.50, paths[0.01]: 0.45, paths[0.02]: 0.40}
+
+    def score(path):  # dev: the start soup 0.52, with m0.02 added 0.53
+        meta = json.loads((Path(path) / "soup.json").read_text())
+        return {2: 0.52, 3: 0.53}[len(meta["ingredients"])]
+
+    res = greedy_soup(list(paths.values()), tmp_path / "soups", score, scores=known, start=start)
+    assert [t["added"] for t in res["tried"]] == [paths[0.02]]  # the start's ingredients are not tried again
+    assert res["ingredients"] == [paths[0.0], paths[0.01], paths[0.02]] and res["score"] == 0.53
+    assert res["start"] == str(start)
 
 
 def test_cli_average_writes_a_loadable_soup_and_rejects_bad_weights(splade, tmp_path):

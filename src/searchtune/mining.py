@@ -316,8 +316,8 @@ def train_with_mining(data: SearchData, split: Split, train_cfg: TrainConfig, mi
                 r0 = RoundResult(0, "given", mine_cfg.start_model)
             else:
                 kind = "judged" if train_cfg.judged_negatives else "in-batch"
-                path, timings = train_round(0, None, None, {"round": 0, "negatives": (
-                    "judged+in-batch" if train_cfg.judged_negatives else "in-batch")})
+                negatives = "judged+in-batch" if kind == "judged" else kind
+                path, timings = train_round(0, None, None, {"round": 0, "negatives": negatives})
                 r0 = RoundResult(0, kind, path, timings=timings)
             evaluate(r0).close()
             save_round(r0)

@@ -75,7 +75,7 @@ def average_models(paths: Sequence[str | Path], out: str | Path, *, weights: Seq
 
 
 def greedy_soup(candidates: Sequence[str | Path], out_dir: str | Path, score: Callable[[str], float], *,
-                scores: dict[str, float] | None = None) -> dict:
+                scores: dict[str, float] | None = None, start: str | Path | None = None) -> dict:
     """Greedy soup: sort ``candidates`` by ``score`` (dev metric, higher is better), start from the best,
     add each next one to the soup and keep it only if the soup's score rises.
 
@@ -83,6 +83,10 @@ def greedy_soup(candidates: Sequence[str | Path], out_dir: str | Path, score: Ca
     candidates' known dev scores (skips re-scoring them). Each tried soup is
     saved under ``out_dir/soup-N``; the result's ``model`` is the best path
     (an ingredient itself when no soup beat it).
+
+    ``start`` (a soup folder written by :func:`average_models`, already chosen
+    on dev) makes the greedy pass continue from that soup: its ingredients stay,
+    and the other candidates are tried in dev order on top of them.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -94,10 +98,15 @@ def greedy_soup(candidates: Sequence[str | Path], out_dir: str | Path, score: Ca
         if c not in known:
             known[c] = score(c)
     order = sorted(candidates, key=lambda c: -known[c])
-    chosen = [order[0]]
-    best_model, best_score = order[0], known[order[0]]
+    if start is not None:
+        chosen = json.loads((Path(start) / "soup.json").read_text())["ingredients"]
+        best_model, best_score = str(start), score(str(start))
+        order = [c for c in order if c not in chosen]
+    else:
+        chosen, order = [order[0]], order[1:]
+        best_model, best_score = chosen[0], known[chosen[0]]
     tried = []
-    for i, c in enumerate(order[1:], start=1):
+    for i, c in enumerate(order, start=1):
         path = average_models(chosen + [c], out_dir / f"soup-{i}")
         s = score(str(path))
         kept = s > best_score
@@ -106,6 +115,6 @@ def greedy_soup(candidates: Sequence[str | Path], out_dir: str | Path, score: Ca
         if kept:
             chosen.append(c)
             best_model, best_score = str(path), s
-    return {"model": best_model, "score": best_score, "ingredients": chosen,
+    return {"model": best_model, "score": best_score, "ingredients": chosen, "start": start and str(start),
             "candidates": {c: known[c] for c in candidates},
             "tried": tried}
