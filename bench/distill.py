@@ -45,6 +45,8 @@ p.add_argument("--ce-lr", type=float, default=5e-5)
 p.add_argument("--ce-batch", type=int, default=32)
 p.add_argument("--rerank-k", type=int, default=30)
 p.add_argument("--mse-weight", type=float, default=0.05)
+p.add_argument("--mix", type=float, default=0.0,
+               help="teacher = student-init score + MIX x cross-encoder score (0: the cross-encoder alone)")
 p.add_argument("--lr", type=float, default=5e-5)
 p.add_argument("--batch", type=int, default=64)
 p.add_argument("--epochs", type=float, default=1.0)
@@ -151,12 +153,18 @@ if "ce-dev" in stages and "ce_dev" not in res:
         reranked.setdefault(qid, {})[pid] = float(sc)
     top = {q: dict(sorted(docs.items(), key=lambda kv: -kv[1])[:a.rerank_k]) for q, docs in run.items()}
     res["ce_dev"] = {"student_init": evaluate_run(qrels, top), "reranked": evaluate_run(qrels, reranked),
-                     "k": a.rerank_k, "pairs_per_second": round(len(pairs) / (time.time() - t), 1)}
+                     "k": a.rerank_k, "pairs_per_second": round(len(pairs) / (time.time() - t), 1), "mixed": {}}
+    # The teacher for distillation may be the student-init's own score plus W x the cross-encoder's: the
+    # weight is chosen here, on dev (reranking the same top k), never on test.
+    for w in (0.25, 0.5, 1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0):
+        mixed = {q: {pid: top[q][pid] + w * reranked[q][pid] for pid in top[q]} for q in top}
+        res["ce_dev"]["mixed"][str(w)] = evaluate_run(qrels, mixed)
+        logging.info("dev nDCG@10 student + %.2f x teacher: %.4f", w, res["ce_dev"]["mixed"][str(w)]["ndcg@10"])
     logging.info("dev nDCG@10: student %.4f, teacher rerank of its top %d %.4f", res["ce_dev"]["student_init"]["ndcg@10"],
                  a.rerank_k, res["ce_dev"]["reranked"]["ndcg@10"])
     save()
 
-label_file = out / "labelled.jsonl"
+label_file = out / (f"labelled-mix{a.mix}.jsonl" if a.mix else "labelled.jsonl")
 if "label" in stages and not label_file.exists():
     import torch
     from sentence_transformers.cross_encoder import CrossEncoder
@@ -170,11 +178,28 @@ if "label" in stages and not label_file.exists():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         sc = ce.predict(uniq, batch_size=256, show_progress_bar=True)
     score = {pair: float(v) for pair, v in zip(uniq, sc)}
+    own = {}
+    if a.mix:  # the student-init's own scores, for a mixed teacher (init + mix x cross-encoder)
+        from searchtune.models import load_sparse_encoder
+
+        m = load_sparse_encoder(a.student_init)
+        qs = sorted({q for q, _ in uniq})
+        xs = sorted({x for _, x in uniq})
+        dense = dict(convert_to_tensor=True, convert_to_sparse_tensor=False, batch_size=256)
+        qv, xv = m.encode_query(qs, **dense).float(), m.encode_document(xs, **dense).float()
+        qi, xi = {q: i for i, q in enumerate(qs)}, {x: i for i, x in enumerate(xs)}
+        for i in range(0, len(uniq), 4096):
+            chunk = uniq[i:i + 4096]
+            dots = (qv[[qi[q] for q, _ in chunk]] * xv[[xi[x] for _, x in chunk]]).sum(1)
+            own.update(zip(chunk, dots.tolist()))
     tmp = label_file.with_suffix(".tmp")
     with tmp.open("w") as f:
         for q, pos, neg in zip(rows["query"], rows["positive"], rows["negative"]):
-            f.write(json.dumps({"query": q, "positive": pos, "negative": neg,
-                                "label": score[(q, pos)] - score[(q, neg)]}) + "\n")
+            margin = a.mix * (score[(q, pos)] - score[(q, neg)]) if a.mix else score[(q, pos)] - score[(q, neg)]
+            if own:
+                margin += own[(q, pos)] - own[(q, neg)]
+            f.write(json.dumps({"query": q, "positive": pos, "negative": neg, "label": margin,
+                                "ce": [score[(q, pos)], score[(q, neg)]]}) + "\n")
     tmp.rename(label_file)
     res["label"] = {"rows": len(rows["query"]), "pairs_scored": len(uniq), "seconds": round(time.time() - t, 1),
                     "pairs_not_triplets": len(parts.get("pairs", {}).get("query", []))}
