@@ -16,6 +16,8 @@ Usage (stages run in order; each skips what is already on disk, so an interrupte
 5. ``dev`` / ``test``: the student scored on dev; test only with ``--stages ...,test`` (read once, for the
    model dev chose).
 Never touches a dev or test query for training, labelling or mining (training_rows refuses them).
+One OUT holds one teacher and one student: another student setting (``--lr``, ``--mix``) needs another OUT
+(copy ``labelled*.jsonl`` there to reuse the labels).
 """
 from __future__ import annotations
 
@@ -23,10 +25,11 @@ import argparse
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
-from searchtune.config import DataConfig
+from searchtune.config import DataConfig, TrainConfig
 from searchtune.data import load_data, load_split_file
 from searchtune.mining import pools, read_mined
 from searchtune.models import resolve_model
@@ -59,7 +62,7 @@ out = Path(a.out)
 out.mkdir(parents=True, exist_ok=True)
 res_file = out / "distill.json"
 res = json.loads(res_file.read_text()) if res_file.exists() else {}
-res.setdefault("commands", []).append(" ".join(["python", *os.sys.argv]))
+res.setdefault("commands", []).append(" ".join(["python", *sys.argv]))
 
 
 def save():
@@ -195,7 +198,7 @@ if "label" in stages and not label_file.exists():
     tmp = label_file.with_suffix(".tmp")
     with tmp.open("w") as f:
         for q, pos, neg in zip(rows["query"], rows["positive"], rows["negative"]):
-            margin = a.mix * (score[(q, pos)] - score[(q, neg)]) if a.mix else score[(q, pos)] - score[(q, neg)]
+            margin = (a.mix or 1.0) * (score[(q, pos)] - score[(q, neg)])
             if own:
                 margin += own[(q, pos)] - own[(q, neg)]
             f.write(json.dumps({"query": q, "positive": pos, "negative": neg, "label": margin,
@@ -232,9 +235,11 @@ if "student" in stages and not student_dir.exists():
     rows = [json.loads(x) for x in label_file.read_text().splitlines()]
     ds = Dataset.from_dict({k: [r[k] for r in rows] for k in ("query", "positive", "negative", "label")})
     model = load_sparse_encoder(a.student_init, pooling_chunk=None)
-    model.max_seq_length = 48
-    loss = SpladeLoss(model, loss=MnrlPlusMarginMSE(model, a.mse_weight), query_regularizer_weight=5e-5,
-                      document_regularizer_weight=3e-5)
+    model.max_seq_length = 48  # the bench's title length (bench/sweep.py BENCH_DEFAULTS)
+    cfg = TrainConfig()  # the library's FLOPS weights, so the student is regularised as every other run
+    loss = SpladeLoss(model, loss=MnrlPlusMarginMSE(model, a.mse_weight),
+                      query_regularizer_weight=cfg.query_regularizer_weight,
+                      document_regularizer_weight=cfg.document_regularizer_weight)
     args = SparseEncoderTrainingArguments(
         output_dir=str(out / "student" / "checkpoints"), num_train_epochs=a.epochs, per_device_train_batch_size=a.batch,
         learning_rate=a.lr, warmup_steps=0.1, bf16=True, use_cpu=True, batch_sampler=BatchSamplers.NO_DUPLICATES,
