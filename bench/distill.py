@@ -12,7 +12,7 @@ Usage (stages run in order; each skips what is already on disk, so an interrupte
 3. ``label``: the teacher scores every training row (query, positive, mined negative); the label is the
    margin teacher(q, pos) - teacher(q, neg), as MarginMSE wants (Hofstätter et al. 2020).
 4. ``student``: splade-tiny continues from ``--student-init`` with SpladeLoss around
-   MNRL (in-batch + the hard negative) + ``--mse-weight`` x SparseMarginMSE on the teacher's margins.
+   ``--mnrl-weight`` x MNRL (in-batch + the hard negative) + ``--mse-weight`` x SparseMarginMSE on the teacher's margins.
 5. ``dev`` / ``test``: the student scored on dev; test only with ``--stages ...,test`` (read once, for the
    model dev chose).
 Never touches a dev or test query for training, labelling or mining (training_rows refuses them).
@@ -48,6 +48,8 @@ p.add_argument("--ce-lr", type=float, default=5e-5)
 p.add_argument("--ce-batch", type=int, default=32)
 p.add_argument("--rerank-k", type=int, default=30)
 p.add_argument("--mse-weight", type=float, default=0.05)
+p.add_argument("--mnrl-weight", type=float, default=1.0,
+               help="0: the teacher's margins alone (pure MarginMSE; no contrastive term)")
 p.add_argument("--mix", type=float, default=0.0,
                help="teacher = student-init score + MIX x cross-encoder score (0: the cross-encoder alone)")
 p.add_argument("--lr", type=float, default=5e-5)
@@ -222,22 +224,24 @@ if "student" in stages and not student_dir.exists():
     class MnrlPlusMarginMSE(torch.nn.Module):
         """Contrastive (in-batch + hard negative) plus the teacher's margins: both read the same embeddings."""
 
-        def __init__(self, model, weight: float):
+        def __init__(self, model, weight: float, mnrl_weight: float = 1.0):
             super().__init__()
-            self.model, self.weight = model, weight
+            self.model, self.weight, self.mnrl_weight = model, weight, mnrl_weight
             self.mnrl = SparseMultipleNegativesRankingLoss(model)
             self.mse = SparseMarginMSELoss(model)
 
         def compute_loss_from_embeddings(self, embeddings, labels):
-            return {"mnrl": self.mnrl.compute_loss_from_embeddings(embeddings, labels),
-                    "margin_mse": self.weight * self.mse.compute_loss_from_embeddings(embeddings, labels)}
+            out = {"margin_mse": self.weight * self.mse.compute_loss_from_embeddings(embeddings, labels)}
+            if self.mnrl_weight:
+                out["mnrl"] = self.mnrl_weight * self.mnrl.compute_loss_from_embeddings(embeddings, labels)
+            return out
 
     rows = [json.loads(x) for x in label_file.read_text().splitlines()]
     ds = Dataset.from_dict({k: [r[k] for r in rows] for k in ("query", "positive", "negative", "label")})
     model = load_sparse_encoder(a.student_init, pooling_chunk=None)
     model.max_seq_length = 48  # the bench's title length (bench/sweep.py BENCH_DEFAULTS)
     cfg = TrainConfig()  # the library's FLOPS weights, so the student is regularised as every other run
-    loss = SpladeLoss(model, loss=MnrlPlusMarginMSE(model, a.mse_weight),
+    loss = SpladeLoss(model, loss=MnrlPlusMarginMSE(model, a.mse_weight, a.mnrl_weight),
                       query_regularizer_weight=cfg.query_regularizer_weight,
                       document_regularizer_weight=cfg.document_regularizer_weight)
     args = SparseEncoderTrainingArguments(
@@ -250,7 +254,7 @@ if "student" in stages and not student_dir.exists():
     trainer.train(resume_from_checkpoint=bool(ckpts) or None)
     model.save_pretrained(str(student_dir))
     res["student"] = {"rows": len(rows), "seconds": round(time.time() - t, 1), "init": a.student_init,
-                      "mse_weight": a.mse_weight, "lr": a.lr, "batch": a.batch, "epochs": a.epochs,
+                      "mse_weight": a.mse_weight, "mnrl_weight": a.mnrl_weight, "lr": a.lr, "batch": a.batch, "epochs": a.epochs,
                       "rows_per_second": round(len(rows) * a.epochs / (time.time() - t), 1)}
     save()
 
