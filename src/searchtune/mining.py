@@ -317,6 +317,8 @@ def train_with_mining(data: SearchData, split: Split, train_cfg: TrainConfig, mi
             else:
                 kind = "judged" if train_cfg.judged_negatives else "in-batch"
                 negatives = "judged+in-batch" if kind == "judged" else kind
+                if train_cfg.negatives_file:  # train_sparse reads the file when no negatives are passed
+                    kind, negatives = "file", f"{train_cfg.negatives_file}+in-batch"
                 path, timings = train_round(0, None, None, {"round": 0, "negatives": negatives})
                 r0 = RoundResult(0, kind, path, timings=timings)
             evaluate(r0).close()
