@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -42,7 +43,7 @@ out = Path(a.out)
 out.mkdir(parents=True, exist_ok=True)
 res_file = out / "extrapolate.json"
 res = json.loads(res_file.read_text()) if res_file.exists() else {"dev": {}}
-res.setdefault("commands", []).append(" ".join(["python", *__import__("sys").argv]))
+res.setdefault("commands", []).append(" ".join(["python", *sys.argv]))
 
 
 def run(model_path: str, part: str) -> dict:
