@@ -24,21 +24,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
-from searchtune.config import DataConfig, TrainConfig
-from searchtune.data import load_data, load_split_file
+import hd
+from searchtune.config import TrainConfig
 from searchtune.mining import pools, read_mined
 from searchtune.models import resolve_model
 from searchtune.training import training_rows
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("--out", required=True)
-p.add_argument("--data-dir", default=os.environ.get("HD_DIR") or str(
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "homedepot"))
+p.add_argument("--data-dir", default=hd.DATA_DIR)
 p.add_argument("--negatives", required=True, help="negatives.jsonl of a mining round on the training queries")
 p.add_argument("--student-init", required=True)
 p.add_argument("--stages", default="ce,ce-dev,label,student,dev")
@@ -71,8 +69,7 @@ def save():
     res_file.write_text(json.dumps(res, indent=1, default=str))
 
 
-d = load_data(DataConfig(data=str(Path(a.data_dir) / "train.csv"), duplicate_products="first"))
-s = load_split_file(Path(a.data_dir) / "split.json", d.queries)
+d, s = hd.load(a.data_dir)
 held_out = set(s.dev) | set(s.test)
 texts = d.texts
 mined = read_mined(a.negatives)
@@ -119,21 +116,8 @@ if "ce" in stages and not ce_dir.exists():
     save()
 
 
-def student_run(model_path: str, part: str, k: int = 100):
-    """Index the catalog with the model in Qdrant Edge (once per model: ensure_index skips a collection
-    that already holds it) and search ``part``'s queries, as the pipeline's evaluation does."""
-    import hashlib
-
-    from searchtune.config import EvalConfig
-    from searchtune.evaluate import model_run
-    from searchtune.index import EdgeIndex
-
-    catalog = hashlib.sha1("\n".join(d.products["product_id"] + "\t" + d.products["text"]).encode()).hexdigest()[:16]
-    ix = EdgeIndex("c" + hashlib.sha256(model_path.encode()).hexdigest()[:10], out / "qdrant")
-    qrels = d.eval_qrels(getattr(s, part))
-    system = model_run(part, model_path, d, {q: d.queries[q] for q in qrels}, ix, k=k, config=EvalConfig(),
-                       progress=False, catalog_key=catalog)
-    ix.close()
+def student_run(model_path: str, part: str):
+    qrels, system = hd.score_model(d, s, model_path, part, out / "qdrant")
     return qrels, system.run
 
 

@@ -10,7 +10,6 @@ Qdrant Edge, bf16 encoding, ranx); ``--test`` reads test once, for the scale dev
 model itself, is in the running when ``--model-dev`` gives its dev score).
 """
 import argparse
-import hashlib
 import json
 import logging
 import shutil
@@ -20,12 +19,9 @@ from pathlib import Path
 
 import torch
 
-from searchtune.config import DataConfig
-from searchtune.data import load_data, load_split_file
-from searchtune.index import EdgeIndex
+import hd
 from searchtune.metrics import evaluate_run
 from searchtune.models import load_sparse_encoder, resolve_model
-from searchtune.search import hits_to_run, index_products, search_queries
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("--out", required=True)
@@ -36,9 +32,7 @@ p.add_argument("--model-dev", type=float, default=None, help="the model's own de
 p.add_argument("--test", action="store_true")
 a = p.parse_args()
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "homedepot"
-d = load_data(DataConfig(data=str(shared / "train.csv"), duplicate_products="first"))
-s = load_split_file(shared / "split.json", d.queries)
+d, s = hd.load()
 out = Path(a.out)
 out.mkdir(parents=True, exist_ok=True)
 res_file = out / "extrapolate.json"
@@ -47,13 +41,8 @@ res.setdefault("commands", []).append(" ".join(["python", *sys.argv]))
 
 
 def run(model_path: str, part: str) -> dict:
-    m = load_sparse_encoder(model_path)
-    ix = EdgeIndex("c" + hashlib.sha256(model_path.encode()).hexdigest()[:10], out / "qdrant")
-    index_products(m, d.products, ix, progress=False)
-    qrels = d.eval_qrels(getattr(s, part))
-    hits, _ = search_queries(m, ix, {q: d.queries[q] for q in qrels}, k=100)
-    ix.close()
-    return evaluate_run(qrels, hits_to_run(hits))
+    qrels, system = hd.score_model(d, s, model_path, part, out / "qdrant")
+    return evaluate_run(qrels, system.run)
 
 
 def scaled(scale: float) -> str:

@@ -6,18 +6,13 @@ Scores dev exactly as the pipeline does (catalog indexed in Qdrant Edge, bf16 en
 test is read only for the model dev chose, with --test.
 """
 import argparse
-import hashlib
 import json
 import logging
 import time
 from pathlib import Path
 
-from searchtune.config import DataConfig
-from searchtune.data import load_data, load_split_file
-from searchtune.index import EdgeIndex
+import hd
 from searchtune.metrics import evaluate_run
-from searchtune.models import load_sparse_encoder
-from searchtune.search import hits_to_run, index_products, search_queries
 from searchtune.soup import greedy_soup
 
 p = argparse.ArgumentParser()
@@ -31,25 +26,16 @@ p.add_argument("--start", default=None,
 p.add_argument("candidates", nargs="+")
 a = p.parse_args()
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "homedepot"
-d = load_data(DataConfig(data=str(shared / "train.csv"), duplicate_products="first"))
-s = load_split_file(shared / "split.json", d.queries)
+d, s = hd.load()
 out = Path(a.out)
 out.mkdir(parents=True, exist_ok=True)
 log = {"dev": {}, "index": {}}
-indexes = {}
 
 
 def run(model_path: str, part: str) -> dict:
-    name = "c" + hashlib.sha256(model_path.encode()).hexdigest()[:10]  # one collection per model
-    m = load_sparse_encoder(model_path)
-    if model_path not in indexes:
-        ix = EdgeIndex(name, out / "qdrant")
-        log["index"][model_path] = index_products(m, d.products, ix, progress=False)
-        indexes[model_path] = ix
-    qrels = d.eval_qrels(getattr(s, part))
-    hits, _ = search_queries(m, indexes[model_path], {q: d.queries[q] for q in qrels}, k=100)
-    return evaluate_run(qrels, hits_to_run(hits))
+    qrels, system = hd.score_model(d, s, model_path, part, out / "qdrant")
+    log["index"][model_path] = system.timings["index"]
+    return evaluate_run(qrels, system.run)
 
 
 cached = {}
