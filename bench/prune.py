@@ -94,9 +94,12 @@ def run_of(qm: sp.csr_matrix, dm: sp.csr_matrix, qids: list[str], k: int = 100) 
     return run
 
 
-docs = cached("docs", list(d.products["text"]), "document")
 res_file = out / "prune.json"
 res = json.loads(res_file.read_text()) if res_file.exists() else {"model": a.model, "dev": {}}
+if res["model"] != a.model:  # the cached encodings and scores in OUT belong to that model
+    raise SystemExit(f"{out} holds encodings of {res['model']}, not {a.model}: pass another --out")
+res_file.write_text(json.dumps(res, indent=1))
+docs = cached("docs", list(d.products["text"]), "document")
 res.setdefault("commands", []).append(" ".join(["python", *sys.argv]))
 logging.info("docs: %.1f active terms on average", docs.getnnz() / docs.shape[0])
 parts = ["test"] if a.test else ["dev"]
