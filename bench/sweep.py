@@ -5,7 +5,8 @@ Usage:
                                   [--soup] [--test] [--deadline-min 8] [--export DIR]
 
 Each grid entry is a TrainConfig from the bench defaults (gain-2 positives with judged gain-0 negatives,
-48-token titles) with the given fields changed, e.g. ``b256:batch_size=256,learning_rate=4e-4,epochs=2``.
+48-token titles) with the given fields changed, e.g. ``b256:batch_size=256,learning_rate=4e-4,epochs=2``; the mining fields in MINE_KEYS
+(e.g. ``negatives_per_row=4``: four hard negatives in every training row) may be changed the same way.
 The field ``start=MODEL`` skips round 0 and mines with MODEL first (e.g. a soup); ``negatives=bm25`` makes round 0 train on BM25-mined negatives instead of the judged ones (another
 lineage for the soup). For each entry: round 0 trains from splade-tiny, then ``--ance-rounds`` rounds of mining
 with the previous round's model (searchtune.mining.train_with_mining: the same code as ``searchtune pipeline --ance-rounds``).
@@ -40,16 +41,19 @@ from searchtune.mining import train_with_mining
 from searchtune.soup import greedy_soup
 
 BENCH_DEFAULTS = dict(min_positive_gain=2, max_seq_length=48, save_steps=10_000, logging_steps=50)
+# MineConfig fields a grid entry may change too (they shape the negatives of every round, round 0 included)
+MINE_KEYS = {"negatives_per_row": int, "negatives_per_query": int, "window_start": int, "window_end": int,
+             "top_k": int, "margin": float}
 
 
 def parse_grid(spec: str) -> tuple[str, dict]:
     name, _, body = spec.partition(":")
-    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)} | {"negatives": str, "start": str}
+    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)} | {"negatives": str, "start": str} | MINE_KEYS
     changes = {}
     for item in filter(None, body.split(",")):
         key, _, value = item.partition("=")
         if key not in fields:
-            sys.exit(f"--grid {spec}: {key} is not a TrainConfig field ({', '.join(fields)})")
+            sys.exit(f"--grid {spec}: {key} is not a TrainConfig or mining field ({', '.join(fields)})")
         changes[key] = yaml_value(value)
     return name, changes
 
@@ -133,18 +137,19 @@ def main() -> None:
             logging.info("deadline: not starting %s", name)
             res["grid"][name] = {"changes": changes, "skipped": "deadline"}
             continue
-        train_changes = {k: v for k, v in changes.items() if k not in ("negatives", "start")}
+        train_changes = {k: v for k, v in changes.items() if k not in ("negatives", "start", *MINE_KEYS)}
+        mine_changes = {k: v for k, v in changes.items() if k in MINE_KEYS}
         cfg = TrainConfig(**{**BENCH_DEFAULTS, **train_changes})
         t = time.time()
         rounds = []
         start = changes.get("start")  # e.g. a soup: ANCE rounds continue from it instead of a new round 0
         if changes.get("negatives") == "bm25":  # round 0 on BM25-mined negatives, then ANCE from it
-            first = train_with_mining(d, s, cfg, MineConfig(source="bm25"), out / name / "bm25",
+            first = train_with_mining(d, s, cfg, MineConfig(source="bm25", **mine_changes), out / name / "bm25",
                                       dev_eval=dev_eval, progress=False)
             rounds += first["rounds"]
             start = first["rounds"][-1]["model"]
         summary = train_with_mining(d, s, cfg, MineConfig(source="model", rounds=a.ance_rounds, start_model=start,
-                                                          patience=a.ance_rounds + 1),
+                                                          patience=a.ance_rounds + 1, **mine_changes),
                                     out / name, dev_eval=dev_eval, progress=False)
         rounds += [r for r in summary["rounds"] if r["source"] != "given"]
         res["grid"][name] = {"changes": changes, "seconds": round(time.time() - t, 1), "rounds": [
