@@ -2,7 +2,7 @@
 
 Usage:
   .venv/bin/python bench/sweep.py --out runs/hd-sweep [--grid NAME:key=value,...]... [--ance-rounds 1]
-                                  [--soup] [--test] [--deadline-min 8] [--export DIR]
+                                  [--soup] [--test] [--deadline-min 8] [--export DIR] [--resume]
 
 Each grid entry is a TrainConfig from the bench defaults (gain-2 positives with judged gain-0 negatives,
 48-token titles) with the given fields changed, e.g. ``b256:batch_size=256,learning_rate=4e-4,epochs=2``; the mining fields in MINE_KEYS
@@ -17,6 +17,8 @@ once, for that model alone. Results go to OUT/sweep.json, written after every st
 
 Runs on whatever device torch finds (a GPU when there is one); ``--deadline-min`` stops starting new grid
 entries after that many minutes, so a time-limited machine still finishes with a soup and a test figure.
+``--resume`` continues an interrupted sweep in the same --out (a run longer than one session: give its grid
+entry ``save_steps=50`` so little training is lost when it is stopped).
 """
 from __future__ import annotations
 
@@ -82,6 +84,10 @@ def main() -> None:
     p.add_argument("--deadline-min", type=float, default=None)
     p.add_argument("--encode-batch", type=int, default=512)
     p.add_argument("--export", default=None, help="write the chosen model as model.tar.part-N files here")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted sweep in --out: finished rounds are kept, mined negatives reused, "
+                        "training goes on from its last checkpoint (add save_steps=50 to a grid entry that "
+                        "needs frequent checkpoints; the bench default saves none)")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -98,6 +104,10 @@ def main() -> None:
         "torch": torch.__version__, "sentence-transformers": sentence_transformers.__version__,
         "transformers": transformers.__version__, "python": platform.python_version()},
         "defaults": BENCH_DEFAULTS, "grid": {}, "bm25": {}}
+    if a.resume and (out / "sweep.json").exists():  # keep what the interrupted run recorded; its timer goes on
+        before = json.loads((out / "sweep.json").read_text())
+        res["grid"] = before.get("grid", {})
+        res["resumed_from_wall_seconds"] = before.get("wall_seconds")
 
     def save():
         res["wall_seconds"] = round(time.time() - started, 1)
@@ -145,13 +155,15 @@ def main() -> None:
         start = changes.get("start")  # e.g. a soup: ANCE rounds continue from it instead of a new round 0
         if changes.get("negatives") == "bm25":  # round 0 on BM25-mined negatives, then ANCE from it
             first = train_with_mining(d, s, cfg, MineConfig(source="bm25", **mine_changes), out / name / "bm25",
-                                      dev_eval=dev_eval, progress=False)
+                                      dev_eval=dev_eval, progress=False, resume=a.resume)
             rounds += first["rounds"]
             start = first["rounds"][-1]["model"]
         summary = train_with_mining(d, s, cfg, MineConfig(source="model", rounds=a.ance_rounds, start_model=start,
                                                           patience=a.ance_rounds + 1, **mine_changes),
-                                    out / name, dev_eval=dev_eval, progress=False)
+                                    out / name, dev_eval=dev_eval, progress=False, resume=a.resume)
         rounds += [r for r in summary["rounds"] if r["source"] != "given"]
+        for r in rounds:  # rounds finished before a resume were not re-scored through dev_eval
+            dev_scores.setdefault(r["model"], r["dev"]["ndcg@10"])
         res["grid"][name] = {"changes": changes, "seconds": round(time.time() - t, 1), "rounds": [
             {"round": r["round"], "model": r["model"], "dev": r["dev"], "timings": r["timings"],
              "training": json.loads((Path(r["model"]) / "training_stats.json").read_text()),

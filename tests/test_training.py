@@ -57,6 +57,9 @@ def test_a_training_run_changes_the_model_and_resumes_after_a_crash(tmp_path):
         train_sparse(data, split, config, tmp_path, progress=False, callbacks=[StopAt(3)])
     assert not (tmp_path / "model").exists()
     assert [p.name for p in (tmp_path / "checkpoints").glob("checkpoint-*")] == ["checkpoint-2"]
+    # a later checkpoint cut off mid-save (no trainer state yet) is passed over for the last complete one
+    (tmp_path / "checkpoints" / "checkpoint-3").mkdir()
+    (tmp_path / "checkpoints" / "checkpoint-3" / "model.safetensors").write_bytes(b"")
     model_dir = train_sparse(data, split, config, tmp_path, resume=True, progress=False)
     stats = json.loads((model_dir / "training_stats.json").read_text())
     # 11 rows in batches of 4 → 3 steps an epoch, 6 in all; the resumed run started at step 2

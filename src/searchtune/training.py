@@ -213,9 +213,14 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
     callbacks = [*kind_callbacks, _log_callback(out_dir / "train_log.jsonl"), *(callbacks or [])]
     trainer = Trainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
     checkpoint = None
-    if resume and any(ckpt_dir.glob("checkpoint-*")):
-        checkpoint = True
-        logger.info("resuming from the latest checkpoint in %s", ckpt_dir)
+    if resume:
+        # A checkpoint is complete once the trainer has written its state; one cut off mid-save (the
+        # process killed while writing it) is skipped in favour of the one before.
+        done = [c for c in ckpt_dir.glob("checkpoint-*") if (c / "trainer_state.json").exists()
+                and c.name.split("-")[-1].isdigit()]
+        if done:
+            checkpoint = str(max(done, key=lambda c: int(c.name.split("-")[-1])))
+            logger.info("resuming from %s", checkpoint)
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - started
