@@ -1,20 +1,19 @@
 """Session 18: the soup runs/hd-soup-s18/soup-1 with lineage 14 weighted 2 (and, apart, + lineage 13), scored on dev only.
 
 Exact command as run: .venv/bin/python bench/s18_weighted_soup.py  (writes runs/hd-soup-s18w/; log runs/hd-soup-s18w.log)
+Kept so that command still works; it is bench/weighted_soup.py with session 18's two trials, same paths and weights.
 """
-import json, logging, sys, time
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-import hd
-from searchtune.metrics import evaluate_run
-from searchtune.soup import average_models
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-d, s = hd.load()
-ing = json.load(open("runs/hd-soup-s18/soup-1/soup.json"))["ingredients"]
-L14 = "runs/hd-L14/n/bm25/rounds/round-1/model"; L13 = "runs/hd-L13/m/bm25/rounds/round-1/model"
-trials = {"w14x2": (ing, [1.0]*(len(ing)-1) + [2.0]), "plusL13": (ing + [L13], None)}
-for name, (paths, w) in trials.items():
-    out = average_models(paths, f"runs/hd-soup-s18w/{name}", weights=w)
-    t = time.time()
-    qrels, system = hd.score_model(d, s, str(out), "dev", "runs/hd-soup-s18w/qdrant")
-    r = evaluate_run(qrels, system.run)
-    print(json.dumps({"name": name, "paths": paths, "weights": w, "dev": r, "seconds": round(time.time()-t)}), flush=True)
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import weighted_soup  # noqa: E402
+
+L14, L13 = "runs/hd-L14/n/bm25/rounds/round-1/model", "runs/hd-L13/m/bm25/rounds/round-1/model"
+OTHERS = ["runs/hd-L1/a/rounds/round-1/model", "runs/hd-L2/b/bm25/rounds/round-1/model",
+          "runs/hd-L2/b/rounds/round-1/model", "runs/hd-L3/s/rounds/round-1/model",
+          "runs/hd-L7/f/rounds/round-0/model", "runs/hd-L11/j/bm25/rounds/round-1/model"]  # soup-1 without L14
+sys.argv = [sys.argv[0], "--out", "runs/hd-soup-s18w",
+            "--trial", "w14x2=" + ",".join(OTHERS + [L14 + "*2"]),
+            "--trial", "plusL13=" + ",".join(OTHERS + [L14, L13])]
+weighted_soup.main()

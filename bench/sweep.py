@@ -104,10 +104,11 @@ def main() -> None:
         "torch": torch.__version__, "sentence-transformers": sentence_transformers.__version__,
         "transformers": transformers.__version__, "python": platform.python_version()},
         "defaults": BENCH_DEFAULTS, "grid": {}, "bm25": {}}
-    if a.resume and (out / "sweep.json").exists():  # keep what the interrupted run recorded; its timer goes on
+    if a.resume and (out / "sweep.json").exists():  # keep what the interrupted runs recorded
         before = json.loads((out / "sweep.json").read_text())
         res["grid"] = before.get("grid", {})
-        res["resumed_from_wall_seconds"] = before.get("wall_seconds")
+        # wall_seconds counts this run only; the time of the runs before it adds up here
+        res["earlier_wall_seconds"] = before.get("earlier_wall_seconds", 0) + before.get("wall_seconds", 0)
 
     def save():
         res["wall_seconds"] = round(time.time() - started, 1)

@@ -10,8 +10,7 @@ is averaged into OUT/NAME (searchtune.soup.average_models) and scored on the dev
 reads the test queries once, for the soup OUT/NAME that dev chose, and nothing else. Every result is appended
 to OUT/results.jsonl with the command that produced it.
 
-This replaces the one-off session scripts (s18_weighted_soup.py, s18_weighted_test.py), which did the same
-for fixed lists.
+Session 18's scripts (s18_weighted_soup.py, s18_weighted_test.py) are this script with fixed arguments.
 """
 from __future__ import annotations
 
