@@ -150,6 +150,20 @@ def test_bm25_mining_keeps_the_same_rules():
     assert any(r["negatives"] for r in records)
 
 
+def test_mining_with_min_gain_fallback_covers_queries_without_a_top_grade_product():
+    data = catalog_data()
+    data.qrels["r3"] = {"p3-2": 1}  # a training query with a partly relevant product only
+    split = split_of(data)
+    cfg = MineConfig(source="bm25", top_k=30, window_start=1, window_end=30, negatives_per_query=3)
+    strict, _ = mine(data, split, cfg, progress=False, min_gain=2)
+    assert "r3" not in {r["query_id"] for r in strict}
+    records, stats = mine(data, split, cfg, progress=False, min_gain=2, fallback=True)
+    assert {r["query_id"] for r in records} == {r["query_id"] for r in strict} | {"r3"}
+    r3 = next(r for r in records if r["query_id"] == "r3")
+    assert r3["negatives"] and "p3-2" not in {n["product_id"] for n in r3["negatives"]}
+    check_invariants(data, split, records, cfg)
+
+
 class Interrupt(Exception):
     pass
 

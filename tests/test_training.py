@@ -35,6 +35,23 @@ def test_rows_use_judged_negatives_and_refuse_held_out_queries():
         training_rows(data, ["q0", "q5"], held_out=["q5"])
 
 
+def test_min_gain_fallback_keeps_queries_with_only_partly_relevant_products():
+    data = small_data()
+    data.qrels["q3"] = {"p3": 1, "p7": 1, "p4": 0}  # nothing at gain 2: only partly relevant products
+    data.qrels["q4"] = {"p4": 0}  # no positive at all
+    assert data.training_bar("q0", 2) == 2
+    assert data.training_bar("q3", 2) is None
+    assert data.training_bar("q3", 2, fallback=True) == 1
+    assert data.training_bar("q4", 2, fallback=True) is None
+    strict = training_rows(data, ["q0", "q3", "q4"], min_gain=2)["triplets"]
+    assert strict["query"] == ["buy a cordless drill"]
+    rows = training_rows(data, ["q0", "q3", "q4"], min_gain=2, fallback=True)["triplets"]
+    # q0 still trains on its gain-2 product only; q3 on both of its gain-1 products; q4 on nothing
+    assert rows["query"] == ["buy a cordless drill", "buy a leaf blower", "buy a leaf blower"]
+    assert rows["positive"] == ["cordless drill", "leaf blower", "smoke alarm"]
+    assert rows["negative"][1:] == ["step ladder", "step ladder"]
+
+
 class StopAt(__import__("transformers").TrainerCallback):
     """Simulates a crash (Ctrl-C) after a given step."""
 

@@ -80,7 +80,8 @@ COLUMN_ROLES = ("product_id", "title", "brand", "description", "bullets", "attri
                 "query_id", "label")
 TRAIN_FLAGS = {"kind": "kind", "mini_batch_size": "mini_batch_size", "negatives_file": "negatives_file",
                "model": "model", "lr": "learning_rate", "batch_size": "batch_size", "epochs": "epochs",
-               "max_seq_length": "max_seq_length", "seed": "seed", "min_positive_gain": "min_positive_gain"}
+               "max_seq_length": "max_seq_length", "seed": "seed", "min_positive_gain": "min_positive_gain",
+               "min_gain_fallback": "min_gain_fallback"}
 
 
 GENERATE_FLAGS = {"llm": "llm", "llm_base_url": "base_url", "synthetic_queries": "queries_file",
@@ -207,6 +208,9 @@ Epochs = Annotated[float | None, typer.Option(help="Training epochs.")]
 MaxLen = Annotated[int | None, typer.Option(help="Max tokens per text.")]
 Seed = Annotated[int | None, typer.Option(help="Training seed.")]
 MinGain = Annotated[int | None, typer.Option(help="Train only on positives with at least this gain.")]
+MinGainFallback = Annotated[bool | None, typer.Option(
+    "--min-gain-fallback/--no-min-gain-fallback",
+    help="With --min-positive-gain: a query with no product at that gain trains on its best positives instead.")]
 Out = Annotated[Path, typer.Option("--out", help="Run directory.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")]
 Precision = Annotated[str | None, typer.Option(help="auto (bf16 where the hardware has it), bf16 or fp32.")]
@@ -247,7 +251,7 @@ def pipeline(
     out: Out, data: Data = None, catalog: Catalog = None, queries: Queries = None, query_texts: QueryTexts = None,
     split: SplitFile = None, config: ConfigFile = None, model: Model = None, lr: LR = None, batch_size: Batch = None,
     epochs: Epochs = None, max_seq_length: MaxLen = None, seed: Seed = None, min_positive_gain: MinGain = None,
-    encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
+    min_gain_fallback: MinGainFallback = None, encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
     duplicate_products: DupProducts = None, id_column: Column = None, title_column: Column = None,
     brand_column: Column = None, description_column: Column = None, bullets_column: Column = None,
     attributes_column: Column = None, category_column: Column = None, query_column: Column = None,
@@ -287,7 +291,7 @@ def train(
     out: Out, data: Data = None, catalog: Catalog = None, queries: Queries = None, query_texts: QueryTexts = None,
     split: SplitFile = None, config: ConfigFile = None, model: Model = None, lr: LR = None, batch_size: Batch = None,
     epochs: Epochs = None, max_seq_length: MaxLen = None, seed: Seed = None, min_positive_gain: MinGain = None,
-    encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
+    min_gain_fallback: MinGainFallback = None, encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
     duplicate_products: DupProducts = None, id_column: Column = None, title_column: Column = None,
     brand_column: Column = None, description_column: Column = None, bullets_column: Column = None,
     attributes_column: Column = None, category_column: Column = None, query_column: Column = None,
@@ -522,7 +526,8 @@ def mine(
             sp_ = split_queries(list(d.queries), dev_fraction=cfg.data.dev_fraction,
                                 test_fraction=cfg.data.test_fraction, seed=cfg.data.split_seed)
         if cfg.mine.source == "bm25":
-            records, stats = run_mine(d, sp_, cfg.mine, min_gain=cfg.train.min_positive_gain)
+            records, stats = run_mine(d, sp_, cfg.mine, min_gain=cfg.train.min_positive_gain,
+                                     fallback=cfg.train.min_gain_fallback)
         else:
             ref = resolve_model(cfg.train.model)
             m = load_sparse_encoder(ref)
@@ -531,7 +536,7 @@ def mine(
                 ensure_index(m, ref, d, ix, batch_size=cfg.evaluate.encode_batch_size, progress=True,
                              catalog_key=str(len(d.products)), precision=cfg.evaluate.precision)
                 records, stats = run_mine(d, sp_, cfg.mine, model=m, index=ix, precision=cfg.evaluate.precision,
-                                          min_gain=cfg.train.min_positive_gain)
+                                          min_gain=cfg.train.min_positive_gain, fallback=cfg.train.min_gain_fallback)
         write_mined(out, records)
         out_console.print(_json.dumps(stats, indent=1))
         out_console.print(f"mined negatives for {len(records)} training queries: {out}")

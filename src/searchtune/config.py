@@ -58,6 +58,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     judged_negatives: bool = True  # use judged gain-0 products as hard negatives
     min_positive_gain: int | None = None  # train only on positives with at least this gain (None: the scale's)
+    # with min_positive_gain: a query with no product at that gain trains on its best positives instead of none
+    min_gain_fallback: bool = False
     seed: int = 42
     precision: str = "auto"  # auto (bf16 autocast where the hardware has it), bf16, fp32
     save_steps: int = 200

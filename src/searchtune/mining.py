@@ -142,8 +142,13 @@ def select_negatives(qid: str, candidates: list[tuple[str, float]], *, data: Sea
 
 
 # -- candidate sources ----------------------------------------------------------
+def _bar(bar: dict[str, int] | int, qid: str) -> int:
+    """A query's positive bar for the margin: one for all, or per query (mine's min_gain fallback)."""
+    return bar[qid] if isinstance(bar, dict) else bar
+
+
 def model_candidates(model, index, data: SearchData, qids: list[str], cfg: MineConfig, *, precision: str = "auto",
-                     batch_size: int = 256, bar: int = 1):
+                     batch_size: int = 256, bar: dict[str, int] | int = 1):
     """Top-K candidates per query from ``index`` (searched with ``model``), positives filtered in Qdrant,
     plus each query's best positive score for the margin. Returns (candidates, best_positive, stats)."""
     from .encode import encode_sparse
@@ -157,7 +162,7 @@ def model_candidates(model, index, data: SearchData, qids: list[str], cfg: MineC
     t2 = time.perf_counter()
     best: dict[str, float | None] = {q: None for q in qids}
     if cfg.margin > 0:
-        pos = {q: [p for p, g in data.qrels.get(q, {}).items() if g >= bar] for q in qids}
+        pos = {q: [p for p, g in data.qrels.get(q, {}).items() if g >= _bar(bar, q)] for q in qids}
         ids = sorted({p for ps in pos.values() for p in ps})
         row = {p: i for i, p in enumerate(ids)}
         p_vecs = index.vectors(ids, q_vecs.shape[1])
@@ -175,7 +180,7 @@ def model_candidates(model, index, data: SearchData, qids: list[str], cfg: MineC
     return candidates, best, stats
 
 
-def bm25_candidates(data: SearchData, qids: list[str], cfg: MineConfig, *, bar: int = 1):
+def bm25_candidates(data: SearchData, qids: list[str], cfg: MineConfig, *, bar: dict[str, int] | int = 1):
     """Top-K BM25 (stemmed) candidates per query with positives dropped, and the best positive's BM25 score."""
     from .evaluate import bm25_index
 
@@ -193,7 +198,7 @@ def bm25_candidates(data: SearchData, qids: list[str], cfg: MineConfig, *, bar: 
         candidates[q] = [(p, s) for p, s in ranked if p not in positives][:cfg.top_k]
         best[q] = None
         if cfg.margin > 0:
-            pos = [p for p, g in data.qrels.get(q, {}).items() if g >= bar and p in position]
+            pos = [p for p, g in data.qrels.get(q, {}).items() if g >= _bar(bar, q) and p in position]
             if pos:
                 scores = bm25.scores(data.queries[q])
                 best[q] = float(max(scores[position[p]] for p in pos))
@@ -206,13 +211,14 @@ def bm25_candidates(data: SearchData, qids: list[str], cfg: MineConfig, *, bar: 
 
 
 def mine(data: SearchData, split: Split, cfg: MineConfig, *, model=None, index=None, precision: str = "auto",
-         progress: bool = True, min_gain: int | None = None) -> tuple[list[dict], dict]:
-    """Mine a pool of negatives for every training query of ``split`` (never a dev or test query)."""
+         progress: bool = True, min_gain: int | None = None, fallback: bool = False) -> tuple[list[dict], dict]:
+    """Mine a pool of negatives for every training query of ``split`` (never a dev or test query) that has a
+    training positive (:meth:`SearchData.training_bar`)."""
     check_config(cfg)
     held_out = set(split.dev) | set(split.test)
-    bar = max(data.positive_min_gain, min_gain or 0)
-    qids = sorted(q for q in split.train if q not in held_out and
-                  any(g >= bar for g in data.qrels.get(q, {}).values()))
+    bars = {q: data.training_bar(q, min_gain, fallback) for q in split.train if q not in held_out}
+    bar = {q: b for q, b in bars.items() if b is not None}
+    qids = sorted(bar)
     if cfg.source == "bm25":
         candidates, best, stats = bm25_candidates(data, qids, cfg, bar=bar)
     else:
@@ -343,14 +349,16 @@ def train_with_mining(data: SearchData, split: Split, train_cfg: TrainConfig, mi
                 t = time.perf_counter()
                 if mine_cfg.source == "bm25":
                     records, mstats = mine(data, split, mine_cfg, progress=progress,
-                                           min_gain=train_cfg.min_positive_gain)
+                                           min_gain=train_cfg.min_positive_gain,
+                                           fallback=train_cfg.min_gain_fallback)
                 else:
                     model = load_sparse_encoder(previous)
                     _, index = dev_eval(previous, f"round-{r - 1}")  # already indexed: reused, not rebuilt
                     try:
                         records, mstats = mine(data, split, mine_cfg, model=model, index=index,
                                                precision=train_cfg.precision, progress=progress,
-                                               min_gain=train_cfg.min_positive_gain)
+                                               min_gain=train_cfg.min_positive_gain,
+                                               fallback=train_cfg.min_gain_fallback)
                     finally:
                         index.close()
                 mstats["seconds"] = round(time.perf_counter() - t, 1)

@@ -34,7 +34,7 @@ CONFIG_FILE = "searchtune_config.yaml"
 
 def training_rows(data: SearchData, train_qids, *, judged_negatives: bool = True, min_gain: int | None = None,
                   held_out=(), negatives: dict[str, list[str]] | None = None,
-                  negatives_per_row: int = 1) -> dict[str, dict[str, list[str]]]:
+                  negatives_per_row: int = 1, fallback: bool = False) -> dict[str, dict[str, list[str]]]:
     """Training rows from the judgments of the training queries.
 
     Returns up to two column sets: ``"triplets"`` (query, positive, negative
@@ -44,7 +44,8 @@ def training_rows(data: SearchData, train_qids, *, judged_negatives: bool = True
     them apart spares a vocabulary-wide forward pass for a filler negative.
     The pool is ``negatives[qid]`` when given (mined; see :mod:`searchtune.mining`),
     else the judged gain-0 products when ``judged_negatives``. ``min_gain`` raises
-    the bar for a positive above the scale's. Raises if a held-out query is among
+    the bar for a positive above the scale's; with ``fallback`` a query with nothing at that bar trains on
+    its best-judged positives (:meth:`SearchData.training_bar`). Raises if a held-out query is among
     ``train_qids``.
     """
     leaked = set(train_qids) & set(held_out)
@@ -60,7 +61,10 @@ def training_rows(data: SearchData, train_qids, *, judged_negatives: bool = True
     cursor = 0
     for qid in sorted(train_qids):
         judged = data.qrels.get(qid, {})
-        positives = sorted((p for p, g in judged.items() if g >= bar), key=lambda p: (-judged[p], p))
+        q_bar = data.training_bar(qid, min_gain, fallback)
+        if q_bar is None:
+            continue
+        positives = sorted((p for p, g in judged.items() if g >= q_bar), key=lambda p: (-judged[p], p))
         if negatives is not None:
             pool = list(negatives.get(qid, []))
         else:
@@ -144,7 +148,8 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
     ckpt_dir = out_dir / "checkpoints"
     parts = training_rows(data, split.train, judged_negatives=config.judged_negatives,
                           min_gain=config.min_positive_gain, held_out=set(split.dev) | set(split.test),
-                          negatives=negatives, negatives_per_row=negatives_per_row)
+                          negatives=negatives, negatives_per_row=negatives_per_row,
+                          fallback=config.min_gain_fallback)
     datasets = {name: Dataset.from_dict(rows) for name, rows in parts.items()}
     dataset = datasets if len(datasets) > 1 else next(iter(datasets.values()))
     n_rows = sum(len(d) for d in datasets.values())
