@@ -223,7 +223,7 @@ def test_train_from_the_page_then_read_the_metrics(workspace, tmp_path):
             page.fill("#t-name", "browser-run")
             page.select_option("#t-catalog", "shop/catalog.csv")
             page.select_option("#t-queries", "shop/queries.csv")
-            page.fill("#t-epochs", "1")
+            page.fill("#t-epochs", "0.3")
             page.fill("#t-lr", "3e-4")
             page.fill("#t-batch", "32")
             page.fill("#t-maxlen", "32")

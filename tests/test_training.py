@@ -7,7 +7,7 @@ import torch
 from searchtune.config import TrainConfig
 from searchtune.data import SearchData, Split
 from searchtune.errors import SearchtuneError
-from searchtune.training import train_sparse, training_rows
+from searchtune.training import logging_steps, train_sparse, training_rows
 
 
 def small_data() -> SearchData:
@@ -50,6 +50,13 @@ def test_min_gain_fallback_keeps_queries_with_only_partly_relevant_products():
     assert rows["query"] == ["buy a cordless drill", "buy a leaf blower", "buy a leaf blower"]
     assert rows["positive"] == ["cordless drill", "leaf blower", "smoke alarm"]
     assert rows["negative"][1:] == ["step ladder", "step ladder"]
+
+
+def test_short_runs_log_the_loss_often_enough_to_draw_a_curve():
+    cfg = TrainConfig(batch_size=64, epochs=1, logging_steps=20)
+    assert logging_steps(cfg, [24_143]) == 20  # 378 steps: the configured interval
+    assert logging_steps(TrainConfig(batch_size=32, epochs=0.3, logging_steps=20), [300, 100]) == 1  # 3 steps
+    assert logging_steps(TrainConfig(batch_size=32, epochs=1, logging_steps=20), [1_000, 600]) == 5  # 51 steps
 
 
 class StopAt(__import__("transformers").TrainerCallback):

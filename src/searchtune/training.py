@@ -91,6 +91,14 @@ def base_model(config: TrainConfig) -> str:
     return config.model
 
 
+def logging_steps(config: TrainConfig, dataset_rows: list[int]) -> int:
+    """How often the loss is logged: ``config.logging_steps``, or more often for a run with fewer than ten times
+    that many steps, so that every run logs about ten loss points or more (the studio's live loss curve
+    would stay empty for a short run on a small catalog)."""
+    steps = int(sum(-(-n // config.batch_size) for n in dataset_rows) * config.epochs)
+    return max(1, min(config.logging_steps, steps // 10))
+
+
 def _log_callback(path: Path):
     """A trainer callback appending every log entry (loss, lr, ...) to ``path`` as JSON lines: the
     studio draws the live loss curve from it."""
@@ -204,7 +212,7 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=2,
-        logging_steps=config.logging_steps,
+        logging_steps=logging_steps(config, [len(d) for d in datasets.values()]),
         seed=config.seed,
         data_seed=config.seed,
         report_to="none",
