@@ -81,7 +81,7 @@ COLUMN_ROLES = ("product_id", "title", "brand", "description", "bullets", "attri
 TRAIN_FLAGS = {"kind": "kind", "mini_batch_size": "mini_batch_size", "negatives_file": "negatives_file",
                "model": "model", "lr": "learning_rate", "batch_size": "batch_size", "epochs": "epochs",
                "max_seq_length": "max_seq_length", "seed": "seed", "min_positive_gain": "min_positive_gain",
-               "min_gain_fallback": "min_gain_fallback"}
+               "min_gain_fallback": "min_gain_fallback", "query_typo_rate": "query_typo_rate"}
 
 
 GENERATE_FLAGS = {"llm": "llm", "llm_base_url": "base_url", "synthetic_queries": "queries_file",
@@ -211,6 +211,8 @@ MinGain = Annotated[int | None, typer.Option(help="Train only on positives with 
 MinGainFallback = Annotated[bool | None, typer.Option(
     "--min-gain-fallback/--no-min-gain-fallback",
     help="With --min-positive-gain: a query with no product at that gain trains on its best positives instead.")]
+TypoRate = Annotated[float | None, typer.Option(
+    help="Fraction of training rows that also train with a misspelled query (typo-aware training; 0 = off).")]
 Out = Annotated[Path, typer.Option("--out", help="Run directory.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")]
 Precision = Annotated[str | None, typer.Option(help="auto (bf16 where the hardware has it), bf16 or fp32.")]
@@ -251,7 +253,7 @@ def pipeline(
     out: Out, data: Data = None, catalog: Catalog = None, queries: Queries = None, query_texts: QueryTexts = None,
     split: SplitFile = None, config: ConfigFile = None, model: Model = None, lr: LR = None, batch_size: Batch = None,
     epochs: Epochs = None, max_seq_length: MaxLen = None, seed: Seed = None, min_positive_gain: MinGain = None,
-    min_gain_fallback: MinGainFallback = None, encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
+    min_gain_fallback: MinGainFallback = None, query_typo_rate: TypoRate = None, encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
     duplicate_products: DupProducts = None, id_column: Column = None, title_column: Column = None,
     brand_column: Column = None, description_column: Column = None, bullets_column: Column = None,
     attributes_column: Column = None, category_column: Column = None, query_column: Column = None,
@@ -291,7 +293,7 @@ def train(
     out: Out, data: Data = None, catalog: Catalog = None, queries: Queries = None, query_texts: QueryTexts = None,
     split: SplitFile = None, config: ConfigFile = None, model: Model = None, lr: LR = None, batch_size: Batch = None,
     epochs: Epochs = None, max_seq_length: MaxLen = None, seed: Seed = None, min_positive_gain: MinGain = None,
-    min_gain_fallback: MinGainFallback = None, encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
+    min_gain_fallback: MinGainFallback = None, query_typo_rate: TypoRate = None, encoding: Encoding = None, label_scale: LabelScale = None, positive_min_gain: PositiveMinGain = None,
     duplicate_products: DupProducts = None, id_column: Column = None, title_column: Column = None,
     brand_column: Column = None, description_column: Column = None, bullets_column: Column = None,
     attributes_column: Column = None, category_column: Column = None, query_column: Column = None,

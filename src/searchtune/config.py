@@ -60,6 +60,8 @@ class TrainConfig:
     min_positive_gain: int | None = None  # train only on positives with at least this gain (None: the scale's)
     # with min_positive_gain: a query with no product at that gain trains on its best positives instead of none
     min_gain_fallback: bool = False
+    # this fraction of the training rows gets a second copy with a misspelled query (searchtune.typos); 0 = off
+    query_typo_rate: float = 0.0
     seed: int = 42
     precision: str = "auto"  # auto (bf16 autocast where the hardware has it), bf16, fp32
     save_steps: int = 200

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -34,7 +35,8 @@ CONFIG_FILE = "searchtune_config.yaml"
 
 def training_rows(data: SearchData, train_qids, *, judged_negatives: bool = True, min_gain: int | None = None,
                   held_out=(), negatives: dict[str, list[str]] | None = None,
-                  negatives_per_row: int = 1, fallback: bool = False) -> dict[str, dict[str, list[str]]]:
+                  negatives_per_row: int = 1, fallback: bool = False, typo_rate: float = 0.0,
+                  typo_seed: int = 42) -> dict[str, dict[str, list[str]]]:
     """Training rows from the judgments of the training queries.
 
     Returns up to two column sets: ``"triplets"`` (query, positive, negative
@@ -45,14 +47,17 @@ def training_rows(data: SearchData, train_qids, *, judged_negatives: bool = True
     The pool is ``negatives[qid]`` when given (mined; see :mod:`searchtune.mining`),
     else the judged gain-0 products when ``judged_negatives``. ``min_gain`` raises
     the bar for a positive above the scale's; with ``fallback`` a query with nothing at that bar trains on
-    its best-judged positives (:meth:`SearchData.training_bar`). Raises if a held-out query is among
-    ``train_qids``.
+    its best-judged positives (:meth:`SearchData.training_bar`). With ``typo_rate`` > 0 that fraction of
+    the rows gets a second copy whose query is misspelled (:mod:`searchtune.typos`); a misspelling that
+    equals a held-out query's text is not used. Raises if a held-out query is among ``train_qids``.
     """
     leaked = set(train_qids) & set(held_out)
     if leaked:
         raise SearchtuneError(f"{len(leaked)} held-out (dev/test) queries were passed for training; refusing")
     if negatives_per_row < 1:
         raise SearchtuneError(f"negatives_per_row must be at least 1, got {negatives_per_row}")
+    if not 0.0 <= typo_rate <= 1.0:
+        raise SearchtuneError(f"query_typo_rate must be between 0 and 1, got {typo_rate}")
     texts = data.texts
     bar = max(data.positive_min_gain, min_gain or 0)
     neg_cols = ["negative"] + [f"negative_{i}" for i in range(2, negatives_per_row + 1)]
@@ -80,7 +85,36 @@ def training_rows(data: SearchData, train_qids, *, judged_negatives: bool = True
     out = {name: rows for name, rows in (("pairs", pairs), ("triplets", triplets)) if rows["query"]}
     if not out:
         raise SearchtuneError(f"no training pairs: no training query has a judgment with gain >= {bar}")
+    if typo_rate > 0:
+        _add_misspelled(out, typo_rate, typo_seed, {data.queries[q].lower() for q in held_out if q in data.queries})
     return out
+
+
+def _add_misspelled(parts: dict[str, dict[str, list[str]]], rate: float, seed: int, held_out_texts: set[str]):
+    """Append a misspelled copy of ``rate`` of the rows of every column set (the same positive and
+    negatives), in place. Logged: copies made, rows with no word to misspell, copies dropped because they
+    spelled a held-out query."""
+    from .typos import misspell
+
+    rng = random.Random(seed)
+    made = no_word = held = 0
+    for rows in parts.values():
+        n = len(rows["query"])
+        for r in range(n):
+            if rng.random() >= rate:
+                continue
+            typo = misspell(rows["query"][r], rng)
+            if typo is None:
+                no_word += 1
+                continue
+            if typo.lower() in held_out_texts:
+                held += 1
+                continue
+            made += 1
+            for col, values in rows.items():
+                values.append(typo if col == "query" else values[r])
+    logger.info("misspelled copies: %d added, %d rows had no word to misspell, %d dropped (equal to a "
+                "held-out query)", made, no_word, held)
 
 
 def base_model(config: TrainConfig) -> str:
@@ -157,7 +191,8 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
     parts = training_rows(data, split.train, judged_negatives=config.judged_negatives,
                           min_gain=config.min_positive_gain, held_out=set(split.dev) | set(split.test),
                           negatives=negatives, negatives_per_row=negatives_per_row,
-                          fallback=config.min_gain_fallback)
+                          fallback=config.min_gain_fallback, typo_rate=config.query_typo_rate,
+                          typo_seed=config.seed)
     datasets = {name: Dataset.from_dict(rows) for name, rows in parts.items()}
     dataset = datasets if len(datasets) > 1 else next(iter(datasets.values()))
     n_rows = sum(len(d) for d in datasets.values())
