@@ -16,15 +16,21 @@ from __future__ import annotations
 import random
 
 _ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
-_NEIGHBOURS: dict[str, str] = {}
-for _r, _row in enumerate(_ROWS):
-    for _c, _ch in enumerate(_row):
-        near = [_row[j] for j in (_c - 1, _c + 1) if 0 <= j < len(_row)]
-        for _dr in (-1, 1):
-            if 0 <= _r + _dr < len(_ROWS):
-                other = _ROWS[_r + _dr]
-                near += [other[j] for j in (_c - 1, _c, _c + 1) if 0 <= j < len(other)]
-        _NEIGHBOURS[_ch] = "".join(sorted(set(near)))
+
+
+def _neighbours() -> dict[str, str]:
+    """Each letter's neighbours on a QWERTY keyboard: left and right, and the three keys above and below."""
+    out = {}
+    for r, row in enumerate(_ROWS):
+        for c, ch in enumerate(row):
+            near = [row[j] for j in (c - 1, c + 1) if 0 <= j < len(row)]
+            for other in (_ROWS[r + d] for d in (-1, 1) if 0 <= r + d < len(_ROWS)):
+                near += [other[j] for j in (c - 1, c, c + 1) if 0 <= j < len(other)]
+            out[ch] = "".join(sorted(set(near)))
+    return out
+
+
+_NEIGHBOURS = _neighbours()
 
 EDITS = ("drop", "double", "swap", "key", "join")
 
