@@ -17,9 +17,9 @@ def searchtune_home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def _splade():
-    from searchtune.models import load_sparse_encoder
+    from searchtune.models import load_encoder
 
-    return load_sparse_encoder("splade-tiny")
+    return load_encoder("splade-tiny", kind="sparse")
 
 
 @pytest.fixture

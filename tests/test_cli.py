@@ -70,13 +70,13 @@ def test_pipeline_end_to_end_on_the_example(tmp_path):
 @pytest.mark.slow
 def test_python_api_finetune_returns_the_model(tmp_path):
     import searchtune
-    from searchtune.models import load_sparse_encoder
+    from searchtune.models import load_encoder
 
     path = searchtune.finetune(EXAMPLES / "catalog.csv", queries=EXAMPLES / "queries.csv", out=tmp_path / "run",
                                evaluate=False, progress=False, epochs=0.1, max_seq_length=32,
                                min_positive_gain=2)
     assert path == tmp_path / "run" / "model"
-    assert load_sparse_encoder(path).encode_query(["hose"]).shape[-1] == 30522
+    assert load_encoder(path, kind="sparse").encode_query(["hose"]).shape[-1] == 30522
 
 
 @pytest.mark.slow
@@ -115,6 +115,28 @@ def test_mine_writes_inspectable_negatives_for_training_queries_only(tmp_path):
     assert bm25.exit_code == 0, bm25.output
     bad = runner.invoke(app, args + ["--mine-window", "60-10"])
     assert bad.exit_code == 2 and "window" in bad.output
+
+
+def test_mine_never_reuses_a_collection_of_another_catalog_of_the_same_size(tmp_path):
+    """`mine` reuses its collection only when it holds exactly this catalog: two catalogs of the same size
+    but other products must not share one (the negatives must name products of the catalog given)."""
+    titles = ["Cordless drill kit", "Drill driver", "Impact drill", "Hammer drill", "Garden hose 50 ft",
+              "Hose reel", "Soaker hose", "Hose nozzle"]
+    results = []
+    for name, prefix in (("a", "p"), ("b", "x")):
+        catalog = write(tmp_path / f"{name}.csv", "id,title\n" + "".join(f"{prefix}{i},{t}\n"
+                                                                        for i, t in enumerate(titles)))
+        queries = write(tmp_path / f"q{name}.csv", "query,product_id,label\n" + "".join(
+            f"cordless drill {i},{prefix}{i},Exact\ngarden hose {i},{prefix}{i + 4},Exact\n" for i in range(4)))
+        out = tmp_path / f"{name}.jsonl"
+        result = runner.invoke(app, ["mine", "--catalog", str(catalog), "--queries", str(queries), "--out", str(out),
+                                     "--collection", "shared", "--mine-window", "1-5", "--mine-top-k", "5",
+                                     "--mine-margin", "0"])
+        assert result.exit_code == 0, result.output
+        results.append({n["product_id"] for line in out.read_text().splitlines()
+                        for n in json.loads(line)["negatives"]})
+    assert results[0] and all(p.startswith("p") for p in results[0])
+    assert results[1] and all(p.startswith("x") for p in results[1])
 
 
 @pytest.mark.slow

@@ -101,10 +101,10 @@ def test_significance_marks_differences(collection):
 
 
 def test_matryoshka_truncation_keeps_unit_vectors():
-    from searchtune.dense import encode_dense
-    from searchtune.models import load_dense_encoder
+    from searchtune.encode import encode_dense
+    from searchtune.models import load_encoder
 
-    m = load_dense_encoder("minilm")
+    m = load_encoder("minilm", kind="dense")
     full = encode_dense(m, ["cordless drill", "garden hose"])
     small = encode_dense(m, ["cordless drill", "garden hose"], dim=64)
     assert full.shape == (2, 384) and small.shape == (2, 64)
@@ -113,12 +113,12 @@ def test_matryoshka_truncation_keeps_unit_vectors():
 
 
 def test_matryoshka_runs_match_qdrant_at_full_size_and_cut_each_size(collection):
-    from searchtune.dense import matryoshka_runs
-    from searchtune.models import load_dense_encoder
+    from searchtune.matryoshka import matryoshka_runs
+    from searchtune.models import load_encoder
 
     d, index, models = collection
     qdrant = run_systems(index, d, d.queries, models, k=5, systems=["dense-base"])["dense-base"].run
-    runs, timings = matryoshka_runs(load_dense_encoder("minilm"), d, d.queries, [384, 64], k=5)
+    runs, timings = matryoshka_runs(load_encoder("minilm", kind="dense"), d, d.queries, [384, 64], k=5)
     assert set(runs) == {384, 64} and timings["documents"] == len(d.products)
     for qid in d.queries:
         assert list(runs[384][qid])[:3] == list(qdrant[qid])[:3]  # exact search == Qdrant at full size
@@ -126,10 +126,10 @@ def test_matryoshka_runs_match_qdrant_at_full_size_and_cut_each_size(collection)
     assert runs[64] != runs[384]  # the cut vectors score differently
     stored = index.vectors(d.product_ids, 384, name="dense_base")  # read back instead of encoding again
     assert stored.shape == (len(d.products), 384)
-    reused, timings = matryoshka_runs(load_dense_encoder("minilm"), d, d.queries, [384, 64], k=5, docs=stored)
+    reused, timings = matryoshka_runs(load_encoder("minilm", kind="dense"), d, d.queries, [384, 64], k=5, docs=stored)
     assert timings["documents_reused"] and all(list(reused[64][q])[:3] == list(runs[64][q])[:3] for q in d.queries)
     with pytest.raises(SearchtuneError, match="outside"):
-        matryoshka_runs(load_dense_encoder("minilm"), d, d.queries, [512], k=5)
+        matryoshka_runs(load_encoder("minilm", kind="dense"), d, d.queries, [512], k=5)
 
 
 @pytest.mark.slow
@@ -138,15 +138,15 @@ def test_a_dense_training_step_changes_the_model(tmp_path):
 
     from searchtune.config import TrainConfig
     from searchtune.data import Split
-    from searchtune.models import load_dense_encoder
-    from searchtune.training import train_model
+    from searchtune.models import load_encoder
+    from searchtune.train.trainer import train_model
 
     d = data()
     split = Split(train=[f"q{i}" for i in range(10)], dev=["q10"], test=["q11"])
     cfg = TrainConfig(kind="dense", epochs=1, batch_size=4, max_seq_length=16, matryoshka_dims=[384, 64],
                       mini_batch_size=2, learning_rate=1e-4)
     path = train_model(d, split, cfg, tmp_path, progress=False)
-    base, tuned = load_dense_encoder("minilm"), load_dense_encoder(path)
+    base, tuned = load_encoder("minilm", kind="dense"), load_encoder(path, kind="dense")
     b = dict(base.named_parameters())
     assert any(not torch.equal(p, b[n]) for n, p in tuned.named_parameters())
     import json

@@ -5,9 +5,11 @@ import scipy.sparse as sp
 
 from searchtune.bm25 import BM25Baseline
 from searchtune.encode import encode_sparse, top_terms
-from searchtune.index import EdgeIndex, open_index, point_id
+from searchtune.index import EdgeIndex, open_index
+from searchtune.index.base import point_id
 from searchtune.index.server import ServerIndex
-from searchtune.search import index_products, search_queries
+from searchtune.data import SearchData
+from searchtune.index import collection as col
 
 PRODUCTS = pd.DataFrame({
     "product_id": ["d1", "d2", "d3", "d4"],
@@ -21,12 +23,15 @@ def matrix(rows):
     return sp.csr_matrix(np.array(rows, dtype=np.float32))
 
 
+SPARSE = {"v": {"kind": "sparse"}}
+
+
 @pytest.fixture(params=["edge", "server"])
 def index(request, tmp_path):
     if request.param == "edge":
-        ix = EdgeIndex("t", tmp_path / "qdrant")
+        ix = EdgeIndex("t", tmp_path / "qdrant", vectors=SPARSE)
     else:
-        ix = ServerIndex("t", ":memory:")  # qdrant-client's local mode stands in for a server
+        ix = ServerIndex("t", ":memory:", vectors=SPARSE)  # qdrant-client's local mode stands in for a server
     yield ix
     ix.close()
 
@@ -35,14 +40,14 @@ def test_upsert_search_exclude_and_idempotent(index):
     index.create()
     vecs = matrix([[1, 0, 2], [0, 3, 0], [1, 1, 1]])
     payloads = [{"product_id": p, "title": p.upper()} for p in "abc"]
-    index.upsert(list("abc"), vecs, payloads)
-    index.upsert(list("abc"), vecs, payloads)  # same ids → same points
+    index.upsert(list("abc"), {"v": vecs}, payloads)
+    index.upsert(list("abc"), {"v": vecs}, payloads)  # same ids → same points
     assert index.count() == 3
-    hits = index.search(matrix([[0, 1, 0], [1, 0, 1]]), limit=3)
+    hits = index.query({"v": matrix([[0, 1, 0], [1, 0, 1]])}, ["v"], limit=3)
     assert [h.product_id for h in hits[0]] == ["b", "c"]
     assert hits[0][0].score == pytest.approx(3.0) and hits[0][0].payload["title"] == "B"
     assert [h.product_id for h in hits[1]] == ["a", "c"]
-    excluded = index.search(matrix([[1, 0, 1]]), limit=3, exclude=[{"a"}])
+    excluded = index.query({"v": matrix([[1, 0, 1]])}, ["v"], limit=3, exclude=[{"a"}])
     assert [h.product_id for h in excluded[0]] == ["c"]
 
 
@@ -52,9 +57,9 @@ def test_point_ids_are_stable_uuids():
 
 
 def test_edge_collection_persists_with_metadata(tmp_path):
-    ix = EdgeIndex("p", tmp_path)
+    ix = EdgeIndex("p", tmp_path, vectors=SPARSE)
     ix.create(metadata={"model": "m1"})
-    ix.upsert(["a"], matrix([[1, 0]]), [{"product_id": "a"}])
+    ix.upsert(["a"], {"v": matrix([[1, 0]])}, [{"product_id": "a"}])
     ix.close()
     again = open_index("p", data_dir=tmp_path)
     assert again.exists() and again.count() == 1 and again.metadata()["model"] == "m1"
@@ -63,15 +68,42 @@ def test_edge_collection_persists_with_metadata(tmp_path):
 
 def test_splade_index_and_search_on_edge(splade, tmp_path):
     ix = EdgeIndex("products", tmp_path)
-    stats = index_products(splade, PRODUCTS, ix, progress=False)
-    assert stats["documents"] == 4 and ix.count() == 4
-    hits, timing = search_queries(splade, ix, {"q": "cordless drill", "h": "hose for the garden"}, k=2)
-    assert {h.product_id for h in hits["q"]} == {"d1", "d4"}
-    assert hits["h"][0].product_id == "d3"
-    assert timing["queries"] == 2
+    models = col.Models(sparse_base="splade-tiny")
+    stats = col.build(ix, SearchData(PRODUCTS), models, progress=False, loaded={"sparse_base": splade})
+    assert stats["documents"] == 4 and ix.count() == 4 and not stats["reused"]
+    hits = col.search(ix, models, ["cordless drill", "hose for the garden"], "sparse-base", k=2,
+                      loaded={"sparse_base": splade})
+    assert {h.product_id for h in hits[0]} == {"d1", "d4"}
+    assert hits[1][0].product_id == "d3"
     vec = encode_sparse(splade, ["cordless drill"], kind="query")
     assert "drill" in [t for t, _ in top_terms(splade, vec, 10)]
     ix.close()
+
+
+def test_a_collection_is_reused_only_for_the_same_catalog_and_models(splade, tmp_path):
+    """The fingerprint is the catalog's ids and texts and the models: a catalog of the same size with other
+    texts, or another model, rebuilds the collection; the same catalog and models reuse it."""
+    loaded = {"sparse_base": splade}
+    models = col.Models(sparse_base="splade-tiny")
+    with EdgeIndex("c", tmp_path) as ix:
+        assert not col.build(ix, SearchData(PRODUCTS), models, progress=False, loaded=loaded)["reused"]
+        assert col.build(ix, SearchData(PRODUCTS.copy()), models, progress=False, loaded=loaded)["reused"]
+        other = PRODUCTS.copy()
+        other["text"] = ["Patio umbrella", "Bird feeder", "Garden hose 50 ft", "Lawn mower"]
+        assert not col.build(ix, SearchData(other), models, progress=False, loaded=loaded)["reused"]
+        hits = col.search(ix, models, ["umbrella for the patio"], "sparse-base", k=1, loaded=loaded)
+        assert hits[0][0].product_id == "d1"  # the new text is what is searched
+        assert not col.build(ix, SearchData(other), col.Models(sparse_base=str(tmp_path / "m")), progress=False,
+                             loaded=loaded)["reused"]
+
+
+def test_modes_map_to_the_systems_a_collection_holds():
+    base = col.Models(sparse_base="s", dense_base="d")
+    assert [base.mode_system(m) for m in col.MODES] == ["sparse-base", "dense-base", "hybrid-base", "bm25-qdrant"]
+    tuned = col.Models(sparse_tuned="s", dense_tuned="d")
+    assert tuned.mode_system("hybrid") == "hybrid-tuned-both" and tuned.mode_system("sparse") == "sparse-tuned"
+    with pytest.raises(Exception, match="mode must be"):
+        base.mode_system("fuzzy")
 
 
 def test_bm25_stems_and_drops_stop_words():

@@ -9,7 +9,7 @@ import pytest
 from searchtune.config import MineConfig, TrainConfig
 from searchtune.data import SearchData, Split
 from searchtune.errors import SearchtuneError
-from searchtune.mining import (
+from searchtune.train.negatives import (
     check_config,
     known_positives,
     mine,
@@ -18,7 +18,7 @@ from searchtune.mining import (
     select_negatives,
     train_with_mining,
 )
-from searchtune.training import training_rows
+from searchtune.train.trainer import training_rows
 
 KINDS = ["cordless drill", "circular saw", "garden hose", "leaf blower", "step ladder", "paint roller",
          "ceiling fan", "smoke alarm", "door knob", "shower head", "shop vac", "fire pit"]
@@ -171,7 +171,7 @@ class Interrupt(Exception):
 @pytest.mark.slow
 def test_rounds_keep_the_best_and_resume_after_an_interruption(tmp_path, monkeypatch):
     """Two ANCE rounds on tiny data; the run is killed in round 2's training and resumed."""
-    from searchtune import training
+    from searchtune.train import trainer as training
     from searchtune.evaluate import model_run, score
     from searchtune.index import EdgeIndex
 

@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from searchtune.models import load_sparse_encoder
+from searchtune.models import load_encoder
 
 PACK = Path(__file__).resolve().parents[1] / "bench" / "pack_models.py"
 
 
 @pytest.mark.slow
 def test_pack_unpack_roundtrip(tmp_path):
-    base = load_sparse_encoder("splade-tiny", device="cpu")
+    base = load_encoder("splade-tiny", device="cpu", kind="sparse")
     moved = {}
     for name, scale in (("a", 1e-3), ("b", 3e-3)):  # two "fine-tuned" models with different changes
-        model = load_sparse_encoder("splade-tiny", device="cpu")
+        model = load_encoder("splade-tiny", device="cpu", kind="sparse")
         torch.manual_seed(len(name) + int(scale * 1e4))
         with torch.no_grad():
             for p in model.parameters():
@@ -35,7 +35,7 @@ def test_pack_unpack_roundtrip(tmp_path):
     subprocess.run([sys.executable, str(PACK), "unpack", "--parts", str(tmp_path / "parts"),
                     "--dest", str(tmp_path / "back")], check=True, capture_output=True)
     for name, want in moved.items():
-        got = load_sparse_encoder(tmp_path / "back" / name, device="cpu").state_dict()
+        got = load_encoder(tmp_path / "back" / name, device="cpu", kind="sparse").state_dict()
         for k, v in want.items():
             if v.is_floating_point():
                 change = (v - base.state_dict()[k]).abs().max().item()

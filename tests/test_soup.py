@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from searchtune.errors import SearchtuneError
-from searchtune.soup import average_models, greedy_soup
+from searchtune.train.soup import average_models, greedy_soup
 
 
 def _save_shifted(model, path, shift):
@@ -25,9 +25,9 @@ def test_average_is_the_weighted_mean_of_each_parameter(splade, tmp_path):
     a = _save_shifted(splade, tmp_path / "a", 0.0)
     b = _save_shifted(splade, tmp_path / "b", 0.3)
     out = average_models([a, b], tmp_path / "soup", weights=[3, 1])
-    from searchtune.models import load_sparse_encoder
+    from searchtune.models import load_encoder
 
-    soup = load_sparse_encoder(out).state_dict()
+    soup = load_encoder(out, kind="sparse").state_dict()
     ref = splade.state_dict()
     name = "0.auto_model.bert.encoder.layer.0.attention.self.query.weight"
     name = name if name in ref else next(k for k, v in ref.items() if v.is_floating_point() and v.dim() == 2)
@@ -35,7 +35,7 @@ def test_average_is_the_weighted_mean_of_each_parameter(splade, tmp_path):
     meta = json.loads((out / "soup.json").read_text())
     assert meta["weights"] == [0.75, 0.25]
     # an equal-weight average of a model with itself is that model: same encodings
-    same = load_sparse_encoder(average_models([a, a], tmp_path / "self"))
+    same = load_encoder(average_models([a, a], tmp_path / "self", kind="sparse"))
     e1 = same.encode_query(["cordless drill"], convert_to_tensor=True).to_dense()
     e2 = splade.encode_query(["cordless drill"], convert_to_tensor=True).to_dense()
     assert torch.allclose(e1, e2, atol=1e-5)

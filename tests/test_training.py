@@ -7,7 +7,7 @@ import torch
 from searchtune.config import TrainConfig
 from searchtune.data import SearchData, Split
 from searchtune.errors import SearchtuneError
-from searchtune.training import logging_steps, train_sparse, training_rows
+from searchtune.train.trainer import logging_steps, train_sparse, training_rows
 
 
 def small_data() -> SearchData:
@@ -71,7 +71,7 @@ class StopAt(__import__("transformers").TrainerCallback):
 
 
 def test_a_training_run_changes_the_model_and_resumes_after_a_crash(tmp_path):
-    from searchtune.models import load_sparse_encoder
+    from searchtune.models import load_encoder
 
     data = small_data()
     split = Split(train=[f"q{i}" for i in range(10)], dev=["q10"], test=["q11"])
@@ -92,7 +92,7 @@ def test_a_training_run_changes_the_model_and_resumes_after_a_crash(tmp_path):
     steps = [e["step"] for e in log if "loss" in e]
     assert steps == [1, 2, 3, 4, 5, 6]  # steps 1–2 come from the checkpoint's history, none was trained twice
     assert (model_dir / "searchtune_config.yaml").exists()
-    base, tuned = load_sparse_encoder("splade-tiny"), load_sparse_encoder(model_dir)
+    base, tuned = load_encoder("splade-tiny", kind="sparse"), load_encoder(model_dir, kind="sparse")
     b = dict(base.named_parameters())
     changed = [n for n, p in tuned.named_parameters() if not torch.equal(p, b[n])]
     assert changed, "training did not change any weight"

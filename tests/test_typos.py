@@ -3,8 +3,8 @@ import random
 import pytest
 
 from searchtune.errors import SearchtuneError
-from searchtune.training import training_rows
-from searchtune.typos import misspell
+from searchtune.train.trainer import training_rows
+from searchtune.train.typos import misspell
 
 from test_training import small_data
 
@@ -64,7 +64,7 @@ def test_misspelled_copies_are_added_deterministically_and_never_spell_a_held_ou
 def test_a_misspelling_that_spells_a_held_out_query_is_not_trained_on(monkeypatch):
     data = small_data()
     # the misspelling of "buy a cordless drill" happens to be dev query q11's text, "buy a fire pit"
-    monkeypatch.setattr("searchtune.typos.misspell",
+    monkeypatch.setattr("searchtune.train.typos.misspell",
                         lambda q, rng: "BUY A FIRE PIT" if "drill" in q else q + "s")
     rows = training_rows(data, ["q0", "q1"], typo_rate=1.0, held_out=["q11"])["triplets"]
     assert rows["query"][3:] == ["buy a circular saws"]  # q0's two copies dropped, q1's kept

@@ -1,8 +1,11 @@
 """The configuration: one dataclass per step, one ``Config`` that holds them.
 
-Defaults live here and only here. A YAML file (``--config``) and CLI flags both
-fill the same objects: the file first, then every flag the user actually gave.
-The resolved config is written next to every artifact it produced
+Defaults and help texts live here and only here. A YAML file (``--config``),
+CLI flags and the studio's JSON all fill the same objects: the file first, then
+every flag the user actually gave. A field with ``flag`` metadata (see
+:func:`opt`) is a command-line option; the CLI builds its option groups from
+these fields (:mod:`searchtune.cli.options`). :meth:`Config.validate` holds
+every check. The resolved config is written next to every artifact it produced
 (``RUN/config.yaml`` and ``RUN/model/searchtune_config.yaml``).
 """
 
@@ -17,75 +20,122 @@ import yaml
 
 from .errors import SearchtuneError
 
+COLUMN_ROLES = ("product_id", "title", "brand", "description", "bullets", "attributes", "category", "query",
+                "query_id", "label")
+SOURCES = ("judged", "none", "model", "bm25")  # where hard negatives come from ("ance" is read as "model")
+
+
+def opt(default: Any = None, help: str = "", *, flag: str | bool = True, parse=None, also: tuple[str, ...] = (),
+        implies: dict[str, Any] | None = None, factory=None, secret: bool = False, envvar: str | None = None):
+    """A config field that is also a command-line option.
+
+    ``flag``: the option's name (``True``: ``--field-name``; ``False``: YAML only). ``parse`` turns the flag's
+    text into the value; ``also`` names other fields (``section.field``) the flag sets too; ``implies`` sets
+    other fields of the same section when the flag is given and they are not.
+    """
+    meta = {"help": help, "flag": flag, "parse": parse, "also": also, "implies": implies or {}, "secret": secret,
+            "envvar": envvar}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def parse_window(text: str) -> tuple[int, int]:
+    """``"10-50"`` → (10, 50)."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+)\s*[-:]\s*(\d+)\s*", text or "")
+    if not m:
+        raise SearchtuneError(f"--mine-window must look like 10-50, got '{text}'")
+    return int(m.group(1)), int(m.group(2))
+
+
+def parse_sizes(text: str) -> list[int]:
+    try:
+        return [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise SearchtuneError(f"--matryoshka must be sizes like 384,256,128,64, got '{text}'") from None
+
 
 @dataclass
 class DataConfig:
     """Where the data comes from and how it is read and split."""
 
-    data: str | None = None  # one file: catalog, or query + product + label rows
-    catalog: str | None = None  # products file (with --queries)
-    queries: str | None = None  # judgments file: query (or query id), product id, label
-    query_texts: str | None = None  # query id → text, for judgments that only hold query ids (BEIR)
-    split: str | None = None  # split file {"test": [...], "dev": [...]}; else split by seed
-    encoding: str | None = None  # detected when not given
-    columns: dict[str, str] = field(default_factory=dict)  # role → column name overrides
-    label_scale: str | None = None  # detected when not given; see searchtune.data.labels
-    positive_min_gain: int | None = None  # overrides the scale's positive threshold
-    description_chars: int = 300
-    duplicate_products: str = "error"  # "error" or "first" (keep the first title of an id)
-    dev_fraction: float = 0.1
-    test_fraction: float = 0.2
-    split_seed: int = 42
+    data: str | None = opt(help="One file: a catalog, or query + product + label rows.")
+    catalog: str | None = opt(help="Products file (use with --queries).")
+    queries: str | None = opt(help="Judgments file: query (or query id), product id, label.")
+    query_texts: str | None = opt(help="Query id → text file, for judgments without query text (BEIR).")
+    split: str | None = opt(help='Split file {"test": [...], "dev": [...]}; else split by seed.')
+    encoding: str | None = opt(help="File encoding (detected when left out).")
+    columns: dict[str, str] = opt(factory=dict, help="Column name for a role (detected when left out).",
+                                  flag="--{role}-column")
+    label_scale: str | None = opt(help="Label scale: 1-3, 1-4, esci, wands, 0-2, binary, graded (detected when "
+                                       "left out; see searchtune.data.labels).")
+    positive_min_gain: int | None = opt(help="Lowest gain that counts as a positive (default: the scale's).")
+    description_chars: int = opt(300, "Characters of the description kept in the product text.", flag=False)
+    duplicate_products: str = opt("error", "A product id seen with two titles: 'error' or 'first' (keep the first).")
+    dev_fraction: float = opt(0.1, "Share of the queries held out for choosing (dev).", flag=False)
+    test_fraction: float = opt(0.2, "Share of the queries held out for the report (test).", flag=False)
+    split_seed: int = opt(42, "Seed of the query split.", flag=False)
 
 
 @dataclass
 class TrainConfig:
-    """SPLADE fine-tuning. Saved with the model as ``searchtune_config.yaml``."""
+    """Fine-tuning. Saved with the model as ``searchtune_config.yaml``."""
 
-    kind: str = "sparse"  # sparse (SPLADE) or dense (any sentence-transformers model)
-    model: str = "splade-tiny"
-    dense_model: str = "minilm"  # the dense base when kind=dense and model is not a dense model
-    matryoshka_dims: list[int] = field(default_factory=list)  # dense: e.g. [384, 256, 128, 64]; [] = off
-    mini_batch_size: int = 0  # dense: > 0 uses CachedMultipleNegativesRankingLoss with this mini-batch
-    negatives_file: str | None = None  # a mined negatives.jsonl (e.g. from the sparse rounds) to train on
-    learning_rate: float = 2e-4
-    batch_size: int = 64
-    epochs: float = 1.0
-    max_seq_length: int = 128
-    query_regularizer_weight: float = 5e-5
-    document_regularizer_weight: float = 3e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    judged_negatives: bool = True  # use judged gain-0 products as hard negatives
-    min_positive_gain: int | None = None  # train only on positives with at least this gain (None: the scale's)
-    # with min_positive_gain: a query with no product at that gain trains on its best positives instead of none
-    min_gain_fallback: bool = False
-    # this fraction of the training rows gets a second copy with a misspelled query (searchtune.typos); 0 = off
-    query_typo_rate: float = 0.0
-    seed: int = 42
-    precision: str = "auto"  # auto (bf16 autocast where the hardware has it), bf16, fp32
-    save_steps: int = 200
-    logging_steps: int = 20
+    kind: str = opt("sparse", "Model kind: sparse (SPLADE) or dense (any sentence-transformers model).")
+    model: str = opt("splade-tiny", "Base model: splade-tiny, minilm, a folder or a hub id.")
+    dense_model: str = opt("minilm", "The dense base when kind=dense and --model is not a dense model.", flag=False)
+    matryoshka_dims: list[int] = opt(factory=list, help="Dense: Matryoshka sizes, e.g. 384,256,128,64 (empty: off).",
+                                     flag="--matryoshka", parse=parse_sizes)
+    mini_batch_size: int = opt(0, "Dense: CachedMNRL mini-batch (large batches in small memory; 0: plain MNRL).")
+    negatives_file: str | None = opt(help="Train on the negatives of a mined JSONL (searchtune mine, RUN/rounds).")
+    learning_rate: float = opt(2e-4, "Learning rate.", flag="--lr")
+    batch_size: int = opt(64, "Training batch size.")
+    epochs: float = opt(1.0, "Training epochs (fractions allowed).")
+    max_seq_length: int = opt(128, "Max tokens per text.")
+    query_regularizer_weight: float = opt(5e-5, "SPLADE FLOPS weight on queries.", flag=False)
+    document_regularizer_weight: float = opt(3e-5, "SPLADE FLOPS weight on documents.", flag=False)
+    warmup_ratio: float = opt(0.1, "Share of the steps spent warming up the learning rate.", flag=False)
+    weight_decay: float = opt(0.01, "AdamW weight decay.", flag=False)
+    judged_negatives: bool = opt(True, "Use judged gain-0 products as hard negatives.", flag=False)
+    min_positive_gain: int | None = opt(help="Train only on positives with at least this gain (default: the "
+                                             "scale's).")
+    min_gain_fallback: bool = opt(False, "With --min-positive-gain: a query with no product at that gain trains on "
+                                         "its best positives instead.")
+    query_typo_rate: float = opt(0.0, "Fraction of training rows that also train with a misspelled query "
+                                      "(typo-aware training; 0 = off).")
+    seed: int = opt(42, "Training seed.")
+    precision: str = opt("auto", "auto (bf16 where the hardware has it), bf16 or fp32; for training and encoding.",
+                         also=("evaluate.precision",))
+    save_steps: int = opt(200, "Checkpoint every this many steps (resume).", flag=False)
+    logging_steps: int = opt(20, "Log the loss every this many steps (fewer in short runs).", flag=False)
 
 
 @dataclass
 class MineConfig:
-    """Hard-negative mining (ANCE rounds, or BM25 negatives). See searchtune.mining."""
+    """Hard-negative mining (ANCE rounds, or BM25 negatives). See searchtune.train.negatives and .rounds."""
 
-    source: str = "judged"  # judged: labelled gain-0 negatives; none: in-batch only; model: ANCE rounds; bm25
-    rounds: int = 1  # ANCE rounds after the first training (source=model)
-    top_k: int = 50  # candidates retrieved per training query
-    window_start: int = 10  # take negatives from this rank (1-based, among non-positives) ...
-    window_end: int = 50  # ... to this rank, inclusive
-    negatives_per_query: int = 4  # the pool of negatives kept per query (judged gain-0 first)
-    negatives_per_row: int = 1  # negatives per training row, cycling through the pool
-    margin: float = 0.05  # skip candidates scoring above (1 - margin) x the best positive's score; 0 = off
-    judged_first: bool = True  # labelled negatives (gain 0) fill the pool before mined ones
-    seed: int = 42
-    patience: int = 1  # stop after this many rounds without a better dev nDCG@10
-    start_model: str | None = None  # source=model: mine first with this model instead of training round 0
-    soup: bool = False  # after the rounds, average the rounds' models greedily (kept only if dev rises)
-    soup_with: list[str] = field(default_factory=list)  # more soup ingredients: models fine-tuned from the same base
+    source: str = opt("judged", "Hard negatives: judged (labelled gain 0), none (in-batch only), ance/model (mined "
+                                "by the model in rounds), bm25.", flag="--negatives")
+    rounds: int = opt(1, "Mining rounds after the first training (implies --negatives ance).", flag="--ance-rounds",
+                      implies={"source": "model"})
+    top_k: int = opt(50, "Candidates retrieved per training query when mining.", flag="--mine-top-k")
+    window_start: int = opt(10, "Rank window negatives come from, e.g. 10-50 (1-based, among non-positives).",
+                            flag="--mine-window", parse=parse_window, also=("mine.window_end",))
+    window_end: int = opt(50, "The window's last rank, inclusive.", flag=False)
+    negatives_per_query: int = opt(4, "Negatives kept per training query (judged first).")
+    negatives_per_row: int = opt(1, "Negatives per training row, cycling through the pool.")
+    margin: float = opt(0.05, "Skip candidates above (1 - margin) x the best positive's score; 0 = off.",
+                        flag="--mine-margin")
+    judged_first: bool = opt(True, "Labelled negatives (gain 0) fill the pool before mined ones.", flag=False)
+    seed: int = opt(42, "Seed for choosing negatives.", flag="--mine-seed")
+    patience: int = opt(1, "Stop after this many rounds without a better dev nDCG@10.", flag=False)
+    start_model: str | None = opt(help="ANCE: mine the first round with this model instead of training round 0.")
+    soup: bool = opt(False, "ANCE: after the rounds, average the rounds' models (greedy soup); kept only if dev "
+                            "rises.")
+    soup_with: list[str] = opt(factory=list, help="ANCE: another soup ingredient, a model fine-tuned from the same "
+                                                  "base (repeat the flag); implies --soup.")
 
 
 @dataclass
@@ -94,40 +144,45 @@ class GenerateConfig:
     ``queries_file``/``llm`` is given with real queries (then synthetic queries are trained on and the real
     held-out queries evaluated)."""
 
-    llm: str | None = None  # e.g. openai:gpt-4o-mini, ollama:qwen2.5:7b, a .gguf file; None = offline generator
-    queries_file: str | None = None  # queries.jsonl from `searchtune generate-queries` (instead of generating)
-    base_url: str | None = None  # OpenAI-compatible base URL (overrides the provider's)
-    per_product: int = 4  # queries per product: specific, general, need, attribute in turn
-    max_products: int | None = None  # a deterministic sample of the catalog; None = every product
-    concurrency: int = 4  # requests in flight (an in-process model runs one at a time)
-    timeout: float = 60.0  # seconds per request
-    max_retries: int = 5  # HTTP retries with exponential backoff (429, 5xx, timeouts)
-    parse_retries: int = 2  # asks again after a malformed answer, then skips the product
-    threads: int = 1  # CPU threads for an in-process GGUF model
-    seed: int = 42  # product sample, offline noise and the by-product split
-    cache: str | None = None  # answer cache (SQLite); default $SEARCHTUNE_HOME/query_cache.sqlite
-    price_input: float | None = None  # cost per 1M prompt tokens, for the cost estimate
-    price_output: float | None = None  # cost per 1M completion tokens
-    test_fraction: float = 0.1  # catalog-only data: products held out for testing ...
-    dev_fraction: float = 0.1  # ... and for choosing rounds/settings
+    llm: str | None = opt(help="Model for synthetic queries: openai:gpt-4o-mini, openrouter:M, anthropic:M, "
+                               "ollama:M, vllm:M, llamacpp:M, a model at --llm-base-url, or a .gguf file. Left out: "
+                               "the offline generator.")
+    queries_file: str | None = opt(help="Synthetic queries.jsonl (from generate-queries) to train on.",
+                                   flag="--synthetic-queries")
+    base_url: str | None = opt(help="OpenAI-compatible base URL (overrides the provider's).", flag="--llm-base-url")
+    per_product: int = opt(4, "Synthetic queries per product: specific, general, need, attribute in turn.")
+    max_products: int | None = opt(help="Generate for a deterministic sample of this many products.")
+    concurrency: int = opt(4, "LLM requests in flight (an in-process model runs one at a time).")
+    timeout: float = opt(60.0, "Seconds per LLM request.")
+    max_retries: int = opt(5, "HTTP retries with exponential backoff (429, 5xx, timeouts).")
+    parse_retries: int = opt(2, "Asks again after a malformed answer, then skips the product.")
+    threads: int = opt(1, "CPU threads for an in-process .gguf model.", flag="--llm-threads")
+    seed: int = opt(42, "Seed for the product sample, offline noise and the by-product split.",
+                    flag="--generate-seed")
+    cache: str | None = opt(help="Answer cache (SQLite; default $SEARCHTUNE_HOME/query_cache.sqlite).")
+    price_input: float | None = opt(help="Price per 1M prompt tokens (cost estimate).")
+    price_output: float | None = opt(help="Price per 1M completion tokens.")
+    test_fraction: float = opt(0.1, "Catalog-only data: share of products held out for testing.", flag=False)
+    dev_fraction: float = opt(0.1, "Catalog-only data: share of products held out for choosing.", flag=False)
 
 
 @dataclass
 class EvalConfig:
-    k: list[int] = field(default_factory=lambda: [10, 100])
-    bm25: bool = True
-    examples: int = 6  # per-query examples in the report
-    encode_batch_size: int = 128
-    search_batch_size: int = 256
-    precision: str = "auto"  # encoding precision: auto (bf16 where native), bf16, fp32; see searchtune.precision
+    k: list[int] = opt(factory=lambda: [10, 100], help="Cut-offs of the metrics.", flag=False)
+    bm25: bool = opt(True, "Include the BM25 baselines.", flag=False)
+    examples: int = opt(6, "Per-query examples in the report.", flag=False)
+    encode_batch_size: int = opt(128, "Texts encoded per batch.", flag=False)
+    search_batch_size: int = opt(256, "Queries per search batch.", flag=False)
+    precision: str = opt("auto", "Encoding precision: auto (bf16 where native), bf16, fp32.", flag=False)
 
 
 @dataclass
 class IndexConfig:
-    qdrant_url: str | None = None  # a Qdrant server; None = embedded Qdrant Edge
-    qdrant_api_key: str | None = None  # never written to disk
-    data_dir: str | None = None  # Qdrant Edge storage; default RUN/qdrant or ~/.searchtune/qdrant
-    upsert_batch_size: int = 256
+    qdrant_url: str | None = opt(help="Qdrant server URL (default: embedded Qdrant Edge).")
+    qdrant_api_key: str | None = opt(help="Qdrant API key (never written to disk).", secret=True,
+                                     envvar="QDRANT_API_KEY")
+    data_dir: str | None = opt(help="Qdrant Edge storage folder (default RUN/qdrant or ~/.searchtune/qdrant).")
+    upsert_batch_size: int = opt(256, "Points per upsert request.", flag=False)
 
 
 @dataclass
@@ -151,6 +206,68 @@ class Config:
     @classmethod
     def load(cls, path: str | Path) -> Config:
         return cls().update_from_file(path)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str = "config") -> Config:
+        """A Config from ``{section: {field: value}}`` (what the studio sends, what ``to_dict`` writes)."""
+        config = cls()
+        if not isinstance(raw, dict):
+            raise SearchtuneError(f"{where}: expected sections {', '.join(SECTIONS)} at the top level")
+        for section, values in raw.items():
+            if section not in SECTIONS:
+                raise SearchtuneError(f"{where}: unknown section '{section}'; use {', '.join(SECTIONS)}")
+            if not isinstance(values, dict):
+                raise SearchtuneError(f"{where}: section '{section}' must be a mapping")
+            update(getattr(config, section), values, where=f"{where}: {section}")
+        return config
+
+    def validate(self) -> Config:
+        """Every check of a whole config, with what to do; returns ``self``. Also normalises aliases
+        (negatives ``ance`` → ``model``) and implications (``soup_with`` → ``soup``)."""
+        d, t, m = self.data, self.train, self.mine
+        if d.duplicate_products not in ("error", "first"):
+            raise SearchtuneError(f"--duplicate-products must be 'error' or 'first', not '{d.duplicate_products}'")
+        unknown = sorted(set(d.columns) - set(COLUMN_ROLES))
+        if unknown:
+            raise SearchtuneError(f"unknown column role(s) {', '.join(unknown)}; known: {', '.join(COLUMN_ROLES)}")
+        for name, value in (("dev_fraction", d.dev_fraction), ("test_fraction", d.test_fraction)):
+            if not 0 <= value < 1:
+                raise SearchtuneError(f"data.{name} must be in [0, 1), got {value}")
+        if t.kind not in ("sparse", "dense"):
+            raise SearchtuneError(f"--kind must be sparse or dense, not '{t.kind}'")
+        for section in (t, self.evaluate):
+            if section.precision not in ("auto", "bf16", "fp32"):
+                raise SearchtuneError(f"--precision must be auto, bf16 or fp32, not '{section.precision}'")
+        if not 0.0 <= t.query_typo_rate <= 1.0:
+            raise SearchtuneError(f"--query-typo-rate must be between 0 and 1, got {t.query_typo_rate}")
+        if t.epochs <= 0 or t.batch_size < 1 or t.learning_rate <= 0:
+            raise SearchtuneError("--epochs and --lr must be above 0 and --batch-size at least 1")
+        if m.source == "ance":
+            m.source = "model"
+        if m.source not in SOURCES:
+            raise SearchtuneError(f"--negatives must be one of judged, none, ance, bm25, not '{m.source}'")
+        if t.kind == "dense" and m.source == "model":
+            raise SearchtuneError("ANCE rounds mine with the SPLADE index; for a dense model pass --negatives bm25, "
+                                  "or --negatives-file RUN/rounds/round-N/negatives.jsonl from a sparse run")
+        if not 1 <= m.window_start <= m.window_end:
+            raise SearchtuneError(f"the rank window {m.window_start}-{m.window_end} is empty; "
+                                  "give start <= end, both from 1")
+        if m.window_end > m.top_k:
+            raise SearchtuneError(f"the rank window ends at {m.window_end} but only top_k={m.top_k} candidates "
+                                  "are retrieved; raise --mine-top-k or lower the window")
+        if not 0 <= m.margin < 1:
+            raise SearchtuneError(f"--mine-margin must be in [0, 1), got {m.margin}")
+        if m.negatives_per_query < 1 or m.negatives_per_row < 1:
+            raise SearchtuneError("negatives per query and per row must be at least 1")
+        if m.rounds < 0:
+            raise SearchtuneError(f"--ance-rounds must be 0 or more, got {m.rounds}")
+        m.soup = m.soup or bool(m.soup_with)
+        if m.soup and m.source not in ("model", "bm25"):
+            raise SearchtuneError("--soup averages the models of mining rounds; add --negatives ance (or bm25), or "
+                                  "average finished models with `searchtune average`")
+        if self.generate.per_product < 1:
+            raise SearchtuneError(f"--per-product must be at least 1, got {self.generate.per_product}")
+        return self
 
     def update_from_file(self, path: str | Path) -> Config:
         path = Path(path)

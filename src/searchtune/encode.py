@@ -1,35 +1,81 @@
-"""Encoding text with a SPLADE model into sparse vectors (a SciPy CSR matrix)."""
+"""Text → vectors: SPLADE models give sparse rows (a SciPy CSR matrix), dense models L2-normalised arrays.
+
+``encode`` is the one entry point; it dispatches on the model's class. ``precision``: see
+:mod:`searchtune.precision` (bf16 autocast where the hardware has it).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
 
+SIDES = ("query", "document")
+
+
+def is_sparse(model) -> bool:
+    from sentence_transformers import SparseEncoder
+
+    return isinstance(model, SparseEncoder)
+
+
+def embedding_dim(model) -> int:
+    """Columns of a model's vectors: the vocabulary for SPLADE, the embedding size for a dense model."""
+    if is_sparse(model):
+        return len(model.tokenizer)
+    fn = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return fn()
+
+
+def encode(model, texts: list[str], side: str = "document", *, batch_size: int = 128, precision: str = "auto",
+           show_progress: bool = False) -> sp.csr_matrix | np.ndarray:
+    """Encode ``texts`` as queries or documents with a sparse or a dense model."""
+    if is_sparse(model):
+        return encode_sparse(model, texts, kind=side, batch_size=batch_size, precision=precision,
+                             show_progress=show_progress)
+    return encode_dense(model, texts, kind=side, batch_size=batch_size, precision=precision,
+                        show_progress=show_progress)
+
 
 def encode_sparse(model, texts: list[str], *, kind: str = "document", batch_size: int = 128,
                   show_progress: bool = False, precision: str = "auto") -> sp.csr_matrix:
-    """Encode ``texts`` as queries or documents; one CSR row per text (vocabulary-sized columns).
-
-    ``precision``: see :mod:`searchtune.precision` (bf16 autocast where the hardware has it).
-    """
+    """One CSR row per text (vocabulary-sized columns)."""
     from .precision import autocast
 
-    if kind not in ("query", "document"):
+    if kind not in SIDES:
         raise ValueError(f"kind must be 'query' or 'document', got {kind!r}")
     if not texts:
         return sp.csr_matrix((0, len(model.tokenizer)), dtype=np.float32)
-    encode = model.encode_query if kind == "query" else model.encode_document
+    fn = model.encode_query if kind == "query" else model.encode_document
     with autocast(model, precision):
-        emb = encode(list(texts), batch_size=batch_size, convert_to_tensor=True, convert_to_sparse_tensor=True,
-                     show_progress_bar=show_progress)
+        emb = fn(list(texts), batch_size=batch_size, convert_to_tensor=True, convert_to_sparse_tensor=True,
+                 show_progress_bar=show_progress)
     emb = emb.coalesce().cpu()
-    vocab = emb.shape[1]
     rows, cols = emb.indices().numpy()
     vals = emb.values().float().numpy()
-    matrix = sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), vocab), dtype=np.float32)
+    matrix = sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), emb.shape[1]), dtype=np.float32)
     matrix.eliminate_zeros()
     matrix.sort_indices()
     return matrix
+
+
+def encode_dense(model, texts: list[str], *, kind: str = "document", batch_size: int = 128, precision: str = "auto",
+                 dim: int | None = None, show_progress: bool = False) -> np.ndarray:
+    """L2-normalised rows (the collection uses cosine); with ``dim`` a Matryoshka-trained vector is cut to
+    its first ``dim`` values and normalised again."""
+    from .precision import autocast
+
+    if kind not in SIDES:
+        raise ValueError(f"kind must be 'query' or 'document', got {kind!r}")
+    size = dim or embedding_dim(model)
+    if not texts:
+        return np.zeros((0, size), dtype=np.float32)
+    fn = model.encode_query if kind == "query" else model.encode_document
+    with autocast(model, precision):
+        emb = fn(list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=show_progress)
+    emb = np.asarray(emb, dtype=np.float32)
+    if dim:
+        emb = emb[:, :dim]
+    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 
 
 def top_terms(model, vector: sp.csr_matrix, k: int = 10) -> list[tuple[str, float]]:

@@ -1,22 +1,25 @@
-"""Evaluate systems — BM25 baselines and SPLADE models searched through Qdrant — on held-out queries."""
+"""Evaluate systems — BM25 baselines, and models searched through Qdrant — on held-out queries.
+
+A system's ranking is a :class:`SystemRun` (ranx-style ``{qid: {product_id: score}}`` plus metrics and
+timings); every model system is a search of a collection built by :mod:`searchtune.index.collection`.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .bm25 import BM25Baseline
 from .config import EvalConfig
 from .data import SearchData
-from .index import SparseIndex
+from .errors import SearchtuneError
+from .index import Hit, Index
+from .index import collection as col
 from .metrics import evaluate_run
-from .models import load_sparse_encoder
-from .search import hits_to_run, index_products, search_queries
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,6 +42,10 @@ class SystemRun:
         return cls(raw["name"], raw["run"], timings=raw.get("timings", {}), source=raw.get("source", ""))
 
 
+def hits_to_run(qids: list[str], hits: list[list[Hit]]) -> dict[str, dict[str, float]]:
+    return {q: {h.product_id: h.score for h in hs} for q, hs in zip(qids, hits)}
+
+
 def bm25_index(data: SearchData, *, stem: bool) -> BM25Baseline:
     return BM25Baseline(stem=stem).index(data.product_ids, data.products["text"].tolist())
 
@@ -51,49 +58,47 @@ def bm25_run(bm25: BM25Baseline, queries: dict[str, str], *, k: int) -> SystemRu
                                               "queries_per_second": round(len(queries) / seconds, 1) if seconds else None})
 
 
-def ensure_index(model, model_ref: str, data: SearchData, index: SparseIndex, *, batch_size: int,
-                 progress: bool, catalog_key: str, precision: str = "auto") -> dict:
-    """Index the catalog with ``model`` unless ``index`` already holds exactly this model and catalog."""
-    meta = index.metadata() if index.exists() else {}
-    if meta.get("model") == model_ref and meta.get("catalog") == catalog_key and meta.get("complete"):
-        logger.info("collection %s is up to date; not re-indexing", index.name)
-        return meta.get("index_stats", {})
-    stats = index_products(model, data.products, index, batch_size=batch_size, progress=progress,
-                           precision=precision, metadata={"model": model_ref, "catalog": catalog_key, "complete": False})
-    index.create(metadata={"complete": True, "index_stats": stats, "points": len(data.products)})
-    return stats
+def run_systems(index: Index, queries: dict[str, str], models: col.Models, systems: list[str], *, k: int = 100,
+                fusion: str = "rrf", weights: list[float] | None = None, config: EvalConfig | None = None,
+                loaded: dict | None = None) -> dict[str, SystemRun]:
+    """Each system's ranking of ``queries`` from a collection :func:`collection.build` made; queries are
+    encoded once per vector, whatever the number of systems that use it."""
+    config = config or EvalConfig()
+    unknown = [s for s in systems if s not in col.SYSTEM_VECTORS]
+    if unknown:
+        raise SearchtuneError(f"unknown system(s) {', '.join(unknown)}; known: {', '.join(col.SYSTEM_VECTORS)}")
+    qids = list(queries)
+    needed = list(dict.fromkeys(v for s in systems for v in col.SYSTEM_VECTORS[s]))
+    vectors, encode_s = col.query_vectors(index, models, [queries[q] for q in qids], needed,
+                                          batch_size=config.search_batch_size, precision=config.precision,
+                                          loaded=loaded)
+    out = {}
+    for system in systems:
+        using = col.SYSTEM_VECTORS[system]
+        t = time.perf_counter()
+        hits = index.query(vectors, using, limit=k, fusion=fusion, weights=weights)
+        seconds = time.perf_counter() - t
+        enc = sum(encode_s[u] for u in using)
+        out[system] = SystemRun(system, hits_to_run(qids, hits), timings={
+            "queries": len(qids), "search_seconds": round(seconds, 3), "encode_seconds": round(enc, 3),
+            "queries_per_second": round(len(qids) / (seconds + enc), 1) if seconds + enc else None,
+            "fusion": fusion if len(using) > 1 else None})
+    return out
 
 
-def dense_run(name: str, model_ref: str, data: SearchData, queries: dict[str, str], index: SparseIndex, *,
-              k: int, config: EvalConfig, progress: bool, catalog_key: str, model=None) -> SystemRun:
-    """Like :func:`model_run` for a dense model: a collection with one cosine vector ``dense``."""
-    from .models import load_dense_encoder
-    from .systems import Models, build_collection, run_systems
-
-    model = model or load_dense_encoder(model_ref)
-    models = Models(sparse_base=None, dense_base=model_ref)
-    stats = build_collection(index, data, models, batch_size=config.encode_batch_size, precision=config.precision,
-                             progress=progress, catalog_key=catalog_key)
-    run = run_systems(index, data, queries, models, k=k, systems=["dense-base"], batch_size=config.search_batch_size,
-                      precision=config.precision)["dense-base"]
+def model_run(name: str, model_ref: str, data: SearchData, queries: dict[str, str], index: Index, *, k: int,
+              config: EvalConfig, progress: bool, model=None, role: str = "base") -> SystemRun:
+    """Index the catalog with one model in ``index`` (reused when it holds exactly that) and rank ``queries``."""
+    models = col.Models.single(model_ref, role)
+    (vector,) = models.named()
+    loaded = {vector: model} if model is not None else None
+    stats = col.build(index, data, models, batch_size=config.encode_batch_size, precision=config.precision,
+                      progress=progress, loaded=loaded)
+    system = vector.replace("_", "-")
+    run = run_systems(index, queries, models, [system], k=k, config=config, loaded=loaded)[system]
     run.name = name
     run.timings = {"index": stats, "search": run.timings}
     return run
-
-
-def model_run(name: str, model_ref: str, data: SearchData, queries: dict[str, str], index: SparseIndex, *,
-              k: int, config: EvalConfig, progress: bool, catalog_key: str, model=None) -> SystemRun:
-    from .models import model_kind
-
-    if model_kind(model_ref) == "dense":
-        return dense_run(name, model_ref, data, queries, index, k=k, config=config, progress=progress,
-                         catalog_key=catalog_key, model=model)
-    model = model or load_sparse_encoder(model_ref)
-    index_stats = ensure_index(model, model_ref, data, index, batch_size=config.encode_batch_size,
-                               progress=progress, catalog_key=catalog_key, precision=config.precision)
-    hits, stats = search_queries(model, index, queries, k=k, batch_size=config.search_batch_size,
-                                 precision=config.precision)
-    return SystemRun(name, hits_to_run(hits), timings={"index": index_stats, "search": stats})
 
 
 def score(system: SystemRun, qrels: dict[str, dict[str, int]], ks) -> SystemRun:
@@ -101,3 +106,25 @@ def score(system: SystemRun, qrels: dict[str, dict[str, int]], ks) -> SystemRun:
     return system
 
 
+def significance(qrels: dict[str, dict[str, int]], systems: dict[str, SystemRun], *, against: list[str],
+                 metric: str = "ndcg@10", max_p: float = 0.05, test: str = "student") -> dict:
+    """Paired test (ranx ``compare``; Student's t by default) of every system against each of ``against``.
+
+    Returns ``{"results": {system: {reference: {"p": p, "significant": bool, "delta": mean difference}}}, ...}``.
+    """
+    from ranx import Qrels, Run, compare
+
+    names = [n for n in systems if systems[n].run]
+    runs = [Run({q: dict(systems[n].run.get(q, {})) or {"__no_result__": 0.0} for q in qrels}, name=n) for n in names]
+    report = compare(Qrels(qrels), runs, metrics=[metric], max_p=max_p, stat_test=test, make_comparable=True)
+    out: dict[str, dict] = {}
+    for a in names:
+        for b in against:
+            if b not in names or a == b:
+                continue
+            cmp = report.comparisons[a, b][metric]
+            p = float(cmp["p_value"] if isinstance(cmp, dict) else cmp)
+            delta = float(np.mean(list(runs[names.index(a)].scores[metric].values()))
+                          - np.mean(list(runs[names.index(b)].scores[metric].values())))
+            out.setdefault(a, {})[b] = {"p": p, "significant": p < max_p, "delta": round(delta, 4)}
+    return {"metric": metric, "test": test, "max_p": max_p, "results": out}

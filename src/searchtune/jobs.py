@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SearchtuneError
+from .home import home
 
 logger = logging.getLogger(__name__)
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 KINDS = ("pipeline", "train", "evaluate", "index", "mine", "generate", "export", "publish", "average")
 JOB_ENV = "SEARCHTUNE_JOB_ID"  # set by the studio for the process it launches
 
@@ -60,10 +60,6 @@ MIGRATIONS = [
     # 3: who launched it (cli or studio)
     "ALTER TABLE jobs ADD COLUMN origin TEXT NOT NULL DEFAULT 'cli';",
 ]
-
-
-def home() -> Path:
-    return Path(os.environ.get("SEARCHTUNE_HOME") or Path.home() / ".searchtune")
 
 
 @dataclass

@@ -1,24 +1,24 @@
-"""The pipeline: load → split → baselines → train → index → evaluate → report.
+"""The pipeline: load → synthetic queries → split → baselines → train → index → evaluate → report.
 
-Each step is a method that can be called alone and leaves its artifact in the
-run directory; with ``resume=True`` a step whose artifact exists is not redone,
-and training continues from its last checkpoint. Layout of ``RUN/``::
+Each step is a method that can be called alone and returns its result, which the pipeline also keeps in
+memory for the next steps. Files are written for the user and for ``resume=True``, where a step whose
+artifact exists is not redone and training continues from its last checkpoint. Layout of ``RUN/``::
 
     config.yaml        the resolved Config (no secrets)
+    synthetic/         generated queries (when the data has none, or with --llm)
     split.json         the query split that was used
-    model/             the fine-tuned SparseEncoder (+ searchtune_config.yaml, training stats)
+    model/             the fine-tuned model (+ searchtune_config.yaml, training stats)
     checkpoints/       trainer checkpoints (resume)
-    rounds/            with mined negatives: every round's mined file, model and dev metrics
-                       (see searchtune.mining); the best round's model is copied to model/
-    qdrant/            Qdrant Edge collections (base, finetuned) unless --qdrant-url
+    train_log.jsonl    the trainer's log (loss, learning rate), read by the studio
+    rounds/            with mined negatives: every round's negatives, model and dev metrics
+                       (searchtune.train.rounds); the chosen model is copied to model/
+    qdrant/            Qdrant Edge collections (base, finetuned, round-N) unless --qdrant-url
     runs/              each system's ranking of the test and dev queries (JSON)
     report.md, report.json
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import logging
 import time
@@ -27,17 +27,14 @@ from pathlib import Path
 from .config import Config
 from .data import SearchData, Split, load_data, load_split_file, split_queries
 from .errors import SearchtuneError
-from .evaluate import SystemRun, bm25_index, bm25_run, model_run, score
-from .index import open_index
-from .mining import install_best, train_with_mining
+from .evaluate import SystemRun, bm25_index, bm25_run, model_run, run_systems, score, significance
+from .index import Index, open_index
+from .index import collection as col
+from .models import load_encoder
 from .report import build_examples, write_report
-from .training import base_model, train_sparse
-
-
-def _load_any(model_ref: str):
-    from .models import load_dense_encoder, load_sparse_encoder, model_kind
-
-    return load_dense_encoder(model_ref) if model_kind(model_ref) == "dense" else load_sparse_encoder(model_ref)
+from .train.negatives import load_pools
+from .train.rounds import MiningResult, install_best, train_with_mining
+from .train.trainer import base_model, train
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +44,7 @@ class Pipeline:
 
     def __init__(self, config: Config, out_dir: str | Path, *, resume: bool = False, progress: bool = True,
                  command: str | None = None, llm_api_key: str | None = None) -> None:
-        self.config = config
+        self.config = config.validate()
         self.llm_api_key = llm_api_key  # never written to disk
         self.out = Path(out_dir)
         self.resume = resume
@@ -55,103 +52,110 @@ class Pipeline:
         self.command = command
         self.data: SearchData | None = None
         self.split_: Split | None = None
+        self.synthetic_records: list | None = None  # synthetic queries (searchtune.synthetic), when used
+        self.synthetic_stats: dict | None = None
+        self.training: dict | None = None  # the trainer's stats
+        self.mining: MiningResult | None = None
         self.systems: dict[str, SystemRun] = {}
         self.dev: dict[str, dict[str, float]] = {}
         self.timings: dict[str, float] = {}
         self.significance: dict | None = None
         self.fusion: dict | None = None
-        self._catalog: str | None = None
-        self.synthetic_records: list | None = None  # synthetic queries (searchtune.synthetic), when used
-        self.synthetic_stats: dict | None = None
         self._prepare_dir()
 
     def _prepare_dir(self) -> None:
-        if self.out.exists() and any(self.out.iterdir()) and not self.resume:
-            if (self.out / "config.yaml").exists():
-                raise SearchtuneError(f"{self.out} already holds a run; pass --resume to continue it, "
-                                      "or choose a new --out")
+        if self.out.exists() and (self.out / "config.yaml").exists() and not self.resume:
+            raise SearchtuneError(f"{self.out} already holds a run; pass --resume to continue it, or choose a new --out")
         self.out.mkdir(parents=True, exist_ok=True)
         self.config.save(self.out / "config.yaml")
 
     def _timed(self, step: str, started: float) -> None:
         self.timings[f"{step}_seconds"] = round(time.perf_counter() - started, 2)
 
-    # -- steps ---------------------------------------------------------
+    # -- data ------------------------------------------------------------
     def load(self) -> SearchData:
         t = time.perf_counter()
         self.data = load_data(self.config.data)
         self._timed("load", t)
-        g = self.config.generate
-        if not self.data.queries or g.queries_file or g.llm:
-            self.synthetic_records = self._synthetic_queries()
+        n = self.data.counts
+        logger.info("loaded %s products, %s queries, %s judgments", f"{len(self.data.products):,}",
+                    f"{len(self.data.queries):,}", f"{sum(len(v) for v in self.data.qrels.values()):,}")
         return self.data
 
-    def _synthetic_queries(self) -> list:
-        """The synthetic queries: from ``generate.queries_file``, from this run's earlier generation (resume),
-        or generated now (LLM if ``generate.llm``, else offline) into ``RUN/synthetic/queries.jsonl``."""
+    def synthetic(self) -> list | None:
+        """Synthetic training queries when the data has none, or with ``generate.llm``/``queries_file``: read
+        from ``generate.queries_file``, from this run's earlier generation (resume), or generated now (an LLM,
+        else the offline generator) into ``RUN/synthetic/queries.jsonl``. None when not used."""
         from .synthetic import generate, read_queries, write_queries
 
+        data = self.data or self.load()
         g = self.config.generate
+        if data.queries and not (g.queries_file or g.llm):
+            return None
         t = time.perf_counter()
         path = Path(g.queries_file) if g.queries_file else self.out / "synthetic" / "queries.jsonl"
         stats_path = path.with_name(path.stem + ".stats.json")
         if g.queries_file or (self.resume and path.exists()):
             records = read_queries(path)
-            self.synthetic_stats = json.loads(stats_path.read_text()) if stats_path.exists() else {
-                "source": "file", "queries": len(records)}
-            self.synthetic_stats["file"] = str(path)
+            stats = json.loads(stats_path.read_text()) if stats_path.exists() else {"source": "file",
+                                                                                     "queries": len(records)}
         else:
-            logger.info("no labelled queries%s: generating %d per product with %s", "" if not self.data.queries else
+            logger.info("no labelled queries%s: generating %d per product with %s", "" if not data.queries else
                         " used for training", g.per_product, g.llm or "the offline generator (weaker than an LLM)")
-            records, self.synthetic_stats = generate(
-                self.data.products, llm=g.llm, per_product=g.per_product, max_products=g.max_products, seed=g.seed,
-                concurrency=g.concurrency, timeout=g.timeout, max_retries=g.max_retries,
-                parse_retries=g.parse_retries, threads=g.threads, base_url=g.base_url, api_key=self.llm_api_key,
-                cache_path=g.cache,
+            records, stats = generate(
+                data.products, llm=g.llm, per_product=g.per_product, max_products=g.max_products, seed=g.seed,
+                concurrency=g.concurrency, timeout=g.timeout, max_retries=g.max_retries, parse_retries=g.parse_retries,
+                threads=g.threads, base_url=g.base_url, api_key=self.llm_api_key, cache_path=g.cache,
                 price_input=g.price_input, price_output=g.price_output, progress=self.progress)
-            write_queries(path, records, self.synthetic_stats)
-            self.synthetic_stats["file"] = str(path)
+            write_queries(path, records, stats)
+        self.synthetic_records, self.synthetic_stats = records, {**stats, "file": str(path)}
         self._timed("synthetic_queries", t)
         return records
 
     def split(self) -> Split:
-        """The held-out split. With synthetic queries it is recomputed (deterministic) rather than read back,
-        because the synthetic queries are added to the data as the split is made."""
+        """The held-out split (``RUN/split.json``). With synthetic queries the data grows by them: the split
+        step then replaces ``self.data`` with the new data (the loaded data is not changed)."""
         from .synthetic.dataset import catalog_only, train_on_synthetic
 
         data = self.data or self.load()
+        records = self.synthetic_records if self.synthetic_records is not None else self.synthetic()
         path = self.out / "split.json"
         g, d = self.config.generate, self.config.data
-        synthetic = self.synthetic_records is not None
-        if synthetic and not data.queries:  # catalog only: split by product
-            self.split_ = catalog_only(data, self.synthetic_records, dev_fraction=g.dev_fraction,
-                                       test_fraction=g.test_fraction, seed=g.seed)
+        if records is not None and not data.queries:  # catalog only: split by product
+            data, split = catalog_only(data, records, dev_fraction=g.dev_fraction, test_fraction=g.test_fraction,
+                                       seed=g.seed)
             self.synthetic_stats["evaluation"] = "synthetic queries written for held-out products"
         else:
-            if self.resume and path.exists() and not synthetic:
-                self.split_ = Split.load(path)
+            if self.resume and path.exists() and records is None:
+                split = Split.load(path)
             elif d.split:
-                self.split_ = load_split_file(d.split, data.queries)
+                split = load_split_file(d.split, data.queries)
             else:
-                self.split_ = split_queries(list(data.queries), dev_fraction=d.dev_fraction,
-                                            test_fraction=d.test_fraction, seed=d.split_seed)
-            if synthetic:  # real queries too: train on synthetic ones, evaluate on the real held-out ones
-                self.split_ = train_on_synthetic(data, self.split_, self.synthetic_records)
+                split = split_queries(list(data.queries), dev_fraction=d.dev_fraction, test_fraction=d.test_fraction,
+                                      seed=d.split_seed)
+            if records is not None:  # real queries too: train on synthetic ones, evaluate on the real held-out ones
+                data, split = train_on_synthetic(data, split, records)
                 self.synthetic_stats["evaluation"] = "real held-out queries"
-        if not self.split_.test:
+        if not split.test:
             raise SearchtuneError("the test split is empty: too few queries, or a split file without test queries")
-        self.split_.save(path)
-        return self.split_
+        split.save(path)
+        self.data, self.split_ = data, split
+        logger.info("split: %s training, %s dev, %s test queries", f"{len(split.train):,}", f"{len(split.dev):,}",
+                    f"{len(split.test):,}")
+        return split
 
     def _queries(self, part: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
         split = self.split_ or self.split()
         qrels = self.data.eval_qrels(getattr(split, part))
         return {q: self.data.queries[q] for q in qrels}, qrels
 
+    # -- systems -----------------------------------------------------------
     def _system(self, name: str, part: str, make, source: str) -> SystemRun:
+        """One system on the test or dev queries: a ranking from ``RUN/runs`` on resume when it was made from
+        the same model, catalog and queries, else ``make(queries)``."""
         path = self.out / "runs" / f"{name}.{part}.json"
         queries, qrels = self._queries(part)
-        source = f"{source} catalog={self._catalog_key()} queries={len(queries)}"
+        source = f"{source} catalog={self.data.fingerprint} queries={len(queries)}"
         cached = SystemRun.load(path) if self.resume and path.exists() else None
         if cached is not None and cached.source == source:
             system = cached
@@ -162,9 +166,17 @@ class Pipeline:
             system.save(path)
         return score(system, qrels, self.config.evaluate.k)
 
+    def _both_parts(self, name: str, make, source: str) -> SystemRun:
+        self.systems[name] = self._system(name, "test", make, source)
+        if self.split_.dev:
+            self.dev[name] = self._system(name, "dev", make, source).metrics
+        return self.systems[name]
+
     def baselines(self) -> dict[str, SystemRun]:
+        """BM25 with and without stemming (bm25s), the reference of every report."""
         t = time.perf_counter()
         k = max(self.config.evaluate.k)
+        self.split_ or self.split()
         if self.config.evaluate.bm25:
             for stem, name in ((True, "bm25"), (False, "bm25-unstemmed")):
                 built = {}  # one BM25 index per variant, built only if a part is not cached
@@ -174,96 +186,85 @@ class Pipeline:
                         built["bm25"] = bm25_index(self.data, stem=stem)
                     return bm25_run(built["bm25"], queries, k=k)
 
-                self.systems[name] = self._system(name, "test", make, source=f"{name} k={k}")
-                if self.split_.dev:
-                    self.dev[name] = self._system(name, "dev", make, source=f"{name} k={k}").metrics
+                self._both_parts(name, make, source=f"{name} k={k}")
         self._timed("bm25", t)
         return self.systems
 
-    def train(self) -> Path:
-        split = self.split_ or self.split()
-        model_dir = self.out / "model"
-        if self.resume and (model_dir / "training_stats.json").exists():
-            logger.info("training already finished in %s; not training again", model_dir)
-            return model_dir
-        t = time.perf_counter()
-        if self.config.mine.source in ("judged", "none"):
-            cfg = dataclasses.replace(self.config.train,
-                                      judged_negatives=self.config.train.judged_negatives
-                                      and self.config.mine.source == "judged")
-            path = train_sparse(self.data, split, cfg, self.out, resume=self.resume, progress=self.progress)
-        else:
-            summary = train_with_mining(self.data, split, self.config.train, self.config.mine, self.out,
-                                        dev_eval=self.dev_eval, resume=self.resume, progress=self.progress)
-            path = install_best(summary, self.out)
-        self._timed("train", t)
-        return path
-
-    def dev_eval(self, model_ref: str, collection: str):
-        """Index the catalog with ``model_ref`` in ``collection`` and score the dev queries: (metrics, index)."""
-        split = self.split_ or self.split()
-        if not split.dev:
-            raise SearchtuneError("mining rounds choose the best round on the dev split, which is empty; "
-                                  "give a split with dev queries (or --dev-fraction above 0)")
-        queries, qrels = self._queries("dev")
-        index = open_index(self._collection(collection), self.config.index, data_dir=self.out / "qdrant")
-        system = model_run(collection, model_ref, self.data, queries, index, k=max(self.config.evaluate.k),
-                           config=self.config.evaluate, progress=self.progress, catalog_key=self._catalog_key(),
-                           model=_load_any(model_ref))
-        return score(system, qrels, self.config.evaluate.k).metrics, index
-
-    def _collection(self, name: str) -> str:
-        return name if not self.config.index.qdrant_url else f"{self.out.name}-{name}"
-
-    def _catalog_key(self) -> str:
-        if self._catalog is None:
-            ids = "\n".join(self.data.products["product_id"]) + "\n".join(self.data.products["text"])
-            self._catalog = hashlib.sha1(ids.encode()).hexdigest()[:16]
-        return self._catalog
+    def _index(self, collection: str) -> Index:
+        name = collection if not self.config.index.qdrant_url else f"{self.out.name}-{collection}"
+        return open_index(name, self.config.index, data_dir=self.out / "qdrant")
 
     def evaluate_model(self, name: str, model_ref: str, collection: str | None = None) -> SystemRun:
         """Index the catalog with one model (in collection ``name``) and score it on test and dev."""
         t = time.perf_counter()
         k = max(self.config.evaluate.k)
-        data_dir = self.out / "qdrant"
-        collection = self._collection(collection or name)
-        model = None
+        role = "base" if name == "base" else "tuned"
+        loaded = {}
 
         def make(queries):
-            nonlocal model
-            model = model or _load_any(model_ref)
-            with open_index(collection, self.config.index, data_dir=data_dir) as index:
+            loaded.setdefault("model", load_encoder(model_ref))
+            with self._index(collection or name) as index:
                 return model_run(name, model_ref, self.data, queries, index, k=k, config=self.config.evaluate,
-                                 progress=self.progress, catalog_key=self._catalog_key(), model=model)
+                                 progress=self.progress, model=loaded["model"], role=role)
 
-        self.systems[name] = self._system(name, "test", make, source=f"{model_ref} k={k}")
-        if self.split_.dev:
-            self.dev[name] = self._system(name, "dev", make, source=f"{model_ref} k={k}").metrics
+        self.split_ or self.split()
+        system = self._both_parts(name, make, source=f"{model_ref} k={k}")
         self._timed(f"index_and_search_{name}", t)
-        return self.systems[name]
+        logger.info("%s: test nDCG@10 %.4f", name, system.metrics.get("ndcg@10", float("nan")))
+        return system
 
-    def compare(self, models, *, systems: list[str] | None = None, fusion: str = "rrf",
+    def train(self) -> Path:
+        """Fine-tune on the training queries (in rounds with mined negatives when ``mine.source`` is model or
+        bm25); the chosen model is ``RUN/model``."""
+        split = self.split_ or self.split()
+        model_dir = self.out / "model"
+        stats_file = model_dir / "training_stats.json"
+        rounds_file = self.out / "rounds" / "rounds.json"
+        if self.resume and stats_file.exists():
+            logger.info("training already finished in %s; not training again", model_dir)
+            self.training = json.loads(stats_file.read_text())
+            if rounds_file.exists():
+                self.mining = MiningResult.from_dict(json.loads(rounds_file.read_text()))
+            return model_dir
+        t = time.perf_counter()
+        cfg, mine = self.config.train, self.config.mine
+        if mine.source in ("judged", "none"):
+            cfg.judged_negatives = cfg.judged_negatives and mine.source == "judged"
+            pool = load_pools(cfg.negatives_file) if cfg.negatives_file else None
+            result = train(self.data, split, cfg, self.out, resume=self.resume, progress=self.progress,
+                           negatives=pool, negatives_per_row=mine.negatives_per_row)
+            self.training, path = result.stats, result.model_dir
+        else:
+            self.mining = train_with_mining(self.data, split, cfg, mine, self.out, evaluator=DevEvaluator(self),
+                                            resume=self.resume, progress=self.progress)
+            path = install_best(self.mining, self.out)
+            self.training = json.loads((path / "training_stats.json").read_text())
+        self._timed("train", t)
+        return path
+
+    def compare(self, models: col.Models, *, systems: list[str] | None = None, fusion: str = "rrf",
                 weights: list[float] | None = None) -> dict[str, SystemRun]:
-        """Every system of :mod:`searchtune.systems` on the test queries from one collection (``all``),
-        plus paired significance tests against BM25 and against the best single system."""
-        from .systems import SYSTEM_VECTORS, build_collection, run_systems, significance
-
+        """Every system the models allow (:mod:`searchtune.index.collection`) on the test queries from one
+        collection (``all``), plus paired significance tests against BM25 and against the best single system."""
         t = time.perf_counter()
         queries, qrels = self._queries("test")
-        k = max(self.config.evaluate.k)
         ev = self.config.evaluate
-        with open_index(self._collection("all"), self.config.index, data_dir=self.out / "qdrant") as index:
-            stats = build_collection(index, self.data, models, batch_size=ev.encode_batch_size, precision=ev.precision,
-                                     progress=self.progress, catalog_key=self._catalog_key())
-            runs = run_systems(index, self.data, queries, models, k=k, systems=systems, fusion=fusion, weights=weights,
-                               batch_size=ev.search_batch_size, precision=ev.precision)
+        available = col.available_systems(models, bm25=True)
+        wanted = systems or available
+        missing = [s for s in wanted if s in col.SYSTEM_VECTORS and s not in available]
+        if missing:
+            raise SearchtuneError(f"system(s) {', '.join(missing)} need a model that was not given")
+        with self._index("all") as index:
+            stats = col.build(index, self.data, models, bm25=True, batch_size=ev.encode_batch_size,
+                              precision=ev.precision, progress=self.progress)
+            runs = run_systems(index, queries, models, wanted, k=max(ev.k), fusion=fusion, weights=weights, config=ev)
         rename = {"sparse-base": "base", "sparse-tuned": "finetuned"}
         for name, run in runs.items():
             run.name = rename.get(name, name)
             run.timings["index"] = stats
-            self.systems[run.name] = score(run, qrels, self.config.evaluate.k)
+            self.systems[run.name] = score(run, qrels, ev.k)
         singles = [n for n in self.systems if n in ("bm25", "bm25-qdrant", "base", "finetuned") or
-                   (n in SYSTEM_VECTORS and len(SYSTEM_VECTORS[n]) == 1)]
+                   len(col.SYSTEM_VECTORS.get(n, [])) == 1]
         best = max(singles, key=lambda n: self.systems[n].metrics.get("ndcg@10", 0))
         self.significance = significance(qrels, self.systems, against=sorted({"bm25", best}))
         self.significance["best_single"] = best
@@ -273,16 +274,15 @@ class Pipeline:
 
     def matryoshka(self, model_ref: str, dims: list[int], prefix: str = "dense-tuned") -> dict[str, SystemRun]:
         """The dense model at each Matryoshka size on the test queries: systems ``<prefix>@<dim>``."""
-        from .dense import matryoshka_runs
-        from .models import load_dense_encoder
+        from .matryoshka import matryoshka_runs
 
         t = time.perf_counter()
         queries, qrels = self._queries("test")
         ev = self.config.evaluate
-        model = load_dense_encoder(model_ref)
+        model = load_encoder(model_ref, kind="dense")
         runs, timings = matryoshka_runs(model, self.data, queries, sorted(dims, reverse=True), k=max(ev.k),
                                         batch_size=ev.encode_batch_size, precision=ev.precision,
-                                        progress=self.progress, docs=self._indexed_dense(model_ref, model))
+                                        progress=self.progress, docs=self._indexed_dense(model_ref))
         out = {}
         for dim, run in runs.items():
             name = f"{prefix}@{dim}"
@@ -292,24 +292,20 @@ class Pipeline:
         self._timed("matryoshka", t)
         return out
 
-    def _indexed_dense(self, model_ref: str, model):
+    def _indexed_dense(self, model_ref: str):
         """The catalog's vectors for a dense model from the collection `evaluate_model` indexed it in, if any
         (so the Matryoshka evaluation does not encode the catalog a second time)."""
-        from .dense import _dim
+        from .encode import embedding_dim
 
-        for collection in ("finetuned", "base"):
-            with open_index(self._collection(collection), self.config.index, data_dir=self.out / "qdrant") as index:
-                if not index.exists():
-                    continue
-                meta = index.metadata()
-                signature = {"models": {"dense_base": model_ref}, "catalog": self._catalog_key()}
-                if meta.get("complete") and meta.get("signature") == signature:
-                    return index.vectors(self.data.product_ids, _dim(model), name="dense_base")
+        for collection, role in (("finetuned", "tuned"), ("base", "base")):
+            models = col.Models.single(model_ref, role)
+            with self._index(collection) as index:
+                if index.exists() and index.metadata().get("complete") and \
+                        index.metadata().get("fingerprint") == col.fingerprint(self.data, models, False):
+                    (vector,) = models.named()
+                    size = index.layout()[vector]["size"]
+                    return index.vectors(self.data.product_ids, size, name=vector)
         return None
-
-    def mining_summary(self) -> dict | None:
-        path = self.out / "rounds" / "rounds.json"
-        return json.loads(path.read_text()) if path.exists() else None
 
     def report(self) -> dict:
         split = self.split_
@@ -319,42 +315,30 @@ class Pipeline:
             examples = build_examples(self.data, test_qrels, self.systems["base"], self.systems["finetuned"],
                                       self.config.evaluate.examples)
         timings = dict(self.timings)
-        stats_path = self.out / "model" / "training_stats.json"
-        if stats_path.exists():
-            timings["training"] = json.loads(stats_path.read_text())
+        if self.training:
+            timings["training"] = self.training
         timings["systems"] = {n: s.timings for n, s in self.systems.items()}
         sizes = {"source": split.source, "train": len(split.train), "dev": len(split.dev), "test": len(split.test),
                  "test_evaluated": len(test_qrels)}
         return write_report(self.out, systems=self.systems, dev=self.dev, examples=examples,
                             config=self.config.to_dict(), counts=self.data.counts, split_sizes=sizes,
-                            timings=timings, command=self.command, mining=self._mining_for_report(),
+                            timings=timings, command=self.command,
+                            mining=self.mining.to_dict() if self.mining else None,
                             significance=self.significance, fusion=self.fusion, synthetic=self.synthetic_stats)
-
-    def _mining_for_report(self) -> dict | None:
-        from .mining import examples, read_mined
-
-        summary = self.mining_summary()
-        if not summary:
-            return None
-        last = max((r["round"] for r in summary["rounds"] if r["round"] > 0), default=None)
-        mined = self.out / "rounds" / f"round-{last}" / "negatives.jsonl"
-        summary = dict(summary)
-        summary["examples"] = examples(read_mined(mined), 5) if last and mined.exists() else []
-        return summary
 
     # -- the whole job ---------------------------------------------------
     def run(self, *, train: bool = True, model: str | None = None) -> dict:
         """Every step; ``train=False`` evaluates ``model`` (or nothing but the baselines) instead of training."""
         t = time.perf_counter()
         self.load()
+        self.synthetic()
         self.split()
         self.baselines()
         self.evaluate_model("base", base_model(self.config.train))
         tuned = str(self.train()) if train else model
         if tuned:
-            rounds = self.mining_summary()
-            if rounds and train:  # the best round is indexed already: search that collection
-                self.evaluate_model("finetuned", rounds["best_model"], collection=f"round-{rounds['best_round']}")
+            if self.mining is not None and train:  # the chosen round is indexed already: search that collection
+                self.evaluate_model("finetuned", self.mining.best_model, collection=f"round-{self.mining.best_round}")
             else:
                 self.evaluate_model("finetuned", tuned)
             dims = self.config.train.matryoshka_dims
@@ -363,3 +347,24 @@ class Pipeline:
         self._timed("total", t)
         return self.report()
 
+
+class DevEvaluator:
+    """The rounds' :class:`~searchtune.train.rounds.Evaluator` for a pipeline: each model is indexed in the run's
+    collection ``round-N`` and scored on the dev queries."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        if not pipeline.split_.dev:
+            raise SearchtuneError("mining rounds choose the best round on the dev split, which is empty; "
+                                  "give a split with dev queries (or a dev fraction above 0)")
+        self.pipeline = pipeline
+        self.queries, self.qrels = pipeline._queries("dev")
+
+    def score(self, model_ref: str, collection: str) -> dict[str, float]:
+        p, ev = self.pipeline, self.pipeline.config.evaluate
+        with p._index(collection) as index:
+            system = model_run(collection, model_ref, p.data, self.queries, index, k=max(ev.k), config=ev,
+                               progress=p.progress, role="tuned")
+        return score(system, self.qrels, ev.k).metrics
+
+    def open(self, collection: str) -> Index:
+        return self.pipeline._index(collection)

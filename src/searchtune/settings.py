@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from .errors import SearchtuneError
-from .jobs import home
+from .home import home
 
 # The keys the studio's Settings page manages (others in the file are kept as they are).
 KEYS = {

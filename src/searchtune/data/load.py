@@ -10,6 +10,7 @@ row and column.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 
@@ -58,6 +59,18 @@ class SearchData:
             cache = (self.products, len(self.products), dict(zip(self.products["product_id"], self.products["text"])))
             self.__dict__["_texts"] = cache
         return cache[2]
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the catalog's ids and texts: a collection built from other products is never reused."""
+        cache = self.__dict__.get("_fingerprint")
+        if cache is None or cache[0] is not self.products:
+            digest = hashlib.sha1()
+            for pid, text in zip(self.products["product_id"], self.products["text"]):
+                digest.update(f"{pid}\t{text}\n".encode())
+            cache = (self.products, digest.hexdigest()[:16])
+            self.__dict__["_fingerprint"] = cache
+        return cache[1]
 
     def positives(self, qid: str) -> dict[str, int]:
         return {p: g for p, g in self.qrels.get(qid, {}).items() if g >= self.positive_min_gain}
@@ -195,7 +208,7 @@ def _add_judgments(data: SearchData, table: Table, cols: Columns, config: DataCo
     if row_pids is None:
         if cols.product_id is None:
             raise table.error("no product id column found in the judgments",
-                              hint=f"the file has columns: {', '.join(frame.columns)}; name one with --product-id-column")
+                              hint=f"the file has columns: {', '.join(frame.columns)}; name one with --id-column")
         row_pids = [clean(x) for x in frame[cols.product_id].tolist()]
     query_texts = _query_texts(config, cols, table)
     labels = [str(x).strip() for x in frame[cols.label].tolist()]

@@ -1,35 +1,26 @@
-"""Qdrant indexing behind one small interface: Qdrant Edge embedded, or a server by URL."""
+"""Qdrant collections behind one small interface: Qdrant Edge embedded, or a server by URL.
+
+``open_index`` picks the backend; :mod:`.collection` builds, reuses and queries a collection.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..config import IndexConfig
-from .base import BM25, DENSE, SPARSE, Hit, SparseIndex, point_id, with_retry
+from ..home import default_data_dir
+from .base import Hit, Index
 from .edge import EdgeIndex
 
 
-def default_data_dir() -> Path:
-    """Where embedded collections live unless ``--data-dir`` says otherwise (``$SEARCHTUNE_HOME/qdrant``)."""
-    home = os.environ.get("SEARCHTUNE_HOME") or Path.home() / ".searchtune"
-    return Path(home) / "qdrant"
-
-
-def open_index(name: str, config: IndexConfig | None = None, data_dir: str | Path | None = None,
-               vectors: dict | None = None) -> SparseIndex:
-    """The collection ``name`` on a Qdrant server when ``config.qdrant_url`` is set, else on Qdrant Edge.
-
-    ``vectors``: the named-vector layout for a new collection (default: one SPLADE vector ``sparse``).
-    """
+def open_index(name: str, config: IndexConfig | None = None, data_dir: str | Path | None = None) -> Index:
+    """The collection ``name`` on a Qdrant server when ``config.qdrant_url`` is set, else on Qdrant Edge."""
     config = config or IndexConfig()
     if config.qdrant_url:
         from .server import ServerIndex
 
-        return ServerIndex(name, config.qdrant_url, config.qdrant_api_key, batch_size=config.upsert_batch_size,
-                           vectors=vectors)
-    return EdgeIndex(name, data_dir or config.data_dir or default_data_dir(), batch_size=config.upsert_batch_size,
-                     vectors=vectors)
+        return ServerIndex(name, config.qdrant_url, config.qdrant_api_key, batch_size=config.upsert_batch_size)
+    return EdgeIndex(name, data_dir or config.data_dir or default_data_dir(), batch_size=config.upsert_batch_size)
 
 
-__all__ = ["BM25", "DENSE", "SPARSE", "EdgeIndex", "Hit", "SparseIndex", "default_data_dir", "open_index", "point_id", "with_retry"]
+__all__ = ["EdgeIndex", "Hit", "Index", "default_data_dir", "open_index"]

@@ -16,13 +16,9 @@ import scipy.sparse as sp
 
 logger = logging.getLogger(__name__)
 
-SPARSE = "sparse"  # the name of the SPLADE vector in every collection
-DENSE = "dense"  # a dense model's vector (cosine), in hybrid collections
-BM25 = "bm25"  # BM25 term weights as a sparse vector with Qdrant's IDF modifier
 DENSE_EXACT_MAX_POINTS = 200_000  # dense vectors: exact search up to this many points, HNSW above
 DENSE_HNSW_EF = 512  # HNSW beam width for dense search above that size
 
-DEFAULT_VECTORS = {SPARSE: {"kind": "sparse"}}
 FUSIONS = ("rrf", "dbsf")
 _NAMESPACE = uuid.UUID("6f1d8f5e-3c0b-4b8e-9d52-7a0f0c6b2e11")
 T = TypeVar("T")
@@ -68,8 +64,6 @@ def stored(found: dict, product_ids: list[str], dim: int, dense: bool) -> sp.csr
 
 def to_csr(found: dict[str, tuple[list[int], list[float]]], product_ids: list[str], dim: int) -> sp.csr_matrix:
     """Stack ``{product_id: (indices, values)}`` into CSR rows in ``product_ids`` order."""
-    import numpy as np
-
     indptr, indices, values = [0], [], []
     for pid in product_ids:
         idx, val = found.get(pid, ([], []))
@@ -92,11 +86,6 @@ def check_vectors(spec: dict) -> dict:
     return spec
 
 
-def as_named(vectors) -> dict:
-    """A CSR matrix means the SPLADE vector; a dict names each vector (CSR for sparse, 2-D array for dense)."""
-    return vectors if isinstance(vectors, dict) else {SPARSE: vectors}
-
-
 def row_vector(matrix, i: int):
     """Row ``i`` of a CSR matrix as (indices, values), or of a dense array as a list."""
     if sp.issparse(matrix):
@@ -105,20 +94,9 @@ def row_vector(matrix, i: int):
     return [float(x) for x in matrix[i]]
 
 
-def rows(matrix: sp.csr_matrix):
-    """(indices, values) lists per CSR row."""
-    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-    for i in range(matrix.shape[0]):
-        lo, hi = indptr[i], indptr[i + 1]
-        yield indices[lo:hi].tolist(), data[lo:hi].tolist()
-
-
-class SparseIndex(ABC):
-    """A Qdrant collection of products with a named sparse vector.
-
-    ``search`` takes one CSR row per query; ``exclude`` optionally gives, per
-    query, product ids to filter out inside Qdrant (used by mining).
-    """
+class Index(ABC):
+    """A Qdrant collection of products with named vectors (see :mod:`searchtune.index.collection` for
+    what it holds and how it is built). ``vector_layout``: ``{name: {"kind": "sparse"|"dense", ...}}``."""
 
     name: str
 
@@ -129,14 +107,11 @@ class SparseIndex(ABC):
     def create(self, recreate: bool = False, metadata: dict | None = None) -> None: ...
 
     @abstractmethod
-    def upsert(self, product_ids: list[str], vectors: sp.csr_matrix, payloads: list[dict]) -> None: ...
+    def upsert(self, product_ids: list[str], vectors: dict, payloads: list[dict]) -> None:
+        """Points for ``product_ids``; ``vectors`` maps each vector name to its rows (CSR or 2-D array)."""
 
     @abstractmethod
-    def search(self, vectors: sp.csr_matrix, limit: int = 10,
-               exclude: list[set[str]] | None = None) -> list[list[Hit]]: ...
-
-    def layout(self) -> dict:
-        return DEFAULT_VECTORS
+    def layout(self) -> dict: ...
 
     def dense_search(self, name: str) -> dict | None:
         """Search settings for a dense vector (None for sparse ones, which Qdrant always scores exactly).
@@ -166,10 +141,11 @@ class SparseIndex(ABC):
     @abstractmethod
     def query(self, named: dict, using: list[str], limit: int = 10, *, fusion: str = "rrf",
               weights: list[float] | None = None, prefetch_limit: int = 100, rrf_k: int = 60,
-              batch_size: int = 256) -> list[list[Hit]]:
+              exclude: list[set[str]] | None = None, batch_size: int = 256) -> list[list[Hit]]:
         """Search with one named vector, or fuse several inside Qdrant (prefetch each, then RRF or DBSF).
 
-        ``named`` maps vector names to query rows (CSR or 2-D array); ``using`` picks which to search.
+        ``named`` maps vector names to query rows (CSR or 2-D array); ``using`` picks which to search;
+        ``exclude`` gives, per query, product ids filtered out inside Qdrant (mining drops known positives).
         RRF here is Qdrant's: score = sum_i 1 / ((rank_i + 1) / w_i + k - 1), ranks from 0, so without
         weights it is 1 / (k + rank_i) — ranx's RRF with k - 1 — and a weight of 3 lets a list's rank 2
         count like rank 0.
@@ -179,7 +155,7 @@ class SparseIndex(ABC):
     def count(self) -> int: ...
 
     @abstractmethod
-    def vectors(self, product_ids: list[str], dim: int, name: str = SPARSE) -> sp.csr_matrix | np.ndarray:
+    def vectors(self, product_ids: list[str], dim: int, name: str) -> sp.csr_matrix | np.ndarray:
         """The stored vectors ``name`` of ``product_ids``, in that order: for a sparse vector a CSR matrix with
         ``dim`` columns (an absent id is an empty row), for a dense one an array (n, dim) (absent: zeros)."""
 

@@ -11,25 +11,19 @@ import shutil
 import uuid
 from pathlib import Path
 
-import scipy.sparse as sp
-
 from ..errors import SearchtuneError
 from .base import (
-    DEFAULT_VECTORS,
-    SPARSE,
     Hit,
-    SparseIndex,
-    as_named,
+    Index,
     check_vectors,
     point_id,
     row_vector,
-    rows,
     stored,
     with_retry,
 )
 
 
-class EdgeIndex(SparseIndex):
+class EdgeIndex(Index):
     def __init__(self, name: str, data_dir: str | Path, batch_size: int = 256, vectors: dict | None = None) -> None:
         _check_name(name)
         self.vector_layout = check_vectors(dict(vectors)) if vectors else None  # None: the collection's own (or sparse)
@@ -45,7 +39,7 @@ class EdgeIndex(SparseIndex):
         return self.meta_path.exists() and self.path.exists()
 
     def layout(self) -> dict:
-        return self.vector_layout or self.metadata().get("vectors") or DEFAULT_VECTORS
+        return self.vector_layout or self.metadata().get("vectors") or {}
 
     def _config(self):
         from qdrant_edge import (
@@ -112,7 +106,7 @@ class EdgeIndex(SparseIndex):
         from qdrant_edge import Point, SparseVector, UpdateOperation
 
         shard = self.shard
-        named = as_named(vectors)
+        named = vectors
 
         def send(points):
             op = UpdateOperation.upsert_points(points)
@@ -134,9 +128,11 @@ class EdgeIndex(SparseIndex):
 
     def query(self, named: dict, using: list[str], limit: int = 10, *, fusion: str = "rrf",
               weights: list[float] | None = None, prefetch_limit: int = 100, rrf_k: int = 60,
-              batch_size: int = 256) -> list[list[Hit]]:
+              exclude: list[set[str]] | None = None, batch_size: int = 256) -> list[list[Hit]]:
         from qdrant_edge import (
+            Filter,
             Fusion,
+            HasIdCondition,
             Prefetch,
             QueryBatchRequest,
             QueryRequest,
@@ -148,13 +144,16 @@ class EdgeIndex(SparseIndex):
         n = next(iter(named.values())).shape[0]
         requests = []
         for i in range(n):
+            flt = None
+            if exclude is not None and exclude[i]:
+                flt = Filter(must_not=[HasIdCondition({uuid.UUID(point_id(p)) for p in exclude[i]})])
             if len(using) == 1:
                 requests.append(QueryRequest(limit=limit, query=_nearest(row_vector(named[using[0]], i), using[0]),
-                                             with_payload=True, params=params[using[0]]))
+                                             filter=flt, with_payload=True, params=params[using[0]]))
             else:
                 fused = Fusion.Rrf(k=rrf_k, weights=weights) if fusion == "rrf" else Fusion.Dbsf()
-                pre = [Prefetch(limit=prefetch_limit, query=_nearest(row_vector(named[u], i), u), params=params[u])
-                       for u in using]
+                pre = [Prefetch(limit=prefetch_limit, query=_nearest(row_vector(named[u], i), u), params=params[u],
+                                filter=flt) for u in using]
                 requests.append(QueryRequest(limit=limit, query=fused, prefetches=pre, with_payload=True))
         out: list[list[Hit]] = []
         for start in range(0, n, batch_size):
@@ -170,7 +169,7 @@ class EdgeIndex(SparseIndex):
 
         return self.shard.count(CountRequest(exact=True))
 
-    def vectors(self, product_ids: list[str], dim: int, name: str = SPARSE, batch_size: int = 1024):
+    def vectors(self, product_ids: list[str], dim: int, name: str, batch_size: int = 1024):
         dense = self.layout().get(name, {}).get("kind") == "dense"
         found = {}
         for start in range(0, len(product_ids), batch_size):
@@ -180,32 +179,6 @@ class EdgeIndex(SparseIndex):
                 if vec is not None:
                     found[rec.payload["product_id"]] = vec if dense else (list(vec.indices), list(vec.values))
         return stored(found, product_ids, dim, dense)
-
-    def search(self, vectors: sp.csr_matrix, limit: int = 10, exclude: list[set[str]] | None = None,
-               batch_size: int = 256) -> list[list[Hit]]:
-        from qdrant_edge import (
-            Filter,
-            HasIdCondition,
-            Query,
-            QueryBatchRequest,
-            QueryRequest,
-            SparseVector,
-        )
-
-        requests = []
-        for i, (idx, val) in enumerate(rows(vectors)):
-            flt = None
-            if exclude is not None and exclude[i]:
-                flt = Filter(must_not=[HasIdCondition({uuid.UUID(point_id(p)) for p in exclude[i]})])
-            requests.append(QueryRequest(limit=limit, query=Query.Nearest(SparseVector(idx, val), using=SPARSE),
-                                         filter=flt, with_payload=True))
-        out: list[list[Hit]] = []
-        for start in range(0, len(requests), batch_size):
-            chunk = requests[start:start + batch_size]
-            results = self.shard.query_batch(QueryBatchRequest(chunk))
-            for points in results:
-                out.append([Hit(p.payload["product_id"], float(p.score), dict(p.payload)) for p in points])
-        return out
 
 
 def _nearest(v, name: str):

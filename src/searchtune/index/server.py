@@ -12,19 +12,13 @@ from __future__ import annotations
 
 import warnings
 
-import scipy.sparse as sp
-
 from ..errors import SearchtuneError
 from .base import (
-    DEFAULT_VECTORS,
-    SPARSE,
     Hit,
-    SparseIndex,
-    as_named,
+    Index,
     check_vectors,
     point_id,
     row_vector,
-    rows,
     stored,
     with_retry,
 )
@@ -32,7 +26,7 @@ from .base import (
 META_ID = point_id("__searchtune_meta__")
 
 
-class ServerIndex(SparseIndex):
+class ServerIndex(Index):
     def __init__(self, name: str, url: str | None = None, api_key: str | None = None, client=None,
                  batch_size: int = 256, timeout: int = 60, vectors: dict | None = None) -> None:
         from qdrant_client import QdrantClient
@@ -74,7 +68,7 @@ class ServerIndex(SparseIndex):
         self.client.upsert(self.name, [models.PointStruct(id=META_ID, vector={}, payload={"__searchtune__": meta})])
 
     def layout(self) -> dict:
-        return self.vector_layout or self.metadata().get("vectors") or DEFAULT_VECTORS
+        return self.vector_layout or self.metadata().get("vectors") or {}
 
     def metadata(self) -> dict:
         if not self.exists():
@@ -89,7 +83,7 @@ class ServerIndex(SparseIndex):
     def upsert(self, product_ids: list[str], vectors, payloads: list[dict]) -> None:
         from qdrant_client import models
 
-        named = as_named(vectors)
+        named = vectors
         batch = []
 
         def send(points):
@@ -113,7 +107,7 @@ class ServerIndex(SparseIndex):
         flt = models.Filter(must=[models.HasVectorCondition(has_vector=next(iter(self.layout())))])
         return self.client.count(self.name, count_filter=flt, exact=True).count
 
-    def vectors(self, product_ids: list[str], dim: int, name: str = SPARSE, batch_size: int = 256):
+    def vectors(self, product_ids: list[str], dim: int, name: str, batch_size: int = 256):
         dense = self.layout().get(name, {}).get("kind") == "dense"
         found = {}
         for start in range(0, len(product_ids), batch_size):
@@ -127,22 +121,9 @@ class ServerIndex(SparseIndex):
                     found[rec.payload["product_id"]] = vec if dense else (list(vec.indices), list(vec.values))
         return stored(found, product_ids, dim, dense)
 
-    def search(self, vectors: sp.csr_matrix, limit: int = 10, exclude: list[set[str]] | None = None,
-               batch_size: int = 64) -> list[list[Hit]]:
-        from qdrant_client import models
-
-        requests = []
-        for i, (idx, val) in enumerate(rows(vectors)):
-            flt = None
-            if exclude is not None and exclude[i]:
-                flt = models.Filter(must_not=[models.HasIdCondition(has_id=[point_id(p) for p in exclude[i]])])
-            requests.append(models.QueryRequest(query=models.SparseVector(indices=idx, values=val), using=SPARSE,
-                                                limit=limit, filter=flt, with_payload=True))
-        return self._send(requests, batch_size)
-
     def query(self, named: dict, using: list[str], limit: int = 10, *, fusion: str = "rrf",
               weights: list[float] | None = None, prefetch_limit: int = 100, rrf_k: int = 60,
-              batch_size: int = 64) -> list[list[Hit]]:
+              exclude: list[set[str]] | None = None, batch_size: int = 64) -> list[list[Hit]]:
         from qdrant_client import models
 
         self.check_query(using, fusion)
@@ -154,14 +135,18 @@ class ServerIndex(SparseIndex):
         n = next(iter(named.values())).shape[0]
         requests = []
         for i in range(n):
+            flt = None
+            if exclude is not None and exclude[i]:
+                flt = models.Filter(must_not=[models.HasIdCondition(has_id=[point_id(p) for p in exclude[i]])])
             if len(using) == 1:
                 requests.append(models.QueryRequest(query=q(row_vector(named[using[0]], i)), using=using[0],
-                                                    limit=limit, with_payload=True, params=params[using[0]]))
+                                                    limit=limit, filter=flt, with_payload=True,
+                                                    params=params[using[0]]))
                 continue
             fused = (models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=weights)) if fusion == "rrf"
                      else models.FusionQuery(fusion=models.Fusion.DBSF))
-            pre = [models.Prefetch(query=q(row_vector(named[u], i)), using=u, limit=prefetch_limit, params=params[u])
-                   for u in using]
+            pre = [models.Prefetch(query=q(row_vector(named[u], i)), using=u, limit=prefetch_limit, params=params[u],
+                                   filter=flt) for u in using]
             requests.append(models.QueryRequest(prefetch=pre, query=fused, limit=limit, with_payload=True))
         return self._send(requests, batch_size)
 

@@ -26,13 +26,13 @@ import re
 import subprocess
 import sys
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from .. import __version__
+from ..config import Config
 from ..errors import SearchtuneError
 from ..jobs import JOB_ENV, JobStore
 from ..models import BUNDLED
@@ -41,7 +41,6 @@ STATIC = Path(__file__).parent / "static"
 DATA_EXTS = {".csv", ".tsv", ".json", ".jsonl", ".parquet"}
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", "runs", "checkpoints", "qdrant", "model"}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
-NUMBER_FIELDS = {"epochs": float, "lr": float, "batch_size": int, "max_seq_length": int, "ance_rounds": int}
 
 
 class Studio:
@@ -90,6 +89,10 @@ class Studio:
 
     # -- jobs ----------------------------------------------------------------
     def launch(self, spec: dict) -> dict:
+        """Start a job from ``{"kind", "name", "resume", "config": {section: {field: value}}}`` (and, for
+        ``evaluate``, ``"model"``: the tuned model). The config is checked like the CLI's (``Config.validate``),
+        its file paths must lie under the data roots and its models be bundled ones or earlier runs; it is
+        written to ``RUN/studio-config.yaml`` and the job runs ``searchtune <kind> --config`` on it."""
         kind = spec.get("kind", "pipeline")
         if kind not in ("pipeline", "train", "evaluate"):
             raise HTTPException(400, f"the studio starts pipeline, train or evaluate jobs, not '{kind}'")
@@ -97,44 +100,19 @@ class Studio:
         out = self.run_path(name, must_exist=False)
         if out.exists() and any(out.iterdir()) and not spec.get("resume") and kind != "evaluate":
             raise HTTPException(409, f"run '{name}' exists; choose another name or tick resume")
-        args = [kind, "--out", str(out)]
-        for key in ("data", "catalog", "queries", "split"):
-            if spec.get(key):
-                args += [f"--{key}", str(self.data_path(spec[key]))]
-        model = spec.get("model")
-        if model:
-            if model in BUNDLED:
-                args += ["--model", model]
-            else:  # a model from an earlier run
-                args += ["--model", str(self.run_path(model) / "model")]
-        for key, cast in NUMBER_FIELDS.items() if kind != "evaluate" else ():
-            value = spec.get(key)
-            if value not in (None, ""):
-                try:
-                    value = cast(value)
-                except (TypeError, ValueError):
-                    raise HTTPException(400, f"{key} must be a number, got '{value}'") from None
-                args += [f"--{key.replace('_', '-')}", str(value)]
-        if spec.get("negatives") and kind != "evaluate":
-            if spec["negatives"] not in ("judged", "none", "ance", "bm25"):
-                raise HTTPException(400, "negatives must be judged, none, ance or bm25")
-            args += ["--negatives", spec["negatives"]]
-        llm = str(spec.get("llm") or "").strip()
-        if llm and kind != "evaluate":
-            if llm.lower().endswith(".gguf"):  # a local model file: under the data root, like the data
-                llm = str(self.data_path(llm))
-            elif not re.fullmatch(r"[A-Za-z0-9][\w.:/@+-]{0,199}", llm):
-                raise HTTPException(400, "llm must be a model name like openai:gpt-4o-mini or a .gguf file")
-            args += ["--llm", llm]
-        if spec.get("duplicate_products") in ("error", "first"):
-            args += ["--duplicate-products", spec["duplicate_products"]]
+        config = self._config(spec.get("config") or {})
+        if not (config.data.data or config.data.catalog) and not (kind == "evaluate" and out.is_dir()):
+            raise HTTPException(400, "choose the data: one file, or a catalog and a judgments file")
+        out.mkdir(parents=True, exist_ok=True)
+        config_path = out / "studio-config.yaml"
+        config.save(config_path)
+        args = [kind, "--out", str(out), "--config", str(config_path)]
+        if kind == "evaluate" and spec.get("model"):
+            args += ["--model", self._model(spec["model"])]
         if spec.get("resume"):
             args.append("--resume")
-        if not (spec.get("data") or spec.get("catalog")) and not (kind == "evaluate" and out.is_dir()):
-            raise HTTPException(400, "choose the data: one file, or a catalog and a judgments file")
         command = "searchtune " + " ".join(args)
-        job = self.store.create(kind, {k: v for k, v in spec.items() if v not in (None, "")}, command=command,
-                                out_dir=str(out), origin="studio")
+        job = self.store.create(kind, config.to_dict(), command=command, out_dir=str(out), origin="studio")
         log = open(job.log_path, "ab")  # noqa: SIM115 - handed to the child, closed by the watcher
         env = {**os.environ, JOB_ENV: job.id, "PYTHONUNBUFFERED": "1", "TERM": "dumb", "COLUMNS": "120"}
         proc = subprocess.Popen([sys.executable, "-m", "searchtune", *args], stdout=log, stderr=subprocess.STDOUT,
@@ -150,6 +128,38 @@ class Studio:
 
         threading.Thread(target=watch, daemon=True).start()
         return self.store.get(job.id).to_dict()
+
+    def _model(self, ref: str) -> str:
+        """A bundled model's short name, or the model of an earlier run (by run name)."""
+        return ref if ref in BUNDLED else str(self.run_path(ref) / "model")
+
+    def _config(self, raw: dict) -> Config:
+        try:
+            config = Config.from_dict(raw, where="config")
+        except SearchtuneError as exc:
+            raise HTTPException(400, str(exc)) from None
+        d, g, t, m = config.data, config.generate, config.train, config.mine
+        for key in ("data", "catalog", "queries", "query_texts", "split"):
+            if getattr(d, key):
+                setattr(d, key, str(self.data_path(getattr(d, key))))
+        for obj, key in ((g, "queries_file"), (t, "negatives_file")):
+            if getattr(obj, key):
+                setattr(obj, key, str(self.data_path(getattr(obj, key))))
+        if g.cache or config.index != type(config.index)():
+            raise HTTPException(400, "the answer cache and the Qdrant settings are not set per job in the studio "
+                                     "(Settings holds QDRANT_URL and the keys)")
+        llm = str(g.llm or "").strip()
+        if llm.lower().endswith(".gguf"):  # a local model file: under the data root, like the data
+            g.llm = str(self.data_path(llm))
+        elif llm and not re.fullmatch(r"[A-Za-z0-9][\w.:/@+-]{0,199}", llm):
+            raise HTTPException(400, "llm must be a model name like openai:gpt-4o-mini or a .gguf file")
+        t.model = self._model(t.model)
+        m.start_model = m.start_model and self._model(m.start_model)
+        m.soup_with = [self._model(x) for x in m.soup_with]
+        try:
+            return config.validate()
+        except SearchtuneError as exc:
+            raise HTTPException(400, str(exc)) from None
 
     def progress(self, job_id: str) -> dict:
         job = self.store.get(job_id)
@@ -209,12 +219,13 @@ class Studio:
                 if not (folder / meta_file.stem).is_dir():
                     continue
                 meta = json.loads(meta_file.read_text())
+                models = (meta.get("fingerprint") or {}).get("models") or {}
                 out.append({"place": place, "name": meta_file.stem, "points": meta.get("points"),
-                            "model": meta.get("model"), "backend": meta.get("backend", "qdrant-edge"),
+                            "model": ", ".join(models.values()), "backend": meta.get("backend", "qdrant-edge"),
                             "complete": meta.get("complete", True),
                             "vectors": {n: {"kind": v["kind"], "distance": "cosine" if v["kind"] == "dense" else "dot",
                                             "modifier": "idf" if v.get("idf") else "none"}
-                                        for n, v in (meta.get("vectors") or {"sparse": {"kind": "sparse"}}).items()},
+                                        for n, v in (meta.get("vectors") or {}).items()},
                             "indexed": (meta.get("index_stats") or {}).get("documents_per_second")})
         return out
 
@@ -227,54 +238,61 @@ class Studio:
             return self.run_path(place[4:]) / "qdrant"
         raise HTTPException(400, f"unknown collection place '{place}'")
 
-    def search(self, place: str, collection: str, query: str, k: int = 10, model: str | None = None,
-               mode: str = "sparse") -> dict:
-        from ..encode import encode_sparse, top_terms
+    def search(self, place: str, collection: str, query: str, k: int = 10, mode: str = "sparse") -> dict:
+        """Search a collection in a mode (:mod:`searchtune.index.collection`, as `searchtune search` does)."""
+        from ..encode import top_terms
         from ..index import EdgeIndex
+        from ..index import collection as col
 
         if not isinstance(query, str) or not query.strip():
             raise HTTPException(400, "type a query")
         if not NAME.match(collection or ""):
             raise HTTPException(400, f"invalid collection name '{collection}'")
+        if mode not in col.MODES:
+            raise HTTPException(400, "mode must be sparse, dense, hybrid or bm25")
         index = EdgeIndex(collection, self._collection_dir(place))
         if not index.exists():
             raise HTTPException(404, f"collection '{collection}' not found in {place}")
-        meta = index.metadata()
-        signature = (meta.get("signature") or {}).get("models") or {}
-        if mode not in ("sparse", "dense", "hybrid", "bm25"):
-            raise HTTPException(400, "mode must be sparse, dense, hybrid or bm25")
-        if mode != "sparse" and not signature.get("dense_base"):
-            raise HTTPException(400, f"collection '{collection}' has no dense/BM25 vectors; index it with "
-                                     "`searchtune index --dense-model ...` for that mode")
-        ref = model or signature.get("sparse_base") or signature.get("sparse_tuned") or meta.get("model") or "splade-tiny"
-        m = _model(ref)
-        vec = encode_sparse(m, [query], kind="query")
         try:
-            if signature:
-                from ..systems import Models, search_system
-
-                models = Models(sparse_base=signature.get("sparse_base") or signature.get("sparse_tuned"),
-                                dense_base=signature.get("dense_base") or signature.get("dense_tuned"))
-                system = {"sparse": "sparse-base", "dense": "dense-base", "hybrid": "hybrid-base",
-                          "bm25": "bm25-qdrant"}[mode]
-                hits = search_system(index, models, [query], system, k=max(1, min(int(k), 100)))[0]
-            else:
-                hits = index.search(vec, limit=max(1, min(int(k), 100)))[0]
+            models = col.stored_models(index)
+            system = models.mode_system(mode)
+            if any(v not in index.layout() for v in col.SYSTEM_VECTORS[system]):
+                raise HTTPException(400, f"collection '{collection}' has no vectors for --mode {mode}; index it with "
+                                         "`searchtune index --dense-model ...` for that mode")
+            loaded = _cached(models)
+            hits = col.search(index, models, [query], system, k=max(1, min(int(k), 100)), loaded=loaded)[0]
+            sparse = next((v for v in col.SYSTEM_VECTORS[system] if v.startswith("sparse")), None)
+            terms = []
+            if sparse:
+                vectors, _ = col.query_vectors(index, models, [query], [sparse], loaded=loaded)
+                terms = top_terms(loaded[sparse], vectors[sparse], 12)
+            _keep(models, loaded)
+        except (HTTPException, SearchtuneError):
+            raise
         except Exception as exc:  # e.g. the shard is being written by a running job
             raise HTTPException(409, f"collection '{collection}' is busy or unreadable ({exc})") from None
         finally:
             index.close()
-        return {"collection": collection, "place": place, "model": ref, "mode": mode,
-                "terms": [{"term": t, "weight": round(w, 3)} for t, w in top_terms(m, vec, 12)],
+        return {"collection": collection, "place": place, "models": models.named(), "mode": mode, "system": system,
+                "terms": [{"term": t, "weight": round(w, 3)} for t, w in terms],
                 "hits": [{"product_id": h.product_id, "score": round(h.score, 4), "title": h.payload.get("title", ""),
                           "brand": h.payload.get("brand", "")} for h in hits]}
 
 
-@lru_cache(maxsize=4)
-def _model(ref: str):
-    from ..models import load_sparse_encoder
+_CACHE: dict[tuple[str, str], object] = {}  # (vector, model ref) → loaded model: loading one takes seconds
 
-    return load_sparse_encoder(ref)
+
+def _cached(models) -> dict:
+    """The loaded models of a collection by vector name; what a search loads is kept (the last four)."""
+    loaded = {v: _CACHE[(v, ref)] for v, ref in models.named().items() if (v, ref) in _CACHE}
+    return loaded
+
+
+def _keep(models, loaded: dict) -> None:
+    for v, model in loaded.items():
+        _CACHE[(v, models.named()[v])] = model
+    while len(_CACHE) > 4:
+        _CACHE.pop(next(iter(_CACHE)))
 
 
 def create_app(studio: Studio) -> FastAPI:
@@ -383,7 +401,7 @@ def create_app(studio: Studio) -> FastAPI:
     async def search(request: Request):
         b = await body(request)
         return studio.search(b.get("place", "user"), b.get("collection", ""), b.get("query", ""), b.get("k", 10),
-                             b.get("model"), b.get("mode", "sparse"))
+                             b.get("mode", "sparse"))
 
     @app.get("/api/settings")
     def get_settings():

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import replace
 
 from ..data.catalog import clean
 from ..data.load import SearchData
 from ..data.split import Split, unit
 from ..errors import SearchtuneError
-from .generate import SyntheticQuery
+from .records import SyntheticQuery
 
 logger = logging.getLogger(__name__)
 PREFIX = "syn:"
@@ -63,9 +64,14 @@ def _grouped(records: list[SyntheticQuery], known: set[str]) -> tuple[dict[str, 
     return texts, products, stats
 
 
+def _with_queries(data: SearchData) -> SearchData:
+    """A copy of ``data`` whose queries, judgments and counts can grow without touching the original."""
+    return replace(data, queries=dict(data.queries), qrels=dict(data.qrels), counts=dict(data.counts))
+
+
 def catalog_only(data: SearchData, records: list[SyntheticQuery], *, dev_fraction: float = 0.1,
-                 test_fraction: float = 0.1, seed: int = 42) -> Split:
-    """Add the synthetic queries to ``data`` (gain 1 each) and split them by product (case 1)."""
+                 test_fraction: float = 0.1, seed: int = 42) -> tuple[SearchData, Split]:
+    """The data with the synthetic queries added (gain 1 each), split by product (case 1)."""
     if data.queries:
         raise SearchtuneError("the data already has queries; use train_on_synthetic to add synthetic training queries")
     if not (0 <= dev_fraction < 1 and 0 < test_fraction < 1 and dev_fraction + test_fraction < 1):
@@ -74,6 +80,7 @@ def catalog_only(data: SearchData, records: list[SyntheticQuery], *, dev_fractio
     texts, products, stats = _grouped(records, set(data.product_ids))
     if not texts:
         raise SearchtuneError("no synthetic queries to train on: generation produced none for this catalog")
+    data = _with_queries(data)
 
     def part(pid: str) -> int:  # 2 = test, 1 = dev, 0 = train
         u = product_unit(seed, pid)
@@ -90,13 +97,15 @@ def catalog_only(data: SearchData, records: list[SyntheticQuery], *, dev_fractio
     data.positive_min_gain = 1
     stats["synthetic_queries_spanning_parts_held_out"] = mixed
     data.counts.update(stats, synthetic_queries=len(texts))
-    return Split(parts["train"], parts["dev"], parts["test"],
-                 source=f"synthetic, by product: seed={seed} dev={dev_fraction} test={test_fraction}")
+    return data, Split(parts["train"], parts["dev"], parts["test"],
+                       source=f"synthetic, by product: seed={seed} dev={dev_fraction} test={test_fraction}")
 
 
-def train_on_synthetic(data: SearchData, split: Split, records: list[SyntheticQuery]) -> Split:
-    """Replace the training queries with synthetic ones; dev and test stay the real held-out queries (case 2)."""
+def train_on_synthetic(data: SearchData, split: Split, records: list[SyntheticQuery]) -> tuple[SearchData, Split]:
+    """The data with synthetic training queries added, and a split that trains on them alone; dev and test stay
+    the real held-out queries (case 2)."""
     held_out = {clean(data.queries[q]).lower() for q in split.dev + split.test}
+    data = _with_queries(data)
     texts, products, stats = _grouped(records, set(data.product_ids))
     gain = data.scale.max_gain if data.scale is not None else 1
     train = []
@@ -114,4 +123,4 @@ def train_on_synthetic(data: SearchData, split: Split, records: list[SyntheticQu
     if dropped:
         logger.warning("%d synthetic queries have the text of a real dev/test query; not trained on", dropped)
     data.counts.update(stats, synthetic_queries=len(train), real_training_queries_unused=len(split.train))
-    return Split(train, split.dev, split.test, source=f"{split.source}; train = synthetic queries")
+    return data, Split(train, split.dev, split.test, source=f"{split.source}; train = synthetic queries")

@@ -24,17 +24,11 @@ from ..data.split import unit
 from ..errors import DataError, SearchtuneError
 from .backends import LLMTransient
 from .cache import AnswerCache, cache_key
+from .offline import generate_offline
 from .prompt import KINDS, PROMPT_VERSION, ParseError, build_messages, parse_answer
+from .records import SyntheticQuery
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class SyntheticQuery:
-    query: str
-    product_id: str
-    kind: str
-    source: str  # "llm:<model>" or "offline"
 
 
 def sample_products(products: pd.DataFrame, max_products: int | None, seed: int = 42) -> pd.DataFrame:
@@ -192,43 +186,6 @@ def _records(products: pd.DataFrame, answers: dict, source: str) -> tuple[list[S
     return records, dupes
 
 
-def write_queries(path: str | Path, records: list[SyntheticQuery], stats: dict | None = None) -> None:
-    """``queries.jsonl`` (one line per query and product) and, with ``stats``, ``queries.stats.json`` beside it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
-    tmp.replace(path)
-    if stats is not None:
-        path.with_name(path.stem + ".stats.json").write_text(json.dumps(stats, indent=2))
-
-
-def read_queries(path: str | Path) -> list[SyntheticQuery]:
-    """Read a ``queries.jsonl`` written by ``generate-queries`` (or by hand: query, product_id[, kind, source])."""
-    path = Path(path)
-    if not path.exists():
-        raise SearchtuneError(f"synthetic queries file not found: {path}")
-    out = []
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"not valid JSON ({e.msg})", file=path, row=line_no, line=line_no,
-                                hint="each line must be one JSON object") from None
-            for col in ("query", "product_id"):
-                if not str(obj.get(col, "") or "").strip():
-                    raise DataError(f"missing or empty '{col}'", file=path, row=line_no, line=line_no, column=col,
-                                    hint="every line needs a query and the product_id it was written for")
-            out.append(SyntheticQuery(str(obj["query"]).strip(), str(obj["product_id"]).strip(),
-                                      str(obj.get("kind") or "unknown"), str(obj.get("source") or "file")))
-    return out
-
-
 def generate(products: pd.DataFrame, *, llm: str | None, per_product: int = 4, max_products: int | None = None,
              seed: int = 42, concurrency: int = 4, timeout: float = 60.0, max_retries: int = 5, parse_retries: int = 2,
              threads: int = 1, base_url: str | None = None, api_key: str | None = None,
@@ -237,10 +194,8 @@ def generate(products: pd.DataFrame, *, llm: str | None, per_product: int = 4, m
     """Queries for a catalog: with ``llm`` through that model, else from the catalog's own fields (offline)."""
     chosen = sample_products(products, max_products, seed)
     if not llm:
-        from .offline import generate_offline
-
         return generate_offline(chosen, per_product=per_product, seed=seed)
-    from ..jobs import home
+    from ..home import home
     from .backends import make_backend
 
     backend = make_backend(llm, base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries,

@@ -24,7 +24,7 @@ import time
 
 import pandas as pd
 
-from .generate import SyntheticQuery
+from .records import SyntheticQuery
 from .prompt import KINDS, clean_query, kinds_for
 
 _CUT = re.compile(r"\s(?:with|in|for|and|w/)\s|[,(|;:]|\s-\s", re.IGNORECASE)

@@ -1,120 +1,32 @@
-"""SPLADE fine-tuning with the sentence-transformers trainer.
+"""Fine-tuning (SPLADE or dense) with the sentence-transformers trainer.
 
-What is ours: turning judgments into (query, positive, negative) rows and the
-guard that no held-out query is trained on. Everything else — the SpladeLoss
-around SparseMultipleNegativesRankingLoss with FLOPS regularisation, the
-no-duplicates batch sampler, checkpoints, resume — is sentence-transformers.
+The rows come from :mod:`.rows`. Everything else — the SpladeLoss around
+SparseMultipleNegativesRankingLoss with FLOPS regularisation (or MNRL / CachedMNRL / Matryoshka for dense
+models), the no-duplicates batch sampler, checkpoints and ``resume_from_checkpoint`` — is
+sentence-transformers. Ours: which checkpoint is complete enough to resume from, the log file the studio
+reads, and a progress bar in place of the trainer's printed log dicts.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
 
-from .config import TrainConfig
-from .data import SearchData, Split
-from .errors import SearchtuneError
-from .models import load_dense_encoder, load_sparse_encoder, model_kind
+from ..config import TrainConfig
+from ..data import SearchData, Split
+from ..encode import embedding_dim
+from ..errors import SearchtuneError
+from ..models import load_encoder, model_kind
+from .rows import training_rows
 
 logger = logging.getLogger(__name__)
 
-
-def _dim(model) -> int:
-    from .dense import _dim as dim
-
-    return dim(model)
-
 CONFIG_FILE = "searchtune_config.yaml"
-
-
-def training_rows(data: SearchData, train_qids, *, judged_negatives: bool = True, min_gain: int | None = None,
-                  held_out=(), negatives: dict[str, list[str]] | None = None,
-                  negatives_per_row: int = 1, fallback: bool = False, typo_rate: float = 0.0,
-                  typo_seed: int = 42) -> dict[str, dict[str, list[str]]]:
-    """Training rows from the judgments of the training queries.
-
-    Returns up to two column sets: ``"triplets"`` (query, positive, negative
-    [, negative_2 ...]) for queries that have negatives — each row takes the next
-    ``negatives_per_row`` of the query's pool, cycling — and ``"pairs"`` (query,
-    positive) for the rest, which learn from in-batch negatives only. Keeping
-    them apart spares a vocabulary-wide forward pass for a filler negative.
-    The pool is ``negatives[qid]`` when given (mined; see :mod:`searchtune.mining`),
-    else the judged gain-0 products when ``judged_negatives``. ``min_gain`` raises
-    the bar for a positive above the scale's; with ``fallback`` a query with nothing at that bar trains on
-    its best-judged positives (:meth:`SearchData.training_bar`). With ``typo_rate`` > 0 that fraction of
-    the rows gets a second copy whose query is misspelled (:mod:`searchtune.typos`); a misspelling that
-    equals a held-out query's text is not used. Raises if a held-out query is among ``train_qids``.
-    """
-    leaked = set(train_qids) & set(held_out)
-    if leaked:
-        raise SearchtuneError(f"{len(leaked)} held-out (dev/test) queries were passed for training; refusing")
-    if negatives_per_row < 1:
-        raise SearchtuneError(f"negatives_per_row must be at least 1, got {negatives_per_row}")
-    if not 0.0 <= typo_rate <= 1.0:
-        raise SearchtuneError(f"query_typo_rate must be between 0 and 1, got {typo_rate}")
-    texts = data.texts
-    bar = max(data.positive_min_gain, min_gain or 0)
-    neg_cols = ["negative"] + [f"negative_{i}" for i in range(2, negatives_per_row + 1)]
-    pairs: dict[str, list[str]] = {"query": [], "positive": []}
-    triplets: dict[str, list[str]] = {"query": [], "positive": [], **{c: [] for c in neg_cols}}
-    cursor = 0
-    for qid in sorted(train_qids):
-        judged = data.qrels.get(qid, {})
-        q_bar = data.training_bar(qid, min_gain, fallback)
-        if q_bar is None:
-            continue
-        positives = sorted((p for p, g in judged.items() if g >= q_bar), key=lambda p: (-judged[p], p))
-        if negatives is not None:
-            pool = list(negatives.get(qid, []))
-        else:
-            pool = sorted(data.negatives(qid)) if judged_negatives else []
-        cursor = 0
-        for pid in positives:
-            target = triplets if pool else pairs
-            target["query"].append(data.queries[qid])
-            target["positive"].append(texts[pid])
-            for col in neg_cols if pool else ():
-                target[col].append(texts[pool[cursor % len(pool)]])
-                cursor += 1
-    out = {name: rows for name, rows in (("pairs", pairs), ("triplets", triplets)) if rows["query"]}
-    if not out:
-        raise SearchtuneError(f"no training pairs: no training query has a judgment with gain >= {bar}")
-    if typo_rate > 0:
-        _add_misspelled(out, typo_rate, typo_seed, {data.queries[q].lower() for q in held_out if q in data.queries})
-    return out
-
-
-def _add_misspelled(parts: dict[str, dict[str, list[str]]], rate: float, seed: int, held_out_texts: set[str]):
-    """Append a misspelled copy of ``rate`` of the rows of every column set (the same positive and
-    negatives), in place. Logged: copies made, rows with no word to misspell, copies dropped because they
-    spelled a held-out query."""
-    from .typos import misspell
-
-    rng = random.Random(seed)
-    made = no_word = held = 0
-    for rows in parts.values():
-        n = len(rows["query"])
-        for r in range(n):
-            if rng.random() >= rate:
-                continue
-            typo = misspell(rows["query"][r], rng)
-            if typo is None:
-                no_word += 1
-                continue
-            if typo.lower() in held_out_texts:
-                held += 1
-                continue
-            made += 1
-            for col, values in rows.items():
-                values.append(typo if col == "query" else values[r])
-    logger.info("misspelled copies: %d added, %d rows had no word to misspell, %d dropped (equal to a "
-                "held-out query)", made, no_word, held)
 
 
 def base_model(config: TrainConfig) -> str:
@@ -148,16 +60,54 @@ def _log_callback(path: Path):
     return JsonlLog()
 
 
-def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Path, *,
-                 resume: bool = False, progress: bool = True, callbacks=None, init_model: str | None = None,
-                 negatives: dict[str, list[str]] | None = None, negatives_per_row: int = 1,
-                 extra_stats: dict | None = None) -> Path:
-    """Fine-tune ``config.model`` (or ``init_model``, e.g. the previous mining round's) on the
-    training queries of ``split``; return the saved model folder.
+@dataclass
+class TrainResult:
+    model_dir: Path
+    stats: dict  # rows, steps, seconds, speed, final loss, precision (also model/training_stats.json)
 
-    Checkpoints go to ``OUT/checkpoints``; with ``resume=True`` training continues from the
-    latest one instead of starting over. The final model is ``OUT/model``. ``negatives``
-    replaces the judged negatives with a mined pool per query.
+
+def _progress_callback(enabled: bool):
+    """A rich progress bar over the training steps with ETA and the latest loss, instead of the trainer's
+    tqdm bar with a log dict printed at every logging step (those go to train_log.jsonl)."""
+    from transformers import TrainerCallback
+
+    from ..progress import duration
+
+    class Progress(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),
+                                TimeRemainingColumn(), TextColumn("{task.fields[loss]}"), disable=not enabled,
+                                transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("train", total=state.max_steps, completed=state.global_step, loss="")
+            self.started = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.bar.update(self.task, completed=state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.bar.update(self.task, loss=f"loss {float(logs['loss']):.3f}")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.bar.stop()
+            logger.info("training: %d steps in %s", state.global_step, duration(time.perf_counter() - self.started))
+
+    return Progress()
+
+
+def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Path, *, resume: bool = False,
+          progress: bool = True, callbacks=None, init_model: str | None = None,
+          negatives: dict[str, list[str]] | None = None, negatives_per_row: int = 1,
+          extra_stats: dict | None = None) -> TrainResult:
+    """Fine-tune ``config.model`` (or ``init_model``, e.g. the previous mining round's) on the training queries
+    of ``split``; the model is saved to ``OUT/model``.
+
+    Checkpoints go to ``OUT/checkpoints``; with ``resume=True`` training continues from the latest complete
+    one instead of starting over. ``negatives`` (a pool per query, :mod:`.negatives`) replaces the judged
+    negatives.
     """
     from datasets import Dataset
     from sentence_transformers.sparse_encoder import (
@@ -176,16 +126,11 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
         MultiDatasetBatchSamplers,
     )
 
-    from .precision import resolve
+    from transformers import PrinterCallback
+
+    from ..precision import resolve
 
     out_dir = Path(out_dir)
-    if negatives is None and config.negatives_file:
-        from .mining import pools, read_mined
-
-        if not Path(config.negatives_file).is_file():
-            raise SearchtuneError(f"{config.negatives_file}: negatives file not found (write one with "
-                                  "`searchtune mine` or take RUN/rounds/round-N/negatives.jsonl)")
-        negatives = pools(read_mined(config.negatives_file))
     model_dir = out_dir / "model"
     ckpt_dir = out_dir / "checkpoints"
     parts = training_rows(data, split.train, judged_negatives=config.judged_negatives,
@@ -197,7 +142,7 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
     dataset = datasets if len(datasets) > 1 else next(iter(datasets.values()))
     n_rows = sum(len(d) for d in datasets.values())
     n_queries = len({q for rows in parts.values() for q in rows["query"]})
-    logger.info("training on %s rows from %d queries", {k: len(v) for k, v in datasets.items()}, n_queries)
+    logger.info("training on %s rows from %s queries", f"{n_rows:,}", f"{n_queries:,}")
 
     if config.kind == "dense":
         from sentence_transformers import (
@@ -210,18 +155,18 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
             MultipleNegativesRankingLoss,
         )
 
-        model = load_dense_encoder(init_model or base_model(config))
+        model = load_encoder(init_model or base_model(config), kind="dense")
         # CachedMNRL (GradCache) gives the in-batch negatives of a large batch at a small batch's memory
         inner = (CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size)
                  if config.mini_batch_size else MultipleNegativesRankingLoss(model))
         dims = sorted({int(d) for d in config.matryoshka_dims}, reverse=True)
-        if dims and dims[0] > _dim(model):
+        if dims and dims[0] > embedding_dim(model):
             raise SearchtuneError(f"matryoshka size {dims[0]} is larger than the model's "
-                                  f"{_dim(model)} dimensions")
+                                  f"{embedding_dim(model)} dimensions")
         loss = MatryoshkaLoss(model, inner, matryoshka_dims=dims) if dims else inner
         Args, Trainer, kind_callbacks = SentenceTransformerTrainingArguments, SentenceTransformerTrainer, []
     elif config.kind == "sparse":
-        model = load_sparse_encoder(init_model or base_model(config), pooling_chunk=None)
+        model = load_encoder(init_model or base_model(config), kind="sparse", pooling_chunk=None)
         loss = SpladeLoss(
             model,
             loss=SparseMultipleNegativesRankingLoss(model),
@@ -251,15 +196,17 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
         seed=config.seed,
         data_seed=config.seed,
         report_to="none",
-        disable_tqdm=not progress,
+        disable_tqdm=True,  # _progress_callback draws the bar; the log dicts go to train_log.jsonl
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
         bf16=precision == "bf16",  # autocast; the saved weights stay float32
         use_cpu=model.device.type == "cpu",  # transformers refuses bf16 without a GPU unless told
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    callbacks = [*kind_callbacks, _log_callback(out_dir / "train_log.jsonl"), *(callbacks or [])]
+    callbacks = [*kind_callbacks, _log_callback(out_dir / "train_log.jsonl"), _progress_callback(progress),
+                 *(callbacks or [])]
     trainer = Trainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)  # with tqdm off it would print every log dict
     checkpoint = None
     if resume:
         # A checkpoint is complete once the trainer has written its state; one cut off mid-save (the
@@ -291,7 +238,6 @@ def train_sparse(data: SearchData, split: Split, config: TrainConfig, out_dir: s
     }
     (model_dir / "training_stats.json").write_text(json.dumps(stats, indent=2))
     (model_dir / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
-    return model_dir
+    return TrainResult(model_dir, stats)
 
 
-train_model = train_sparse

@@ -16,15 +16,10 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .errors import SearchtuneError
+from ..errors import SearchtuneError
+from ..models import load_encoder
 
 logger = logging.getLogger(__name__)
-
-
-def _load(path: str | Path):
-    from .models import load_dense_encoder, load_sparse_encoder, model_kind
-
-    return load_sparse_encoder(path) if model_kind(path) == "sparse" else load_dense_encoder(path)
 
 
 def average_models(paths: Sequence[str | Path], out: str | Path, *, weights: Sequence[float] | None = None) -> Path:
@@ -45,11 +40,11 @@ def average_models(paths: Sequence[str | Path], out: str | Path, *, weights: Seq
         raise SearchtuneError(f"weights {weights} must be {len(paths)} non-negative numbers with a positive sum")
     total = sum(weights)
     weights = [w / total for w in weights]
-    base = _load(paths[0])
+    base = load_encoder(paths[0])
     state = base.state_dict()
     acc = {k: v.detach().float() * weights[0] for k, v in state.items() if v.is_floating_point()}
     for path, w in zip(paths[1:], weights[1:]):
-        other = _load(path).state_dict()
+        other = load_encoder(path).state_dict()
         if other.keys() != state.keys():
             missing = sorted(set(state) ^ set(other))[:3]
             raise SearchtuneError(f"cannot average {path} with {paths[0]}: different layers ({', '.join(missing)} ...);"

@@ -1,0 +1,192 @@
+"""``generate-queries``, ``export``, ``average``, ``publish``, ``studio`` and ``jobs``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..config import Config
+from ..errors import SearchtuneError
+from .app import app
+from .options import config_command, out_console, run_job, setup_logging
+
+
+@config_command(app, "generate-queries", sections=("data", "generate"), job="generate",
+                 rename={"generate.seed": "--seed"})
+def generate_queries(
+    config: Config,
+    out: Annotated[Path, typer.Option("--out", help="queries.jsonl to write (stats go to queries.stats.json).")],
+    llm_api_key: Annotated[str | None, typer.Option(help="LLM API key (else from the provider's variable, "
+                                                         "SEARCHTUNE_LLM_API_KEY or the .env file).")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="Ask again for products whose answers were malformed.")] = False,
+    quiet: bool = False,
+):
+    """Write shopper-like queries for catalog products (an LLM, or the offline generator without --llm).
+
+    Answers are cached per model, prompt version and product, so a rerun or a crashed run pays nothing twice."""
+    import json
+
+    from ..data import load_data
+    from ..synthetic import generate, write_queries
+
+    if config.data.data is None and config.data.catalog is None:
+        raise SearchtuneError("no catalog given: pass --data FILE or --catalog FILE")
+    data = load_data(config.data)
+    g = config.generate
+    records, stats = generate(data.products, llm=g.llm, per_product=g.per_product, max_products=g.max_products,
+                              seed=g.seed, concurrency=g.concurrency, timeout=g.timeout, max_retries=g.max_retries,
+                              parse_retries=g.parse_retries, threads=g.threads, base_url=g.base_url,
+                              api_key=llm_api_key, cache_path=g.cache, retry_failed=retry_failed,
+                              price_input=g.price_input, price_output=g.price_output, progress=not quiet)
+    write_queries(out, records, stats)
+    out_console.print(json.dumps(stats, indent=1))
+    out_console.print(f"{len(records)} queries for {stats.get('products_with_queries')} products: {out}")
+    return {"metrics": {k: v for k, v in stats.items() if isinstance(v, (int, float))},
+            "artifacts": {"queries": str(out)}}
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="Run directory (with model/ and report.json).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the model to.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+) -> None:
+    """Write a self-contained model folder with a model card; sentence-transformers loads it directly."""
+    setup_logging()
+
+    def body():
+        from ..export import export_model
+
+        path = export_model(run, out, overwrite=overwrite)
+        out_console.print(f"exported {run} to {path} (load it with SparseEncoder('{path}'))")
+        return {"artifacts": {"model": str(path)}}
+
+    run_job(body, "export", run)
+
+
+@app.command()
+def average(
+    models: Annotated[list[str], typer.Argument(help="Models fine-tuned from the same base (folders).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the averaged model to.")],
+    weights: Annotated[str | None, typer.Option(help="Comma-separated weights, one per model (default equal).")] = None,
+) -> None:
+    """Average the weights of fine-tuned models (a model soup); `evaluate --model OUT` tells whether it helps.
+    Inside a run, `pipeline --negatives ance --soup` does this greedily and keeps a soup only if dev rises."""
+    setup_logging()
+
+    def body():
+        from ..train.soup import average_models
+
+        try:
+            w = [float(x) for x in weights.split(",")] if weights else None
+        except ValueError:
+            raise SearchtuneError(f"--weights must be numbers like 0.5,0.5, got '{weights}'") from None
+        path = average_models(models, out, weights=w)
+        out_console.print(f"averaged {len(models)} models into {path}")
+        return {"artifacts": {"model": str(path)}}
+
+    run_job(body, "average", out)
+
+
+@app.command()
+def publish(
+    run: Annotated[Path, typer.Argument(help="Run directory (with model/ and report.json).")],
+    repo: Annotated[str, typer.Option("--repo", help="Hub repository, user/name.")],
+    public: Annotated[bool, typer.Option(help="Make the repository public (default private).")] = False,
+) -> None:
+    """Push the exported model to the Hugging Face hub (needs HF_TOKEN and network)."""
+    setup_logging()
+
+    def body():
+        from ..export import publish as push
+
+        url = push(run, repo, private=not public)
+        out_console.print(f"published: {url}")
+        return {"artifacts": {"url": url}}
+
+    run_job(body, "publish", run)
+
+
+jobs_app = typer.Typer(help="The job history: every train, evaluate, index, mine, export and publish run.",
+                       no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 30,
+) -> None:
+    """List recent jobs."""
+    def body():
+        import datetime
+
+        from ..jobs import JobStore
+
+        table = Table(title="jobs")
+        for c in ("id", "kind", "status", "origin", "created", "error"):
+            table.add_column(c)
+        for j in JobStore().list(status=status, kind=kind, limit=limit):
+            created = datetime.datetime.fromtimestamp(j.created_at).strftime("%Y-%m-%d %H:%M:%S")
+            table.add_row(j.id, j.kind, j.status, j.origin, created, (j.error or "")[:60])
+        out_console.print(table)
+
+    run_job(body)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: Annotated[str, typer.Argument(help="Job id.")],
+              log: Annotated[bool, typer.Option(help="Print the log too.")] = False) -> None:
+    """Show one job: config, metrics, artifacts (and log)."""
+    def body():
+        import json as _json
+
+        from ..jobs import JobStore
+
+        store = JobStore()
+        store.reconcile()
+        job = store.get(job_id)
+        out_console.print_json(_json.dumps(job.to_dict(), default=str))
+        if log:
+            out_console.print(store.log(job_id)[0], markup=False, highlight=False)
+
+    run_job(body)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: Annotated[str, typer.Argument(help="Job id.")]) -> None:
+    """Cancel a queued or running job (its process gets SIGTERM; rerun with --resume to continue)."""
+    def body():
+        from ..jobs import JobStore
+
+        job = JobStore().cancel(job_id)
+        out_console.print(f"job {job.id}: {job.status}")
+
+    run_job(body)
+
+
+@app.command()
+def studio(
+    host: Annotated[str, typer.Option(help="Address to bind; anything but 127.0.0.1 needs --token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8765,
+    token: Annotated[str | None, typer.Option(help="Token every request must carry.",
+                                                 envvar="SEARCHTUNE_STUDIO_TOKEN")] = None,
+    data_root: Annotated[list[Path] | None, typer.Option(help="Folder data files may come from (repeatable; "
+                                                                 "default: the current folder).")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder runs are written to.")] = Path("runs"),
+) -> None:
+    """Start the local web dashboard (train, evaluate, search, collections, jobs, settings)."""
+    setup_logging()
+
+    def body():
+        from ..studio import serve
+
+        url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+        out_console.print(f"searchtune studio on {url}  (Ctrl-C to stop)")
+        serve(host=host, port=port, token=token, data_roots=data_root or [Path.cwd()], runs_dir=runs_dir)
+
+    run_job(body)

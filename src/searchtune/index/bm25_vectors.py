@@ -1,0 +1,41 @@
+"""BM25 term vectors for a collection's ``bm25`` vector, so BM25 runs inside Qdrant.
+
+They come from Qdrant Edge's own BM25 embedder (English stop words and Snowball stemming; document
+side = term-frequency saturation, query side = 1 per term); the collection's IDF modifier supplies the
+IDF. The bm25s baseline of the reports is :mod:`searchtune.bm25`; this one makes hybrids with BM25.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+BM25_DIM = 2**32  # hashed term ids
+
+
+class Bm25Embedder:
+    """Texts → BM25 sparse vectors (CSR with hashed term columns) for a collection with the IDF modifier."""
+
+    def __init__(self, avg_len: float = 256.0) -> None:
+        from qdrant_edge import Bm25, Bm25Config
+
+        self.avg_len = float(avg_len)
+        self.model = Bm25(Bm25Config(language="english", avg_len=self.avg_len))
+
+    @classmethod
+    def for_corpus(cls, texts: list[str]) -> Bm25Embedder:
+        """Fit ``avg_len`` (terms per document after stop words) to the corpus, as BM25's b needs."""
+        probe = cls()  # distinct terms per document (a sample of 20,000): titles rarely repeat a term
+        counts = [len(probe.model.embed_document(t).indices) for t in texts[:20000]]
+        return cls(avg_len=max(1.0, float(np.mean(counts))) if counts else 256.0)
+
+    def embed(self, texts: list[str], kind: str = "document") -> sp.csr_matrix:
+        fn = self.model.embed_query if kind == "query" else self.model.embed_document
+        indptr, indices, values = [0], [], []
+        for t in texts:
+            v = fn(t)
+            indices.extend(v.indices)
+            values.extend(v.values)
+            indptr.append(len(indices))
+        return sp.csr_matrix((np.asarray(values, dtype=np.float32), np.asarray(indices, dtype=np.int64),
+                              np.asarray(indptr, dtype=np.int64)), shape=(len(texts), BM25_DIM))

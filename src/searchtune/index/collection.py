@@ -1,0 +1,221 @@
+"""One collection layout, one fingerprint, one way to build and one way to search.
+
+A collection holds a named vector per model it was built with, and optionally BM25:
+
+=================  ==========================================================
+vector             what
+=================  ==========================================================
+``sparse_base``    the untuned SPLADE model (dot product)
+``sparse_tuned``   a fine-tuned SPLADE model
+``dense_base``     the untuned dense model (cosine)
+``dense_tuned``    a fine-tuned dense model
+``bm25``           BM25 term weights with Qdrant's IDF modifier
+=================  ==========================================================
+
+Its metadata records the fingerprint: the models and a hash of the catalog's ids and texts
+(:attr:`SearchData.fingerprint`). :func:`build` reuses a complete collection whose fingerprint
+matches and rebuilds anything else, so a changed catalog or model is never searched stale.
+Every job — ``searchtune index``/``search``, the studio, the pipeline, mining rounds and
+evaluation — goes through :func:`build` and :func:`search`.
+
+A *system* is what a search fuses (Reciprocal Rank Fusion or DBSF, done by Qdrant):
+
+=======================  ===============================================
+system                   vectors
+=======================  ===============================================
+bm25-qdrant              ``bm25``
+sparse-base/-tuned       ``sparse_base`` / ``sparse_tuned``
+dense-base/-tuned        ``dense_base`` / ``dense_tuned``
+hybrid-base              sparse_base + dense_base
+hybrid-tuned             sparse_tuned + dense_base
+hybrid-tuned-both        sparse_tuned + dense_tuned
+hybrid-tuned-bm25        sparse_tuned + bm25
+=======================  ===============================================
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+from ..errors import SearchtuneError
+from ..progress import bar
+from .base import Hit, Index, check_vectors
+
+if TYPE_CHECKING:
+    from ..data import SearchData
+
+logger = logging.getLogger(__name__)
+
+SYSTEM_VECTORS = {
+    "bm25-qdrant": ["bm25"],
+    "sparse-base": ["sparse_base"],
+    "sparse-tuned": ["sparse_tuned"],
+    "dense-base": ["dense_base"],
+    "dense-tuned": ["dense_tuned"],
+    "hybrid-base": ["sparse_base", "dense_base"],
+    "hybrid-tuned": ["sparse_tuned", "dense_base"],
+    "hybrid-tuned-both": ["sparse_tuned", "dense_tuned"],
+    "hybrid-tuned-bm25": ["sparse_tuned", "bm25"],
+}
+MODES = ("sparse", "dense", "hybrid", "bm25")
+
+
+@dataclass(frozen=True)
+class Models:
+    """Model references per vector name (None: not in this collection)."""
+
+    sparse_base: str | None = None
+    sparse_tuned: str | None = None
+    dense_base: str | None = None
+    dense_tuned: str | None = None
+
+    def named(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+
+    @classmethod
+    def single(cls, ref: str, role: str = "base") -> Models:
+        """A collection of one model, its vector named by the model's kind (sparse/dense) and ``role``."""
+        from ..models import model_kind
+
+        return cls(**{f"{model_kind(ref)}_{role}": str(ref)})
+
+    def mode_system(self, mode: str) -> str:
+        """The system ``searchtune search --mode`` runs: the tuned model where the collection holds one."""
+        if mode not in MODES:
+            raise SearchtuneError(f"mode must be one of {', '.join(MODES)}, not '{mode}'")
+        if mode == "bm25":
+            return "bm25-qdrant"
+        sparse = "tuned" if self.sparse_tuned else "base"
+        dense = "tuned" if self.dense_tuned else "base"
+        if mode == "sparse":
+            return f"sparse-{sparse}"
+        if mode == "dense":
+            return f"dense-{dense}"
+        if sparse == "tuned" and dense == "tuned":
+            return "hybrid-tuned-both"
+        return "hybrid-tuned" if sparse == "tuned" else "hybrid-base"
+
+
+def fingerprint(data: SearchData, models: Models, bm25: bool) -> dict:
+    return {"models": models.named(), "catalog": data.fingerprint, "bm25": bm25}
+
+
+def stored_models(index: Index) -> Models:
+    """The models a collection was built with (from its fingerprint), or a clear error."""
+    if not index.exists():
+        raise SearchtuneError(f"collection '{index.name}' not found; create it with `searchtune index "
+                              f"--data CATALOG --collection {index.name}`")
+    signature = (index.metadata().get("fingerprint") or {}).get("models")
+    if not signature:
+        raise SearchtuneError(f"collection '{index.name}' was built by an older searchtune or is incomplete; "
+                              "build it again with `searchtune index`")
+    return Models(**signature)
+
+
+def _load_all(named: dict[str, str], loaded: dict | None) -> dict:
+    """The models of ``named`` by vector name; ``loaded`` (filled in place) keeps them across calls."""
+    from ..models import load_encoder
+
+    loaded = {} if loaded is None else loaded
+    for name, ref in named.items():
+        if name not in loaded:
+            loaded[name] = load_encoder(ref, kind=name.split("_")[0])
+    return {name: loaded[name] for name in named}
+
+
+def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False, batch_size: int = 128,
+          precision: str = "auto", chunk_size: int = 4096, progress: bool = True, loaded: dict | None = None) -> dict:
+    """Index the catalog with every model (and BM25 when asked) into ``index``, unless it already holds
+    exactly this catalog and these models; return the indexing stats (``reused`` says which).
+
+    ``loaded``: model objects already in memory, by vector name. Products are encoded and upserted a chunk at
+    a time, so memory stays flat on large catalogs. Payload: product_id, title, brand.
+    """
+    from ..encode import embedding_dim, encode
+    from .bm25_vectors import Bm25Embedder
+
+    signature = fingerprint(data, models, bm25)
+    meta = index.metadata() if index.exists() else {}
+    if meta.get("complete") and meta.get("fingerprint") == signature:
+        logger.debug("collection %s is up to date; not re-indexing", index.name)
+        return {**meta.get("index_stats", {}), "reused": True}
+    texts = data.products["text"].tolist()
+    ids = data.product_ids
+    encoders = _load_all(models.named(), loaded)
+    layout = {name: {"kind": "dense", "size": embedding_dim(m)} if name.startswith("dense") else {"kind": "sparse"}
+              for name, m in encoders.items()}
+    extra = {}
+    if bm25:
+        layout["bm25"] = {"kind": "sparse", "idf": True}
+        embedder = Bm25Embedder.for_corpus(texts)
+        extra["bm25_avg_len"] = embedder.avg_len
+    index.vector_layout = check_vectors(layout)
+    index.create(recreate=True, metadata={"complete": False, "fingerprint": signature, **extra})
+    seconds = dict.fromkeys(layout, 0.0)
+    titles = data.products["title"].tolist()
+    brands = data.products["brand"].tolist() if "brand" in data.products else [""] * len(ids)
+    started = time.perf_counter()
+    with bar(f"indexing {index.name}", len(ids), progress) as advance:
+        for start in range(0, len(ids), chunk_size):
+            end = min(start + chunk_size, len(ids))
+            chunk, vectors = texts[start:end], {}
+            for name, model in encoders.items():
+                t = time.perf_counter()
+                vectors[name] = encode(model, chunk, "document", batch_size=batch_size, precision=precision)
+                seconds[name] += time.perf_counter() - t
+            if bm25:
+                t = time.perf_counter()
+                vectors["bm25"] = embedder.embed(chunk, "document")
+                seconds["bm25"] += time.perf_counter() - t
+            payloads = [{"product_id": ids[i], "title": titles[i], "brand": brands[i]} for i in range(start, end)]
+            index.upsert(ids[start:end], vectors, payloads)
+            advance(end - start)
+    if hasattr(index, "optimize"):
+        index.optimize()
+    stats = {"documents": len(ids), "seconds": round(time.perf_counter() - started, 1),
+             "encode_seconds": {k: round(v, 1) for k, v in seconds.items()},
+             "documents_per_second": {k: round(len(ids) / v, 1) for k, v in seconds.items() if v}}
+    index.create(metadata={"complete": True, "index_stats": stats, "points": len(ids)})
+    return {**stats, "reused": False}
+
+
+def query_vectors(index: Index, models: Models, texts: list[str], names, *, batch_size: int = 256,
+                  precision: str = "auto", loaded: dict | None = None) -> tuple[dict, dict[str, float]]:
+    """The query-side vectors ``names`` of ``texts``, and the seconds each took to encode."""
+    from ..encode import encode
+    from .bm25_vectors import Bm25Embedder
+
+    named = models.named()
+    missing = [n for n in names if n != "bm25" and n not in named]
+    if missing:
+        raise SearchtuneError(f"collection '{index.name}' has no {', '.join(m.replace('_', ' ') for m in missing)} "
+                              f"model; it holds {', '.join(named) or 'none'}")
+    encoders = _load_all({n: named[n] for n in names if n != "bm25"}, loaded)
+    vectors, seconds = {}, {}
+    for name in names:
+        t = time.perf_counter()
+        if name == "bm25":
+            vectors[name] = Bm25Embedder(index.metadata().get("bm25_avg_len", 256.0)).embed(texts, "query")
+        else:
+            vectors[name] = encode(encoders[name], texts, "query", batch_size=batch_size, precision=precision)
+        seconds[name] = time.perf_counter() - t
+    return vectors, seconds
+
+
+def search(index: Index, models: Models, texts: list[str], system: str, *, k: int = 10, fusion: str = "rrf",
+           weights: list[float] | None = None, exclude: list[set[str]] | None = None, batch_size: int = 256,
+           precision: str = "auto", loaded: dict | None = None) -> list[list[Hit]]:
+    """The top-``k`` hits (with payloads) of one system for each text."""
+    if system not in SYSTEM_VECTORS:
+        raise SearchtuneError(f"unknown system '{system}'; known: {', '.join(SYSTEM_VECTORS)}")
+    using = SYSTEM_VECTORS[system]
+    vectors, _ = query_vectors(index, models, texts, using, batch_size=batch_size, precision=precision, loaded=loaded)
+    return index.query(vectors, using, limit=k, fusion=fusion, weights=weights, exclude=exclude)
+
+
+def available_systems(models: Models, bm25: bool) -> list[str]:
+    named = models.named()
+    return [s for s, vecs in SYSTEM_VECTORS.items() if all((v == "bm25" and bm25) or v in named for v in vecs)]

@@ -1,0 +1,1 @@
+"""Training: rows from judgments, the trainer, hard negatives, rounds (ANCE), model soups, typo copies."""
