@@ -6,7 +6,8 @@ import pytest
 
 from searchtune.data import SearchData
 from searchtune.errors import SearchtuneError
-from searchtune.systems import Models, build_collection, run_systems, significance
+from searchtune.evaluate import run_systems, significance
+from searchtune.index.collection import Models, build
 
 KINDS = ["cordless drill", "circular saw", "garden hose", "leaf blower", "step ladder", "paint roller",
          "ceiling fan", "smoke alarm", "door knob", "shower head", "shop vac", "fire pit"]
@@ -32,7 +33,7 @@ def collection(request, tmp_path):
     d = data()
     index = EdgeIndex("all", tmp_path) if request.param == "edge" else ServerIndex("all", ":memory:")
     models = Models(sparse_base="splade-tiny", sparse_tuned="splade-tiny", dense_base="minilm", dense_tuned="minilm")
-    build_collection(index, d, models, progress=False, catalog_key="t")
+    build(index, d, models, bm25=True, progress=False)
     yield d, index, models
     index.close()
 
@@ -41,7 +42,7 @@ def test_every_mode_returns_results_and_rrf_matches_ranx(collection):
     from ranx import Run, fuse
 
     d, index, models = collection
-    systems = run_systems(index, d, d.queries, models, k=10, prefetch_limit=10)
+    systems = run_systems(index, d.queries, models, k=10, prefetch_limit=10)
     assert set(systems) == {"bm25-qdrant", "sparse-base", "sparse-tuned", "dense-base", "dense-tuned",
                             "hybrid-base", "hybrid-tuned", "hybrid-tuned-both", "hybrid-tuned-bm25"}
     for name, s in systems.items():  # sparse vectors only match products sharing a term; dense match all
@@ -66,11 +67,11 @@ def test_every_mode_returns_results_and_rrf_matches_ranx(collection):
 
 def test_dbsf_and_weights_change_the_fusion(collection):
     d, index, models = collection
-    rrf = run_systems(index, d, d.queries, models, k=10, systems=["hybrid-base"])["hybrid-base"]
-    dbsf = run_systems(index, d, d.queries, models, k=10, systems=["hybrid-base"], fusion="dbsf")["hybrid-base"]
+    rrf = run_systems(index, d.queries, models, k=10, systems=["hybrid-base"])["hybrid-base"]
+    dbsf = run_systems(index, d.queries, models, k=10, systems=["hybrid-base"], fusion="dbsf")["hybrid-base"]
     assert dbsf.run.keys() == rrf.run.keys() and dbsf.timings["fusion"] == "dbsf"
     # DBSF: each list normalised by mean ± 3 std, then summed; recompute it from the single-vector runs
-    single = run_systems(index, d, d.queries, models, k=100, systems=["sparse-base", "dense-base"])
+    single = run_systems(index, d.queries, models, k=100, systems=["sparse-base", "dense-base"])
     q = "q4"
     total = {}
     for name in ("sparse-base", "dense-base"):
@@ -81,7 +82,7 @@ def test_dbsf_and_weights_change_the_fusion(collection):
     expected = sorted(total, key=lambda p: -total[p])[:3]
     assert list(dbsf.run[q])[:3] == expected
     # weighted RRF, Qdrant's formula: sum_i 1 / ((rank_i + 1) / w_i + k - 1), ranks from 0
-    weighted = run_systems(index, d, d.queries, models, k=10, systems=["hybrid-base"], weights=[3.0, 1.0],
+    weighted = run_systems(index, d.queries, models, k=10, systems=["hybrid-base"], weights=[3.0, 1.0],
                            prefetch_limit=100)["hybrid-base"]
     for q in d.queries:
         expect = {}
@@ -94,7 +95,7 @@ def test_dbsf_and_weights_change_the_fusion(collection):
 
 def test_significance_marks_differences(collection):
     d, index, models = collection
-    systems = run_systems(index, d, d.queries, models, k=10, systems=["bm25-qdrant", "dense-base"])
+    systems = run_systems(index, d.queries, models, k=10, systems=["bm25-qdrant", "dense-base"])
     sig = significance(d.qrels, systems, against=["bm25-qdrant"])
     r = sig["results"]["dense-base"]["bm25-qdrant"]
     assert 0 <= r["p"] <= 1 and isinstance(r["significant"], bool)
@@ -117,7 +118,7 @@ def test_matryoshka_runs_match_qdrant_at_full_size_and_cut_each_size(collection)
     from searchtune.models import load_encoder
 
     d, index, models = collection
-    qdrant = run_systems(index, d, d.queries, models, k=5, systems=["dense-base"])["dense-base"].run
+    qdrant = run_systems(index, d.queries, models, k=5, systems=["dense-base"])["dense-base"].run
     runs, timings = matryoshka_runs(load_encoder("minilm", kind="dense"), d, d.queries, [384, 64], k=5)
     assert set(runs) == {384, 64} and timings["documents"] == len(d.products)
     for qid in d.queries:
@@ -139,13 +140,13 @@ def test_a_dense_training_step_changes_the_model(tmp_path):
     from searchtune.config import TrainConfig
     from searchtune.data import Split
     from searchtune.models import load_encoder
-    from searchtune.train.trainer import train_model
+    from searchtune.train.trainer import train
 
     d = data()
     split = Split(train=[f"q{i}" for i in range(10)], dev=["q10"], test=["q11"])
     cfg = TrainConfig(kind="dense", epochs=1, batch_size=4, max_seq_length=16, matryoshka_dims=[384, 64],
                       mini_batch_size=2, learning_rate=1e-4)
-    path = train_model(d, split, cfg, tmp_path, progress=False)
+    path = train(d, split, cfg, tmp_path, progress=False).model_dir
     base, tuned = load_encoder("minilm", kind="dense"), load_encoder(path, kind="dense")
     b = dict(base.named_parameters())
     assert any(not torch.equal(p, b[n]) for n, p in tuned.named_parameters())
@@ -185,5 +186,5 @@ def test_dense_search_is_exact_on_small_collections_and_hnsw_with_a_wide_beam_ab
     assert index.dense_search("sparse_base") is None and index.dense_search("bm25") is None
     monkeypatch.setattr(base, "DENSE_EXACT_MAX_POINTS", 3)
     assert index.dense_search("dense_tuned") == {"hnsw_ef": base.DENSE_HNSW_EF}
-    runs = run_systems(index, d, d.queries, models, k=5, systems=["dense-base", "hybrid-base"])
+    runs = run_systems(index, d.queries, models, k=5, systems=["dense-base", "hybrid-base"])
     assert all(len(r) == 5 for r in runs["dense-base"].run.values())

@@ -6,19 +6,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from searchtune.config import MineConfig, TrainConfig
+from searchtune.config import Config, MineConfig, TrainConfig, parse_window
 from searchtune.data import SearchData, Split
 from searchtune.errors import SearchtuneError
-from searchtune.train.negatives import (
-    check_config,
-    known_positives,
-    mine,
-    parse_window,
-    pools,
-    select_negatives,
-    train_with_mining,
-)
-from searchtune.train.trainer import training_rows
+from searchtune.train.negatives import known_positives, mine, pools, select_negatives
+from searchtune.train.rounds import train_with_mining
+from searchtune.train.rows import training_rows
+
+
+def check_config(mine: MineConfig) -> None:
+    Config(mine=mine).validate()
 
 KINDS = ["cordless drill", "circular saw", "garden hose", "leaf blower", "step ladder", "paint roller",
          "ceiling fan", "smoke alarm", "door knob", "shower head", "shop vac", "fire pit"]
@@ -86,7 +83,7 @@ def test_config_errors_are_clear():
         check_config(MineConfig(source="model", top_k=20, window_end=50))
     with pytest.raises(SearchtuneError, match="empty"):
         check_config(MineConfig(source="model", window_start=9, window_end=3))
-    with pytest.raises(SearchtuneError, match="source"):
+    with pytest.raises(SearchtuneError, match="negatives"):
         check_config(MineConfig(source="random"))
     with pytest.raises(SearchtuneError, match="soup"):
         check_config(MineConfig(source="judged", soup=True))
@@ -95,11 +92,11 @@ def test_config_errors_are_clear():
 @pytest.fixture
 def edge_index(splade, tmp_path):
     from searchtune.index import EdgeIndex
-    from searchtune.search import index_products
+    from searchtune.index import collection as col
 
     data = catalog_data()
     index = EdgeIndex("mine", tmp_path / "qdrant")
-    index_products(splade, data.products, index, progress=False)
+    col.build(index, data, col.Models(sparse_base="splade-tiny"), progress=False, loaded={"sparse_base": splade})
     yield data, index
     index.close()
 
@@ -171,7 +168,7 @@ class Interrupt(Exception):
 @pytest.mark.slow
 def test_rounds_keep_the_best_and_resume_after_an_interruption(tmp_path, monkeypatch):
     """Two ANCE rounds on tiny data; the run is killed in round 2's training and resumed."""
-    from searchtune.train import trainer as training
+    from searchtune.train import rounds
     from searchtune.evaluate import model_run, score
     from searchtune.index import EdgeIndex
 
@@ -179,17 +176,23 @@ def test_rounds_keep_the_best_and_resume_after_an_interruption(tmp_path, monkeyp
     split = split_of(data)
     dev_queries = {q: data.queries[q] for q in split.dev}
 
-    def dev_eval(model_ref, collection):
-        from searchtune.config import EvalConfig
+    class DevScores:  # the rounds' Evaluator: index each model in its own collection, score dev
+        def score(self, model_ref, collection):
+            from searchtune.config import EvalConfig
 
-        index = EdgeIndex(collection, tmp_path / "qdrant")
-        system = model_run(collection, model_ref, data, dev_queries, index, k=10, config=EvalConfig(),
-                           progress=False, catalog_key="x")
-        return score(system, data.eval_qrels(split.dev), [10]).metrics, index
+            with self.open(collection) as index:
+                system = model_run(collection, model_ref, data, dev_queries, index, k=10, config=EvalConfig(),
+                                   progress=False, role="tuned")
+            return score(system, data.eval_qrels(split.dev), [10]).metrics
+
+        def open(self, collection):
+            return EdgeIndex(collection, tmp_path / "qdrant")
+
+    dev_eval = DevScores()
 
     train_cfg = TrainConfig(epochs=1, batch_size=8, max_seq_length=16, save_steps=1, logging_steps=1)
     mine_cfg = MineConfig(source="model", rounds=2, top_k=20, window_start=2, window_end=20, patience=5)
-    real_train = training.train_sparse
+    real_train = rounds.train
     calls = []
 
     def flaky_train(*args, **kwargs):
@@ -198,17 +201,18 @@ def test_rounds_keep_the_best_and_resume_after_an_interruption(tmp_path, monkeyp
             raise Interrupt
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(training, "train_sparse", flaky_train)
+    monkeypatch.setattr(rounds, "train", flaky_train)
     with pytest.raises(Interrupt):
-        train_with_mining(data, split, train_cfg, mine_cfg, tmp_path, dev_eval=dev_eval, progress=False)
+        train_with_mining(data, split, train_cfg, mine_cfg, tmp_path, evaluator=dev_eval, progress=False)
     root = tmp_path / "rounds"
     assert (root / "round-1" / "round.json").exists() and not (root / "round-2" / "round.json").exists()
     assert (root / "round-2" / "negatives.jsonl").exists()
     mined_before = (root / "round-2" / "negatives.jsonl").read_text()
     stamp = (root / "round-1" / "round.json").stat().st_mtime_ns
-    monkeypatch.setattr(training, "train_sparse", real_train)
-    summary = train_with_mining(data, split, train_cfg, mine_cfg, tmp_path, dev_eval=dev_eval, progress=False,
+    monkeypatch.setattr(rounds, "train", real_train)
+    summary = train_with_mining(data, split, train_cfg, mine_cfg, tmp_path, evaluator=dev_eval, progress=False,
                                 resume=True)
+    summary = summary.to_dict()
     assert [r["round"] for r in summary["rounds"]] == [0, 1, 2]
     assert (root / "round-1" / "round.json").stat().st_mtime_ns == stamp  # round 1 was not redone
     assert (root / "round-2" / "negatives.jsonl").read_text() == mined_before  # nor its mining
@@ -221,8 +225,9 @@ def test_rounds_keep_the_best_and_resume_after_an_interruption(tmp_path, monkeyp
     # the rounds' greedy soup, added to the finished run: rounds are reused, every other round is tried once,
     # and the soup replaces the best round only when its dev score is higher
     mine_cfg.soup = True
-    souped = train_with_mining(data, split, train_cfg, mine_cfg, tmp_path, dev_eval=dev_eval, progress=False,
+    souped = train_with_mining(data, split, train_cfg, mine_cfg, tmp_path, evaluator=dev_eval, progress=False,
                                resume=True)
+    souped = souped.to_dict()
     assert (root / "round-1" / "round.json").stat().st_mtime_ns == stamp
     soup = json.loads((root / "soup.json").read_text())
     assert len(soup["tried"]) == 2 and soup["ingredients"][0] == summary["best_model"]
@@ -233,6 +238,5 @@ def test_rounds_keep_the_best_and_resume_after_an_interruption(tmp_path, monkeyp
     else:
         assert souped["best_model"] == summary["best_model"]
     for i, t in enumerate(soup["tried"], start=1):  # each tried soup was scored by indexing it, as a round is
-        metrics, index = dev_eval(str(root / f"soup-{i}"), f"check-{i}")
-        index.close()
+        metrics = dev_eval.score(str(root / f"soup-{i}"), f"check-{i}")
         assert t["score"] == pytest.approx(metrics["ndcg@10"], abs=1e-6)

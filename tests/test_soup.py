@@ -35,7 +35,7 @@ def test_average_is_the_weighted_mean_of_each_parameter(splade, tmp_path):
     meta = json.loads((out / "soup.json").read_text())
     assert meta["weights"] == [0.75, 0.25]
     # an equal-weight average of a model with itself is that model: same encodings
-    same = load_encoder(average_models([a, a], tmp_path / "self", kind="sparse"))
+    same = load_encoder(average_models([a, a], tmp_path / "self"), kind="sparse")
     e1 = same.encode_query(["cordless drill"], convert_to_tensor=True).to_dense()
     e2 = splade.encode_query(["cordless drill"], convert_to_tensor=True).to_dense()
     assert torch.allclose(e1, e2, atol=1e-5)

@@ -26,8 +26,9 @@ def workspace(tmp_path, splade):
     """A data folder (the example files), and a runs folder holding one finished run with a collection."""
     import pandas as pd
 
+    from searchtune.data import SearchData
     from searchtune.index import EdgeIndex
-    from searchtune.search import index_products
+    from searchtune.index import collection as col
 
     data = tmp_path / "data"
     (data / "shop").mkdir(parents=True)
@@ -41,7 +42,8 @@ def workspace(tmp_path, splade):
                              "brand": ["Ryobi", "Sun Joe", "Makita"],
                              "text": ["Ryobi Cordless drill", "Sun Joe Garden hose", "Makita Circular saw"]})
     with EdgeIndex("base", run / "qdrant") as ix:
-        index_products(splade, products, ix, progress=False, metadata={"model": "splade-tiny", "points": 3})
+        col.build(ix, SearchData(products), col.Models(sparse_base="splade-tiny"), progress=False,
+                  loaded={"sparse_base": splade})
     report = {"metrics": {"bm25": {"ndcg@10": 0.5, "mrr@10": 0.6}, "finetuned": {"ndcg@10": 0.6, "mrr@10": 0.7}},
               "change_vs_bm25_percent": {"finetuned": {"ndcg@10": 20.0}}, "split": {"test_evaluated": 3},
               "counts": {"products": 3}, "examples": []}
@@ -83,12 +85,13 @@ def test_jobs_endpoints_launch_watch_and_fail_with_the_reason(workspace, monkeyp
     for var in ("OPENAI_API_KEY", "SEARCHTUNE_LLM_API_KEY"):
         monkeypatch.delenv(var, raising=False)
     c, studio = client_for(workspace)
-    bad_llm = c.post("/api/jobs", json={"kind": "pipeline", "name": "x", "data": "shop/catalog.csv", "llm": "a b;c"})
+    bad_llm = c.post("/api/jobs", json={"kind": "pipeline", "name": "x", "config": {
+        "data": {"data": "shop/catalog.csv"}, "generate": {"llm": "a b;c"}}})
     assert bad_llm.status_code == 400 and "llm" in bad_llm.json()["error"]
     # a real subprocess: a catalog without judgments gets synthetic queries from the named LLM, which has no
     # API key here, so the job fails with that reason
-    r = c.post("/api/jobs", json={"kind": "pipeline", "name": "bad", "data": "shop/catalog.csv",
-                                  "llm": "openai:gpt-4o-mini"})
+    r = c.post("/api/jobs", json={"kind": "pipeline", "name": "bad", "config": {
+        "data": {"data": "shop/catalog.csv"}, "generate": {"llm": "openai:gpt-4o-mini"}}})
     assert r.status_code == 200, r.text
     job_id = r.json()["id"]
     for _ in range(240):
@@ -98,7 +101,7 @@ def test_jobs_endpoints_launch_watch_and_fail_with_the_reason(workspace, monkeyp
         time.sleep(0.5)
     assert job["status"] == "failed" and "no API key" in job["error"], job
     assert job["origin"] == "studio" and job["command"].startswith("searchtune pipeline")
-    assert "--llm openai:gpt-4o-mini" in job["command"]
+    assert "--config" in job["command"] and job["config"]["generate"]["llm"] == "openai:gpt-4o-mini"
     # the job is marked failed before the CLI prints its error line and exits: give the log a moment
     for _ in range(40):
         log = c.get(f"/api/jobs/{job_id}/log").json()
@@ -127,7 +130,12 @@ def test_jobs_endpoints_launch_watch_and_fail_with_the_reason(workspace, monkeyp
 
 def test_refused_writes_and_bad_paths(workspace):
     c, _ = client_for(workspace)
-    good = {"kind": "pipeline", "name": "ok", "catalog": "shop/catalog.csv", "queries": "shop/queries.csv"}
+    good = {"kind": "pipeline", "name": "ok",
+            "config": {"data": {"catalog": "shop/catalog.csv", "queries": "shop/queries.csv"}}}
+
+    def with_data(**data):
+        return {**good, "config": {"data": {**good["config"]["data"], **data}}}
+
     # not JSON (what a cross-site form would send)
     assert c.post("/api/jobs", content="name=x", headers={"Content-Type": "application/x-www-form-urlencoded"}
                   ).status_code == 415
@@ -137,16 +145,21 @@ def test_refused_writes_and_bad_paths(workspace):
     assert c.put("/api/settings", json={"HF_TOKEN": "x"}, headers={"Origin": "http://evil.example"}).status_code == 403
     # paths outside the data root, traversal, absolute paths, run names with separators
     for bad in ("../secret.csv", "/etc/passwd", "shop/../../secret.csv", "shop/missing.csv"):
-        r = c.post("/api/jobs", json={**good, "catalog": bad})
+        r = c.post("/api/jobs", json=with_data(catalog=bad))
         assert r.status_code in (400, 404) and "error" in r.json(), bad
     link = workspace[1] / "shop" / "link.csv"
     link.symlink_to(workspace[0] / "secret.csv")
-    assert c.post("/api/jobs", json={**good, "catalog": "shop/link.csv"}).status_code == 404  # resolves outside
+    assert c.post("/api/jobs", json=with_data(catalog="shop/link.csv")).status_code == 404  # resolves outside
     for name in ("../up", "a/b", "", ".hidden"):
         assert c.post("/api/jobs", json={**good, "name": name}).status_code == 400, name
     assert c.get("/api/runs/..%2F..%2Fetc").status_code in (400, 404)
     assert c.post("/api/jobs", json={**good, "kind": "publish"}).status_code == 400
-    assert c.post("/api/jobs", json={**good, "epochs": "many"}).status_code == 400
+    assert c.post("/api/jobs", json={**good, "config": {**good["config"], "train": {"epochs": "many"}}}
+                  ).status_code == 400
+    assert c.post("/api/jobs", json={**good, "config": {**good["config"], "index": {"qdrant_url": "http://x"}}}
+                  ).status_code == 400
+    assert c.post("/api/jobs", json={**good, "config": {**good["config"], "mine": {"window_start": 90}}}
+                  ).status_code == 400  # Config.validate: the window ends before it starts
     assert c.post("/api/jobs", json=[1, 2]).status_code == 400
     assert c.post("/api/search", json={"place": "run:../x", "collection": "base", "query": "x"}).status_code == 400
     assert JobStore().list() == []  # nothing refused was started

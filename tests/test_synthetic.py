@@ -18,19 +18,14 @@ from fake_llm import FakeLLM
 from searchtune.config import DataConfig
 from searchtune.data import load_data, split_queries
 from searchtune.errors import SearchtuneError
-from searchtune.synthetic import (
-    KINDS,
-    generate,
-    parse_answer,
-    read_queries,
-    write_queries,
-)
+from searchtune.synthetic import generate, read_queries, write_queries
 from searchtune.synthetic.backends import make_backend
 from searchtune.synthetic.cache import AnswerCache
 from searchtune.synthetic.dataset import catalog_only, product_unit, train_on_synthetic
-from searchtune.synthetic.generate import SyntheticQuery, generate_with_llm
+from searchtune.synthetic.generate import generate_with_llm
+from searchtune.synthetic.records import SyntheticQuery
 from searchtune.synthetic.offline import generate_offline
-from searchtune.synthetic.prompt import ParseError
+from searchtune.synthetic.prompt import KINDS, ParseError, parse_answer
 
 
 @pytest.fixture
@@ -219,8 +214,10 @@ def test_catalog_only_split_is_by_product_and_never_trains_on_held_out_products(
     records, _ = generate_offline(data.products, seed=0)
     records.append(SyntheticQuery("shared query", data.product_ids[0], "general", "offline"))
     records.append(SyntheticQuery("shared query", data.product_ids[1], "general", "offline"))
-    split = catalog_only(data, records, dev_fraction=0.1, test_fraction=0.2, seed=7)
+    loaded = data
+    data, split = catalog_only(loaded, records, dev_fraction=0.1, test_fraction=0.2, seed=7)
     assert split.train and split.dev and split.test
+    assert not loaded.queries and data.queries  # split returns new data; the loaded data is unchanged
 
     def part(pid):
         u = product_unit(7, pid)
@@ -239,10 +236,11 @@ def test_real_queries_stay_the_test_set_and_synthetic_twins_of_test_queries_are_
     test_text = data.queries[split.test[0]]
     pid = data.product_ids[0]
     records = [SyntheticQuery(test_text.upper(), pid, "general", "x"), SyntheticQuery("fresh query", pid, "need", "x")]
-    new = train_on_synthetic(data, split, records)
+    grown, new = train_on_synthetic(data, split, records)
     assert new.test == split.test and new.dev == split.dev
     assert new.train == ["syn:fresh query"]
-    assert data.counts["skipped_synthetic_equal_to_held_out_query"] == 1
+    assert grown.counts["skipped_synthetic_equal_to_held_out_query"] == 1
+    assert "syn:fresh query" in grown.queries and "syn:fresh query" not in data.queries
 
 
 def test_queries_file_errors_name_the_line(tmp_path):

@@ -7,7 +7,8 @@ import torch
 from searchtune.config import TrainConfig
 from searchtune.data import SearchData, Split
 from searchtune.errors import SearchtuneError
-from searchtune.train.trainer import logging_steps, train_sparse, training_rows
+from searchtune.train.rows import training_rows
+from searchtune.train.trainer import logging_steps, train
 
 
 def small_data() -> SearchData:
@@ -78,13 +79,13 @@ def test_a_training_run_changes_the_model_and_resumes_after_a_crash(tmp_path):
     config = TrainConfig(epochs=2, batch_size=4, learning_rate=5e-4, save_steps=2, logging_steps=1,
                          max_seq_length=16)
     with pytest.raises(KeyboardInterrupt):
-        train_sparse(data, split, config, tmp_path, progress=False, callbacks=[StopAt(3)])
+        train(data, split, config, tmp_path, progress=False, callbacks=[StopAt(3)])
     assert not (tmp_path / "model").exists()
     assert [p.name for p in (tmp_path / "checkpoints").glob("checkpoint-*")] == ["checkpoint-2"]
     # a later checkpoint cut off mid-save (no trainer state yet) is passed over for the last complete one
     (tmp_path / "checkpoints" / "checkpoint-3").mkdir()
     (tmp_path / "checkpoints" / "checkpoint-3" / "model.safetensors").write_bytes(b"")
-    model_dir = train_sparse(data, split, config, tmp_path, resume=True, progress=False)
+    model_dir = train(data, split, config, tmp_path, resume=True, progress=False).model_dir
     stats = json.loads((model_dir / "training_stats.json").read_text())
     # 11 rows in batches of 4 → 3 steps an epoch, 6 in all; the resumed run started at step 2
     assert stats["pairs"] == 11 and stats["steps"] == 6 and stats["resumed"] is True

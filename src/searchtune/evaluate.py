@@ -58,12 +58,13 @@ def bm25_run(bm25: BM25Baseline, queries: dict[str, str], *, k: int) -> SystemRu
                                               "queries_per_second": round(len(queries) / seconds, 1) if seconds else None})
 
 
-def run_systems(index: Index, queries: dict[str, str], models: col.Models, systems: list[str], *, k: int = 100,
-                fusion: str = "rrf", weights: list[float] | None = None, config: EvalConfig | None = None,
-                loaded: dict | None = None) -> dict[str, SystemRun]:
-    """Each system's ranking of ``queries`` from a collection :func:`collection.build` made; queries are
-    encoded once per vector, whatever the number of systems that use it."""
+def run_systems(index: Index, queries: dict[str, str], models: col.Models, systems: list[str] | None = None, *,
+                k: int = 100, fusion: str = "rrf", weights: list[float] | None = None, prefetch_limit: int = 100,
+                config: EvalConfig | None = None, loaded: dict | None = None) -> dict[str, SystemRun]:
+    """Each system's ranking of ``queries`` (default: every system the collection allows) from a collection
+    :func:`collection.build` made; queries are encoded once per vector, whatever the systems that use it."""
     config = config or EvalConfig()
+    systems = systems or col.available_systems(models, bm25="bm25" in index.layout())
     unknown = [s for s in systems if s not in col.SYSTEM_VECTORS]
     if unknown:
         raise SearchtuneError(f"unknown system(s) {', '.join(unknown)}; known: {', '.join(col.SYSTEM_VECTORS)}")
@@ -76,7 +77,7 @@ def run_systems(index: Index, queries: dict[str, str], models: col.Models, syste
     for system in systems:
         using = col.SYSTEM_VECTORS[system]
         t = time.perf_counter()
-        hits = index.query(vectors, using, limit=k, fusion=fusion, weights=weights)
+        hits = index.query(vectors, using, limit=k, fusion=fusion, weights=weights, prefetch_limit=prefetch_limit)
         seconds = time.perf_counter() - t
         enc = sum(encode_s[u] for u in using)
         out[system] = SystemRun(system, hits_to_run(qids, hits), timings={

@@ -192,7 +192,8 @@ def query_vectors(index: Index, models: Models, texts: list[str], names, *, batc
     missing = [n for n in names if n != "bm25" and n not in named]
     if missing:
         raise SearchtuneError(f"collection '{index.name}' has no {', '.join(m.replace('_', ' ') for m in missing)} "
-                              f"model; it holds {', '.join(named) or 'none'}")
+                              f"model (it holds {', '.join(named) or 'none'}); index it with that model, e.g. "
+                              "`searchtune index --dense-model minilm` for the dense and hybrid modes")
     encoders = _load_all({n: named[n] for n in names if n != "bm25"}, loaded)
     vectors, seconds = {}, {}
     for name in names:
@@ -213,6 +214,8 @@ def search(index: Index, models: Models, texts: list[str], system: str, *, k: in
         raise SearchtuneError(f"unknown system '{system}'; known: {', '.join(SYSTEM_VECTORS)}")
     using = SYSTEM_VECTORS[system]
     vectors, _ = query_vectors(index, models, texts, using, batch_size=batch_size, precision=precision, loaded=loaded)
+    if "bm25" in using and "bm25" not in index.layout():
+        raise SearchtuneError(f"collection '{index.name}' has no BM25 vectors; build it with `searchtune index`")
     return index.query(vectors, using, limit=k, fusion=fusion, weights=weights, exclude=exclude)
 
 
