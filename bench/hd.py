@@ -1,8 +1,8 @@
 """Shared by the Home Depot bench scripts: the data with its fixed split, and one way to score a model.
 
 Scoring is the pipeline's own (searchtune.evaluate.model_run): the catalog is indexed in Qdrant Edge
-once per model (ensure_index skips a collection that already holds this model and catalog), bf16
-encoding where the CPU has it, ranx metrics. Scripts run as ``python bench/X.py``, so ``import hd`` works.
+once per model (a collection that already holds this model and catalog is reused), bf16 encoding where
+the CPU has it, ranx metrics. Scripts run as ``python bench/X.py``, so ``import hd`` works.
 """
 from __future__ import annotations
 
@@ -27,12 +27,11 @@ def load(data_dir: str = DATA_DIR):
 def score_model(d, s, model_path: str, part: str, qdrant_dir: Path, *, k: int = 100,
                 config: EvalConfig | None = None):
     """Search ``part``'s ("dev" or "test") evaluable queries with the model; return (qrels, SystemRun)."""
-    catalog = hashlib.sha1("\n".join(d.products["product_id"] + "\t" + d.products["text"]).encode()).hexdigest()[:16]
     index = EdgeIndex("c" + hashlib.sha256(model_path.encode()).hexdigest()[:10], qdrant_dir)
     try:
         qrels = d.eval_qrels(getattr(s, part))
         system = model_run(part, model_path, d, {q: d.queries[q] for q in qrels}, index, k=k,
-                           config=config or EvalConfig(), progress=False, catalog_key=catalog)
+                           config=config or EvalConfig(), progress=False, role="tuned")
     finally:
         index.close()
     return qrels, system

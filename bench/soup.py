@@ -13,7 +13,7 @@ from pathlib import Path
 
 import hd
 from searchtune.metrics import evaluate_run
-from searchtune.soup import greedy_soup
+from searchtune.train.soup import greedy_soup
 
 p = argparse.ArgumentParser()
 p.add_argument("--out", required=True)

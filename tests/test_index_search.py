@@ -4,12 +4,12 @@ import pytest
 import scipy.sparse as sp
 
 from searchtune.bm25 import BM25Baseline
+from searchtune.data import SearchData
 from searchtune.encode import encode_sparse, top_terms
 from searchtune.index import EdgeIndex, open_index
+from searchtune.index import collection as col
 from searchtune.index.base import point_id
 from searchtune.index.server import ServerIndex
-from searchtune.data import SearchData
-from searchtune.index import collection as col
 
 PRODUCTS = pd.DataFrame({
     "product_id": ["d1", "d2", "d3", "d4"],

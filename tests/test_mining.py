@@ -168,9 +168,9 @@ class Interrupt(Exception):
 @pytest.mark.slow
 def test_rounds_keep_the_best_and_resume_after_an_interruption(tmp_path, monkeypatch):
     """Two ANCE rounds on tiny data; the run is killed in round 2's training and resumed."""
-    from searchtune.train import rounds
     from searchtune.evaluate import model_run, score
     from searchtune.index import EdgeIndex
+    from searchtune.train import rounds
 
     data = catalog_data()
     split = split_of(data)

@@ -23,9 +23,9 @@ from searchtune.synthetic.backends import make_backend
 from searchtune.synthetic.cache import AnswerCache
 from searchtune.synthetic.dataset import catalog_only, product_unit, train_on_synthetic
 from searchtune.synthetic.generate import generate_with_llm
-from searchtune.synthetic.records import SyntheticQuery
 from searchtune.synthetic.offline import generate_offline
 from searchtune.synthetic.prompt import KINDS, ParseError, parse_answer
+from searchtune.synthetic.records import SyntheticQuery
 
 
 @pytest.fixture

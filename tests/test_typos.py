@@ -1,12 +1,11 @@
 import random
 
 import pytest
+from test_training import small_data
 
 from searchtune.errors import SearchtuneError
-from searchtune.train.trainer import training_rows
+from searchtune.train.rows import training_rows
 from searchtune.train.typos import misspell
-
-from test_training import small_data
 
 
 def _edit_distance(a: str, b: str) -> int:

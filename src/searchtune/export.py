@@ -21,7 +21,10 @@ def _run_model(run: Path) -> Path:
 
 
 def model_card(run: Path) -> str:
-    """README.md for the exported model: base model, data counts, config and the evaluation table."""
+    """README.md for the exported model: base model, data counts, config and the evaluation table.
+
+    Ours rather than sentence-transformers' generated card: that one describes the training datasets and
+    logs, this one the held-out comparison against BM25 and the untuned model that the run measured."""
     from .report import comparison_table, labels_for
 
     run = Path(run)
@@ -93,14 +96,13 @@ def publish(run: str | Path, repo: str, *, token: str | None = None, private: bo
                               "Settings (stored in ~/.searchtune/.env), then run publish again")
     if "/" not in repo:
         raise SearchtuneError(f"--repo must look like user/name, got '{repo}'")
-    from huggingface_hub import HfApi
+    from .models import load_encoder
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = export_model(run, Path(tmp) / "model")
-        api = HfApi(token=token)
-        try:
-            api.create_repo(repo, private=private, exist_ok=True)
-            api.upload_folder(folder_path=str(folder), repo_id=repo, commit_message="Upload searchtune model")
+        try:  # sentence-transformers' own push_to_hub, uploading the exported folder (our model card kept)
+            load_encoder(folder).push_to_hub(repo, token=token, private=private, local_model_path=str(folder),
+                                             exist_ok=True, commit_message="Upload searchtune model")
         except Exception as exc:  # network down, bad token, no permission: say which, never a traceback
             kind = type(exc).__name__
             hint = ("the hub could not be reached (no network here?)" if "Connect" in kind or "Timeout" in kind

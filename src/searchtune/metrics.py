@@ -8,8 +8,6 @@ are ``{qid: {product_id: score}}`` dictionaries.
 
 from __future__ import annotations
 
-DEFAULT_METRICS = ("ndcg", "mrr", "recall", "precision")
-
 
 def metric_names(ks) -> list[str]:
     ks = sorted(set(int(k) for k in ks))

@@ -27,7 +27,15 @@ from pathlib import Path
 from .config import Config
 from .data import SearchData, Split, load_data, load_split_file, split_queries
 from .errors import SearchtuneError
-from .evaluate import SystemRun, bm25_index, bm25_run, model_run, run_systems, score, significance
+from .evaluate import (
+    SystemRun,
+    bm25_index,
+    bm25_run,
+    model_run,
+    run_systems,
+    score,
+    significance,
+)
 from .index import Index, open_index
 from .index import collection as col
 from .models import load_encoder
@@ -77,7 +85,6 @@ class Pipeline:
         t = time.perf_counter()
         self.data = load_data(self.config.data)
         self._timed("load", t)
-        n = self.data.counts
         logger.info("loaded %s products, %s queries, %s judgments", f"{len(self.data.products):,}",
                     f"{len(self.data.queries):,}", f"{sum(len(v) for v in self.data.qrels.values()):,}")
         return self.data
@@ -295,7 +302,6 @@ class Pipeline:
     def _indexed_dense(self, model_ref: str):
         """The catalog's vectors for a dense model from the collection `evaluate_model` indexed it in, if any
         (so the Matryoshka evaluation does not encode the catalog a second time)."""
-        from .encode import embedding_dim
 
         for collection, role in (("finetuned", "tuned"), ("base", "base")):
             models = col.Models.single(model_ref, role)

@@ -26,7 +26,13 @@ def duration(seconds: float) -> str:
 @contextlib.contextmanager
 def bar(what: str, total: int, enabled: bool = True, unit: str = "products") -> Iterator[Callable[[int], None]]:
     """``with bar("indexing base", n) as advance: ... advance(k)``; logs "<what>: n <unit> in 12s" at the end."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     started = time.perf_counter()
     with Progress(TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),

@@ -11,17 +11,14 @@ are given) is summed.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from ..data.split import unit
-from ..errors import DataError, SearchtuneError
 from .backends import LLMTransient
 from .cache import AnswerCache, cache_key
 from .offline import generate_offline

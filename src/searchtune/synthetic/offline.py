@@ -24,8 +24,8 @@ import time
 
 import pandas as pd
 
-from .records import SyntheticQuery
 from .prompt import KINDS, clean_query, kinds_for
+from .records import SyntheticQuery
 
 _CUT = re.compile(r"\s(?:with|in|for|and|w/)\s|[,(|;:]|\s-\s", re.IGNORECASE)
 _MEASURE = re.compile(r"\b(\d+(?:[./-]\d+)*(?:\s?-?\s?)(?:in\.?|inch|ft\.?|gal\.?|v|volt|amp|lb\.?|lbs\.?|oz\.?|"

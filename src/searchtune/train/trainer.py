@@ -75,7 +75,13 @@ def _progress_callback(enabled: bool):
 
     class Progress(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
 
             self.bar = Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),
                                 TimeRemainingColumn(), TextColumn("{task.fields[loss]}"), disable=not enabled,
@@ -125,7 +131,6 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
         BatchSamplers,
         MultiDatasetBatchSamplers,
     )
-
     from transformers import PrinterCallback
 
     from ..precision import resolve
