@@ -194,6 +194,8 @@ class Pipeline:
                     return bm25_run(built["bm25"], queries, k=k)
 
                 self._both_parts(name, make, source=f"{name} k={k}")
+            logger.info("BM25: test nDCG@10 %.4f stemmed, %.4f unstemmed", self.systems["bm25"].metrics["ndcg@10"],
+                        self.systems["bm25-unstemmed"].metrics["ndcg@10"])
         self._timed("bm25", t)
         return self.systems
 

@@ -190,6 +190,7 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
 
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TQDM_DISABLE", "1")  # libraries' own bars (e.g. the model card's widget examples)
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # the "Loading weights" bar on every model load

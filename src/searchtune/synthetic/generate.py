@@ -65,14 +65,9 @@ def generate_with_llm(products: pd.DataFrame, backend, *, per_product: int = 4, 
                       price_input: float | None = None, price_output: float | None = None,
                       progress: bool = True) -> tuple[list[SyntheticQuery], dict]:
     """Queries for every product in ``products`` (see the module docstring); returns (records, stats)."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import TextColumn
+
+    from ..progress import progress_bar
 
     t0 = time.perf_counter()
     stats = {"source": f"llm:{backend.name}", "prompt_version": PROMPT_VERSION, "products": len(products),
@@ -115,10 +110,8 @@ def generate_with_llm(products: pd.DataFrame, backend, *, per_product: int = 4, 
         stats["failed_transient"] += 1
         logger.warning("product %s: %s; not cached, a rerun asks again", pid, err)
 
-    columns = [TextColumn("generating queries"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[tokens]} tok"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
     workers = max(1, concurrency if getattr(backend, "concurrent", True) else 1)
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    with progress_bar("generating queries", progress, TextColumn("{task.fields[tokens]} tok")) as bar:
         task = bar.add_task("gen", total=len(todo), tokens=0)
 
         def advance() -> None:

@@ -71,21 +71,13 @@ def _progress_callback(enabled: bool):
     tqdm bar with a log dict printed at every logging step (those go to train_log.jsonl)."""
     from transformers import TrainerCallback
 
-    from ..progress import duration
+    from ..progress import duration, progress_bar
 
     class Progress(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
+            from rich.progress import TextColumn
 
-            self.bar = Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),
-                                TimeRemainingColumn(), TextColumn("{task.fields[loss]}"), disable=not enabled,
-                                transient=True)
+            self.bar = progress_bar("training", enabled, TextColumn("{task.fields[loss]}"))
             self.bar.start()
             self.task = self.bar.add_task("train", total=state.max_steps, completed=state.global_step, loss="")
             self.started = time.perf_counter()
