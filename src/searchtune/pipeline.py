@@ -247,7 +247,7 @@ class Pipeline:
             self.mining = train_with_mining(self.data, split, cfg, mine, self.out, evaluator=DevEvaluator(self),
                                             resume=self.resume, progress=self.progress)
             path = install_best(self.mining, self.out)
-            self.training = json.loads((path / "training_stats.json").read_text())
+            self.training = self.mining.chosen_training()
         self._timed("train", t)
         return path
 
@@ -344,6 +344,9 @@ class Pipeline:
         self.baselines()
         self.evaluate_model("base", base_model(self.config.train))
         tuned = str(self.train()) if train else model
+        if not train and tuned and (Path(tuned) / "training_stats.json").is_file():
+            # a model trained by an earlier run: its stats go into the report
+            self.training = json.loads((Path(tuned) / "training_stats.json").read_text())
         if tuned:
             if self.mining is not None and train:  # the chosen round is indexed already: search that collection
                 self.evaluate_model("finetuned", self.mining.best_model, collection=f"round-{self.mining.best_round}")

@@ -58,6 +58,7 @@ class RoundResult:
     dev: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     mining: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)  # the trainer's stats (empty for a given start model)
 
 
 @dataclass
@@ -76,6 +77,10 @@ class MiningResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def chosen_training(self) -> dict | None:
+        """The trainer's stats of the chosen model (None for a soup: it was averaged, not trained)."""
+        return next((r.training for r in self.rounds if r.model == self.best_model and r.training), None)
 
     @classmethod
     def from_dict(cls, raw: dict) -> MiningResult:
@@ -98,11 +103,11 @@ def train_with_mining(data: SearchData, split: Split, train_cfg: TrainConfig, mi
         f = root / f"round-{r}" / "round.json"
         return RoundResult(**json.loads(f.read_text())) if resume and f.exists() else None
 
-    def train_round(r: int, init: str | None, negatives, extra) -> tuple[str, dict]:
+    def train_round(r: int, init: str | None, negatives, extra) -> tuple[str, dict, dict]:
         t = time.perf_counter()
         result = train(data, split, train_cfg, root / f"round-{r}", resume=resume, progress=progress, init_model=init,
                        negatives=negatives, negatives_per_row=mine_cfg.negatives_per_row, extra_stats=extra)
-        return str(result.model_dir), {"train_seconds": round(time.perf_counter() - t, 1)}
+        return str(result.model_dir), {"train_seconds": round(time.perf_counter() - t, 1)}, result.stats
 
     def finish(res: RoundResult) -> None:
         t = time.perf_counter()
@@ -127,8 +132,8 @@ def train_with_mining(data: SearchData, split: Split, train_cfg: TrainConfig, mi
                 if train_cfg.negatives_file:
                     kind, negatives = "file", f"{train_cfg.negatives_file}+in-batch"
                     pool = load_pools(train_cfg.negatives_file)
-                path, timings = train_round(0, None, pool, {"round": 0, "negatives": negatives})
-                r0 = RoundResult(0, kind, path, timings=timings)
+                path, timings, stats = train_round(0, None, pool, {"round": 0, "negatives": negatives})
+                r0 = RoundResult(0, kind, path, timings=timings, training=stats)
             finish(r0)
         results.append(r0)
         best = r0
@@ -149,8 +154,8 @@ def train_with_mining(data: SearchData, split: Split, train_cfg: TrainConfig, mi
                 write_mined(mined_path, records)
                 stats_path.write_text(json.dumps(mstats, indent=2))
             init = previous if mine_cfg.source == "model" else None
-            path, timings = train_round(r, init, pools(records), {"round": r, "negatives": mine_cfg.source})
-            res = RoundResult(r, mine_cfg.source, path, timings=timings, mining=mstats)
+            path, timings, stats = train_round(r, init, pools(records), {"round": r, "negatives": mine_cfg.source})
+            res = RoundResult(r, mine_cfg.source, path, timings=timings, mining=mstats, training=stats)
             finish(res)
         last_records = read_mined(mined_path) if mined_path.exists() else []
         results.append(res)
