@@ -50,7 +50,7 @@ def test_selection_respects_positives_identical_text_window_margin_and_judged_fi
     data = catalog_data()
     cands = [("p0-1", 9.0), ("dup", 8.0)] + [(f"p{k}-{b}", 7.0 - 0.1 * (5 * k + b))
                                               for k in range(1, 12) for b in range(5)]
-    cfg = MineConfig(source="model", window_start=3, window_end=10, negatives_per_query=4, margin=0.1, seed=1)
+    cfg = MineConfig(source="model", range_min=2, range_max=10, num_negatives=4, relative_margin=0.1, seed=1)
     rec = select_negatives("q0", cands, data=data, cfg=cfg, best_positive=7.5)
     negs = rec["negatives"]
     assert negs[0]["source"] == "judged" and negs[0]["product_id"] == "p1-0"
@@ -64,25 +64,41 @@ def test_selection_respects_positives_identical_text_window_margin_and_judged_fi
     assert all(n["score"] <= 6.75 for n in mined)
     assert rec["skipped"]["identical_text"] == 0  # dup sits at rank 1, outside the window
     # inside the window an identical text is skipped and counted
-    rec2 = select_negatives("q0", cands, data=data, cfg=MineConfig(source="model", window_start=1, window_end=3,
-                                                                    margin=0), best_positive=None)
+    rec2 = select_negatives("q0", cands, data=data, cfg=MineConfig(source="model", range_min=0, range_max=3,
+                                                                    relative_margin=0), best_positive=None)
     assert "dup" not in {n["product_id"] for n in rec2["negatives"]} and rec2["skipped"]["identical_text"] == 1
     # margin off lets the top of the window in; same seed → same choice, another seed → may differ
     again = select_negatives("q0", cands, data=data, cfg=cfg, best_positive=7.5)
     assert again == rec
-    no_judged = MineConfig(source="model", window_start=3, window_end=10, negatives_per_query=4, judged_first=False)
+    no_judged = MineConfig(source="model", range_min=2, range_max=10, num_negatives=4, judged_first=False)
     assert all(n["source"] == "model" for n in select_negatives("q0", cands, data=data, cfg=no_judged,
                                                                  best_positive=None)["negatives"])
 
 
+def test_top_sampling_takes_the_best_ranked_candidates_of_the_window():
+    data = catalog_data()
+    cands = [(f"p{k}-{b}", 7.0 - 0.1 * (5 * k + b)) for k in range(1, 12) for b in range(5)]
+    cfg = MineConfig(source="model", range_min=2, range_max=10, num_negatives=3, relative_margin=0,
+                     judged_first=False, sampling_strategy="top")
+    ranks = [n["rank"] for n in select_negatives("q0", cands, data=data, cfg=cfg, best_positive=None)["negatives"]]
+    assert ranks == [3, 4, 5]
+
+
+def test_old_mine_setting_names_say_what_they_became(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("mine:\n  window_start: 10\n")
+    with pytest.raises(SearchtuneError, match="range_min"):
+        Config.load(path)
+
+
 def test_config_errors_are_clear():
-    assert parse_window("10-50") == (10, 50)
+    assert parse_window("10-50") == (9, 50)  # ranks 10-50: 9 skipped (range_min), up to rank 50 (range_max)
     with pytest.raises(SearchtuneError, match="10-50"):
         parse_window("ten")
     with pytest.raises(SearchtuneError, match="top_k"):
-        check_config(MineConfig(source="model", top_k=20, window_end=50))
+        check_config(MineConfig(source="model", top_k=20, range_max=50))
     with pytest.raises(SearchtuneError, match="empty"):
-        check_config(MineConfig(source="model", window_start=9, window_end=3))
+        check_config(MineConfig(source="model", range_min=8, range_max=3))
     with pytest.raises(SearchtuneError, match="negatives"):
         check_config(MineConfig(source="random"))
     with pytest.raises(SearchtuneError, match="soup"):
@@ -111,13 +127,13 @@ def check_invariants(data, split, records, cfg):
             assert n["product_id"] not in positives
             assert data.texts[n["product_id"]] not in pos_texts
             if n["source"] != "judged":
-                assert cfg.window_start <= n["rank"] <= cfg.window_end
+                assert cfg.range_min < n["rank"] <= cfg.range_max
 
 
 def test_model_mining_through_qdrant_edge_is_safe_and_deterministic(splade, edge_index):
     data, index = edge_index
     split = split_of(data)
-    cfg = MineConfig(source="model", top_k=30, window_start=2, window_end=20, negatives_per_query=3, margin=0.05)
+    cfg = MineConfig(source="model", top_k=30, range_min=1, range_max=20, num_negatives=3, relative_margin=0.05)
     records, stats = mine(data, split, cfg, model=splade, index=index, progress=False)
     assert len(records) == len(split.train) and stats["backend"] == "qdrant-edge"
     check_invariants(data, split, records, cfg)
@@ -125,7 +141,7 @@ def test_model_mining_through_qdrant_edge_is_safe_and_deterministic(splade, edge
     for r in records:  # the margin is relative to the best positive's score from the same index
         best = r["best_positive_score"]
         assert best is not None
-        assert all(n["score"] <= (1 - cfg.margin) * best + 1e-4 for n in r["negatives"] if n["source"] == "model")
+        assert all(n["score"] <= (1 - cfg.relative_margin) * best + 1e-4 for n in r["negatives"] if n["source"] == "model")
     again, _ = mine(data, split, cfg, model=splade, index=index, progress=False)
     assert again == records
     other, _ = mine(data, split, MineConfig(**{**cfg.__dict__, "seed": 7}), model=splade, index=index,
@@ -138,8 +154,8 @@ def test_model_mining_through_qdrant_edge_is_safe_and_deterministic(splade, edge
 def test_bm25_mining_keeps_the_same_rules():
     data = catalog_data()
     split = split_of(data)
-    cfg = MineConfig(source="bm25", top_k=30, window_start=1, window_end=30, negatives_per_query=5,
-                     judged_first=False, margin=0.0)
+    cfg = MineConfig(source="bm25", top_k=30, range_min=0, range_max=30, num_negatives=5,
+                     judged_first=False, relative_margin=0.0)
     records, stats = mine(data, split, cfg, progress=False)
     check_invariants(data, split, records, cfg)
     assert stats["backend"] == "bm25s"
@@ -151,7 +167,7 @@ def test_mining_with_min_gain_fallback_covers_queries_without_a_top_grade_produc
     data = catalog_data()
     data.qrels["r3"] = {"p3-2": 1}  # a training query with a partly relevant product only
     split = split_of(data)
-    cfg = MineConfig(source="bm25", top_k=30, window_start=1, window_end=30, negatives_per_query=3)
+    cfg = MineConfig(source="bm25", top_k=30, range_min=0, range_max=30, num_negatives=3)
     strict, _ = mine(data, split, cfg, progress=False, min_gain=2)
     assert "r3" not in {r["query_id"] for r in strict}
     records, stats = mine(data, split, cfg, progress=False, min_gain=2, fallback=True)
@@ -191,7 +207,7 @@ def test_rounds_keep_the_best_and_resume_after_an_interruption(tmp_path, monkeyp
     dev_eval = DevScores()
 
     train_cfg = TrainConfig(epochs=1, batch_size=8, max_seq_length=16, save_steps=1, logging_steps=1)
-    mine_cfg = MineConfig(source="model", rounds=2, top_k=20, window_start=2, window_end=20, patience=5)
+    mine_cfg = MineConfig(source="model", rounds=2, top_k=20, range_min=1, range_max=20, patience=5)
     real_train = rounds.train
     calls = []
 

@@ -44,7 +44,7 @@ def test_a_run_directory_is_not_overwritten_and_bad_config_is_refused(tmp_path):
     with pytest.raises(SearchtuneError, match="--resume"):
         Pipeline(example_config(), tmp_path / "run", progress=False)
     bad = example_config()
-    bad.mine.window_start = 60
+    bad.mine.range_min = 60
     with pytest.raises(SearchtuneError, match="window"):
         Pipeline(bad, tmp_path / "other", progress=False)
 

@@ -158,7 +158,7 @@ def test_refused_writes_and_bad_paths(workspace):
                   ).status_code == 400
     assert c.post("/api/jobs", json={**good, "config": {**good["config"], "index": {"qdrant_url": "http://x"}}}
                   ).status_code == 400
-    assert c.post("/api/jobs", json={**good, "config": {**good["config"], "mine": {"window_start": 90}}}
+    assert c.post("/api/jobs", json={**good, "config": {**good["config"], "mine": {"range_min": 90}}}
                   ).status_code == 400  # Config.validate: the window ends before it starts
     assert c.post("/api/jobs", json=[1, 2]).status_code == 400
     assert c.post("/api/search", json={"place": "run:../x", "collection": "base", "query": "x"}).status_code == 400

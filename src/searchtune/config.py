@@ -41,13 +41,13 @@ def opt(default: Any = None, help: str = "", *, flag: str | bool = True, parse=N
 
 
 def parse_window(text: str) -> tuple[int, int]:
-    """``"10-50"`` → (10, 50)."""
+    """``"10-50"`` (ranks 10 to 50) → (range_min, range_max) = (9, 50): ranks skipped, last rank."""
     import re
 
     m = re.fullmatch(r"\s*(\d+)\s*[-:]\s*(\d+)\s*", text or "")
     if not m:
         raise SearchtuneError(f"--mine-window must look like 10-50, got '{text}'")
-    return int(m.group(1)), int(m.group(2))
+    return int(m.group(1)) - 1, int(m.group(2))
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -121,13 +121,18 @@ class MineConfig:
     rounds: int = opt(1, "Mining rounds after the first training (implies --negatives ance).", flag="--ance-rounds",
                       implies={"source": "model"})
     top_k: int = opt(50, "Candidates retrieved per training query when mining.", flag="--mine-top-k")
-    window_start: int = opt(10, "Rank window negatives come from, e.g. 10-50 (1-based, among non-positives).",
-                            flag="--mine-window", parse=parse_window, also=("mine.window_end",))
-    window_end: int = opt(50, "The window's last rank, inclusive.", flag=False)
-    negatives_per_query: int = opt(4, "Negatives kept per training query (judged first).")
+    # The selection is sentence_transformers.util.mine_hard_negatives' under its names (range_min, range_max,
+    # relative_margin, num_negatives, sampling_strategy), applied after the Qdrant retrieval (train/negatives.py).
+    range_min: int = opt(9, "Rank window negatives come from, e.g. 10-50 (ranks 1-based, among non-positives; "
+                            "YAML: range_min = ranks skipped, range_max = last rank).",
+                         flag="--mine-window", parse=parse_window, also=("mine.range_max",))
+    range_max: int = opt(50, "The window's last rank, inclusive.", flag=False)
+    num_negatives: int = opt(4, "Negatives kept per training query (judged first).", flag="--negatives-per-query")
+    sampling_strategy: str = opt("random", "Which candidates of the window: random (seeded per query) or top.",
+                                 flag=False)
     negatives_per_row: int = opt(1, "Negatives per training row, cycling through the pool.")
-    margin: float = opt(0.05, "Skip candidates above (1 - margin) x the best positive's score; 0 = off.",
-                        flag="--mine-margin")
+    relative_margin: float = opt(0.05, "Skip candidates above (1 - margin) x the best positive's score; 0 = off.",
+                                 flag="--mine-margin")
     judged_first: bool = opt(True, "Labelled negatives (gain 0) fill the pool before mined ones.", flag=False)
     seed: int = opt(42, "Seed for choosing negatives.", flag="--mine-seed")
     patience: int = opt(1, "Stop after this many rounds without a better dev nDCG@10.", flag=False)
@@ -249,15 +254,17 @@ class Config:
         if t.kind == "dense" and m.source == "model":
             raise SearchtuneError("ANCE rounds mine with the SPLADE index; for a dense model pass --negatives bm25, "
                                   "or --negatives-file RUN/rounds/round-N/negatives.jsonl from a sparse run")
-        if not 1 <= m.window_start <= m.window_end:
-            raise SearchtuneError(f"the rank window {m.window_start}-{m.window_end} is empty; "
+        if not 0 <= m.range_min < m.range_max:
+            raise SearchtuneError(f"the rank window {m.range_min + 1}-{m.range_max} is empty; "
                                   "give start <= end, both from 1")
-        if m.window_end > m.top_k:
-            raise SearchtuneError(f"the rank window ends at {m.window_end} but only top_k={m.top_k} candidates "
+        if m.range_max > m.top_k:
+            raise SearchtuneError(f"the rank window ends at {m.range_max} but only top_k={m.top_k} candidates "
                                   "are retrieved; raise --mine-top-k or lower the window")
-        if not 0 <= m.margin < 1:
-            raise SearchtuneError(f"--mine-margin must be in [0, 1), got {m.margin}")
-        if m.negatives_per_query < 1 or m.negatives_per_row < 1:
+        if not 0 <= m.relative_margin < 1:
+            raise SearchtuneError(f"--mine-margin must be in [0, 1), got {m.relative_margin}")
+        if m.sampling_strategy not in ("random", "top"):
+            raise SearchtuneError(f"mine.sampling_strategy must be random or top, not '{m.sampling_strategy}'")
+        if m.num_negatives < 1 or m.negatives_per_row < 1:
             raise SearchtuneError("negatives per query and per row must be at least 1")
         if m.rounds < 0:
             raise SearchtuneError(f"--ance-rounds must be 0 or more, got {m.rounds}")
@@ -290,6 +297,9 @@ class Config:
 
 
 SECTIONS = ("data", "train", "mine", "generate", "evaluate", "index")
+RENAMED = {  # mine settings that took sentence-transformers' names
+    "window_start": "range_min, the number of top ranks skipped (window_start 10 = range_min 9)",
+    "window_end": "range_max", "margin": "relative_margin", "negatives_per_query": "num_negatives"}
 
 
 def update(obj, values: dict[str, Any], where: str = "") -> None:
@@ -298,6 +308,8 @@ def update(obj, values: dict[str, Any], where: str = "") -> None:
     for key, value in values.items():
         if value is None:
             continue
+        if key in RENAMED:
+            raise SearchtuneError(f"{where}: '{key}' is now {RENAMED[key]}")
         if key not in names:
             raise SearchtuneError(f"{where}: unknown setting '{key}'; known: {', '.join(names)}")
         default = getattr(obj, key)

@@ -9,11 +9,10 @@ within a relative ``margin`` of the best positive are skipped too (the
 "positive-aware" filter of NV-Retriever, Moreira et al. 2024). Judged gain-0
 products fill the pool first.
 
-The selection rules are those of ``sentence_transformers.util.mine_hard_negatives``
-under our names — ``window_start``/``window_end`` are its ``range_min``/``range_max``
-(counted among non-positives), ``margin`` its ``relative_margin``,
-``negatives_per_query`` its ``num_negatives``, sampling is its ``"random"``
-strategy — but that function embeds the whole corpus with the model and
+The selection rules and names are those of ``sentence_transformers.util.mine_hard_negatives``
+(``range_min`` ranks skipped, ``range_max`` the last rank — counted among
+non-positives —, ``relative_margin``, ``num_negatives``, ``sampling_strategy``
+random or top), but that function embeds the whole corpus with the model and
 searches it in memory (or FAISS); ours retrieves from the Qdrant collection the
 round already built and filters known positives inside Qdrant, so it is not
 called.
@@ -64,14 +63,14 @@ def select_negatives(qid: str, candidates: list[tuple[str, float]], *, data: Sea
         if pid in positives:
             continue
         rank += 1
-        if not cfg.window_start <= rank <= cfg.window_end:
+        if not cfg.range_min < rank <= cfg.range_max:
             skipped["outside_window"] += 1
             continue
         if _norm(texts.get(pid, "")) in pos_texts:
             skipped["identical_text"] += 1
             continue
-        if cfg.margin > 0 and best_positive is not None and best_positive > 0 \
-                and score > (1 - cfg.margin) * best_positive:
+        if cfg.relative_margin > 0 and best_positive is not None and best_positive > 0 \
+                and score > (1 - cfg.relative_margin) * best_positive:
             skipped["margin"] += 1
             continue
         eligible.append({"product_id": pid, "rank": rank, "score": round(float(score), 4), "source": cfg.source})
@@ -80,12 +79,15 @@ def select_negatives(qid: str, candidates: list[tuple[str, float]], *, data: Sea
         judged = sorted(p for p in data.negatives(qid) if _norm(texts.get(p, "")) not in pos_texts)
         rng.shuffle(judged)
         chosen = [{"product_id": p, "rank": None, "score": None, "source": "judged"}
-                  for p in judged[:cfg.negatives_per_query]]
+                  for p in judged[:cfg.num_negatives]]
     taken = {c["product_id"] for c in chosen}
     eligible = [e for e in eligible if e["product_id"] not in taken]
-    room = cfg.negatives_per_query - len(chosen)
+    room = cfg.num_negatives - len(chosen)
     if room > 0 and eligible:
-        picked = rng.sample(eligible, min(room, len(eligible)))
+        if cfg.sampling_strategy == "top":
+            picked = eligible[:room]
+        else:
+            picked = rng.sample(eligible, min(room, len(eligible)))
         chosen += sorted(picked, key=lambda e: e["rank"])
     for c in chosen:
         c["text"] = texts.get(c["product_id"], "")
@@ -123,7 +125,7 @@ def model_candidates(model, index, data: SearchData, qids: list[str], cfg: MineC
     hits = index.query({vector: q_vecs}, [vector], limit=cfg.top_k, exclude=exclude)
     t2 = time.perf_counter()
     best: dict[str, float | None] = {q: None for q in qids}
-    if cfg.margin > 0:
+    if cfg.relative_margin > 0:
         pos = {q: [p for p, g in data.qrels.get(q, {}).items() if g >= _bar(bar, q)] for q in qids}
         ids = sorted({p for ps in pos.values() for p in ps})
         row = {p: i for i, p in enumerate(ids)}
@@ -157,7 +159,7 @@ def bm25_candidates(data: SearchData, qids: list[str], cfg: MineConfig, *, bar: 
         ranked = sorted(run.get(q, {}).items(), key=lambda kv: -kv[1])
         candidates[q] = [(p, s) for p, s in ranked if p not in positives][:cfg.top_k]
         best[q] = None
-        if cfg.margin > 0:
+        if cfg.relative_margin > 0:
             pos = [p for p, g in data.qrels.get(q, {}).items() if g >= _bar(bar, q) and p in position]
             if pos:
                 scores = bm25.scores(data.queries[q])
