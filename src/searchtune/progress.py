@@ -28,7 +28,13 @@ def progress_bar(what: str, enabled: bool = True, *extra):
     """A rich progress bar on stderr with done/total and ETA (``extra``: more columns); drawn only on a
     terminal, so a log file or the studio's job log gets the summary lines alone."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
     return Progress(TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),

@@ -1,5 +1,6 @@
-"""searchtune studio: the local web dashboard (see app.py)."""
+"""searchtune studio: the local web dashboard (workspace.py: what it does; app.py: the routes)."""
 
-from .app import Studio, create_app, serve
+from .app import create_app, serve
+from .workspace import Studio
 
 __all__ = ["Studio", "create_app", "serve"]

@@ -1,0 +1,281 @@
+"""What the studio does: jobs launched from a Config, their progress, runs, collections and search.
+
+The studio launches jobs as ``python -m searchtune <command> --config`` subprocesses (the same code path
+as the terminal; recorded in the job store), and reads what they leave behind: the job store, logs,
+``train_log.jsonl``, round summaries, ``report.json`` and the Qdrant collections. Paths from a request
+are confined to the data roots and the runs folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from fastapi import HTTPException
+
+from ..config import Config
+from ..errors import SearchtuneError
+from ..jobs import JOB_ENV, JobStore
+from ..models import BUNDLED
+
+STATIC = Path(__file__).parent / "static"
+DATA_EXTS = {".csv", ".tsv", ".json", ".jsonl", ".parquet"}
+SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", "runs", "checkpoints", "qdrant", "model"}
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
+
+
+class Studio:
+    def __init__(self, *, data_roots: list[Path], runs_dir: Path, token: str | None = None,
+                 host: str = "127.0.0.1", port: int = 8765, store: JobStore | None = None) -> None:
+        self.data_roots = [Path(r).resolve() for r in data_roots]
+        self.runs_dir = Path(runs_dir).resolve()
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.token = token
+        self.host, self.port = host, port
+        self.store = store or JobStore()
+        self.store.reconcile()  # a restarted studio shows the truth about jobs that died with it
+
+    # -- paths ---------------------------------------------------------------
+    def data_path(self, rel: str) -> Path:
+        """A data file named relative to one of the data roots; anything else is refused."""
+        if not isinstance(rel, str) or not rel or "\x00" in rel or rel.startswith(("/", "\\")) or ".." in Path(rel).parts:
+            raise HTTPException(400, f"invalid data path '{rel}': give a path relative to the data folder")
+        for root in self.data_roots:
+            path = (root / rel).resolve()
+            if path.is_relative_to(root) and path.is_file():
+                return path
+        raise HTTPException(404, f"data file '{rel}' not found in the allowed data folders")
+
+    def run_path(self, name: str, must_exist: bool = True) -> Path:
+        if not isinstance(name, str) or not NAME.match(name):
+            raise HTTPException(400, f"invalid run name '{name}': letters, digits, '.', '_' and '-' only")
+        path = (self.runs_dir / name).resolve()
+        if not path.is_relative_to(self.runs_dir):
+            raise HTTPException(400, "run outside the runs folder")
+        if must_exist and not path.is_dir():
+            raise HTTPException(404, f"no run '{name}'")
+        return path
+
+    def files(self) -> list[str]:
+        out = []
+        for root in self.data_roots:
+            for dirpath, dirnames, filenames in os.walk(root):
+                depth = len(Path(dirpath).relative_to(root).parts)
+                dirnames[:] = [d for d in sorted(dirnames) if d not in SKIP_DIRS and not d.startswith(".")
+                               and depth < 3]
+                for f in sorted(filenames):
+                    if Path(f).suffix.lower() in DATA_EXTS:
+                        out.append(str((Path(dirpath) / f).relative_to(root)))
+        return sorted(set(out))
+
+    # -- jobs ----------------------------------------------------------------
+    def launch(self, spec: dict) -> dict:
+        """Start a job from ``{"kind", "name", "resume", "config": {section: {field: value}}}`` (and, for
+        ``evaluate``, ``"model"``: the tuned model). The config is checked like the CLI's (``Config.validate``),
+        its file paths must lie under the data roots and its models be bundled ones or earlier runs; it is
+        written to ``RUN/studio-config.yaml`` and the job runs ``searchtune <kind> --config`` on it."""
+        kind = spec.get("kind", "pipeline")
+        if kind not in ("pipeline", "train", "evaluate"):
+            raise HTTPException(400, f"the studio starts pipeline, train or evaluate jobs, not '{kind}'")
+        name = spec.get("name") or ""
+        out = self.run_path(name, must_exist=False)
+        if out.exists() and any(out.iterdir()) and not spec.get("resume") and kind != "evaluate":
+            raise HTTPException(409, f"run '{name}' exists; choose another name or tick resume")
+        config = self._config(spec.get("config") or {})
+        if not (config.data.data or config.data.catalog) and not (kind == "evaluate" and out.is_dir()):
+            raise HTTPException(400, "choose the data: one file, or a catalog and a judgments file")
+        out.mkdir(parents=True, exist_ok=True)
+        config_path = out / "studio-config.yaml"
+        config.save(config_path)
+        args = [kind, "--out", str(out), "--config", str(config_path)]
+        if kind == "evaluate" and spec.get("model"):
+            args += ["--model", self._model(spec["model"])]
+        if spec.get("resume"):
+            args.append("--resume")
+        command = "searchtune " + " ".join(args)
+        job = self.store.create(kind, config.to_dict(), command=command, out_dir=str(out), origin="studio")
+        log = open(job.log_path, "ab")  # noqa: SIM115 - handed to the child, closed by the watcher
+        env = {**os.environ, JOB_ENV: job.id, "PYTHONUNBUFFERED": "1", "TERM": "dumb", "COLUMNS": "120"}
+        proc = subprocess.Popen([sys.executable, "-m", "searchtune", *args], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        self.store.set_pid(job.id, proc.pid)
+
+        def watch():
+            code = proc.wait()
+            log.close()
+            current = self.store.get(job.id)
+            if current.status in ("queued", "running"):  # died before it could report
+                self.store.fail(job.id, f"the process exited with status {code} before reporting; see the log")
+
+        threading.Thread(target=watch, daemon=True).start()
+        return self.store.get(job.id).to_dict()
+
+    def _model(self, ref: str) -> str:
+        """A bundled model's short name, or the model of an earlier run (by run name)."""
+        return ref if ref in BUNDLED else str(self.run_path(ref) / "model")
+
+    def _config(self, raw: dict) -> Config:
+        try:
+            config = Config.from_dict(raw, where="config")
+        except SearchtuneError as exc:
+            raise HTTPException(400, str(exc)) from None
+        d, g, t, m = config.data, config.generate, config.train, config.mine
+        for key in ("data", "catalog", "queries", "query_texts", "split"):
+            if getattr(d, key):
+                setattr(d, key, str(self.data_path(getattr(d, key))))
+        for obj, key in ((g, "queries_file"), (t, "negatives_file")):
+            if getattr(obj, key):
+                setattr(obj, key, str(self.data_path(getattr(obj, key))))
+        if g.cache or config.index != type(config.index)():
+            raise HTTPException(400, "the answer cache and the Qdrant settings are not set per job in the studio "
+                                     "(Settings holds QDRANT_URL and the keys)")
+        llm = str(g.llm or "").strip()
+        if llm.lower().endswith(".gguf"):  # a local model file: under the data root, like the data
+            g.llm = str(self.data_path(llm))
+        elif llm and not re.fullmatch(r"[A-Za-z0-9][\w.:/@+-]{0,199}", llm):
+            raise HTTPException(400, "llm must be a model name like openai:gpt-4o-mini or a .gguf file")
+        t.model = self._model(t.model)
+        m.start_model = m.start_model and self._model(m.start_model)
+        m.soup_with = [self._model(x) for x in m.soup_with]
+        try:
+            return config.validate()
+        except SearchtuneError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    def progress(self, job_id: str) -> dict:
+        job = self.store.get(job_id)
+        points, rounds = [], []
+        if job.out_dir and Path(job.out_dir).is_dir():
+            out = Path(job.out_dir)
+            logs = sorted(out.glob("train_log.jsonl")) + sorted(out.glob("rounds/round-*/train_log.jsonl"),
+                                                                key=lambda p: int(p.parent.name.split("-")[1]))
+            offset = 0
+            for path in logs:
+                last = 0
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    try:
+                        entry = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # a line being written
+                    if "loss" in entry:
+                        last = entry["step"]
+                        points.append({"step": offset + entry["step"], "loss": float(entry["loss"]),
+                                       "phase": path.parent.name if path.parent != out else "train"})
+                offset += last
+            for f in sorted(out.glob("rounds/round-*/round.json"), key=lambda p: int(p.parent.name.split("-")[1])):
+                r = json.loads(f.read_text())
+                rounds.append({"round": r["round"], "source": r["source"], "dev_ndcg@10": r["dev"].get("ndcg@10")})
+        return {"job": job.to_dict(), "loss": points, "rounds": rounds}
+
+    # -- runs, collections, search --------------------------------------------
+    def runs(self) -> list[dict]:
+        out = []
+        for d in sorted(self.runs_dir.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+            if not d.is_dir() or not NAME.match(d.name):
+                continue
+            report = d / "report.json"
+            entry = {"name": d.name, "has_model": (d / "model" / "config.json").exists(), "report": report.exists()}
+            if report.exists():
+                r = json.loads(report.read_text())
+                entry["ndcg@10"] = {k: v.get("ndcg@10") for k, v in r.get("metrics", {}).items()}
+            out.append(entry)
+        return out
+
+    def report(self, name: str) -> dict:
+        path = self.run_path(name) / "report.json"
+        if not path.exists():
+            raise HTTPException(404, f"run '{name}' has no report yet")
+        return json.loads(path.read_text())
+
+    def collections(self) -> list[dict]:
+        from ..index import default_data_dir
+
+        places = [("user", Path(default_data_dir()))]
+        places += [(f"run:{d.name}", d / "qdrant") for d in sorted(self.runs_dir.iterdir()) if (d / "qdrant").is_dir()]
+        out = []
+        for place, folder in places:
+            if not folder.is_dir():
+                continue
+            for meta_file in sorted(folder.glob("*.json")):
+                if not (folder / meta_file.stem).is_dir():
+                    continue
+                meta = json.loads(meta_file.read_text())
+                models = (meta.get("fingerprint") or {}).get("models") or {}
+                out.append({"place": place, "name": meta_file.stem, "points": meta.get("points"),
+                            "model": ", ".join(models.values()), "backend": meta.get("backend", "qdrant-edge"),
+                            "complete": meta.get("complete", True),
+                            "vectors": {n: {"kind": v["kind"], "distance": "cosine" if v["kind"] == "dense" else "dot",
+                                            "modifier": "idf" if v.get("idf") else "none"}
+                                        for n, v in (meta.get("vectors") or {}).items()},
+                            "indexed": (meta.get("index_stats") or {}).get("documents_per_second")})
+        return out
+
+    def _collection_dir(self, place: str) -> Path:
+        from ..index import default_data_dir
+
+        if place == "user":
+            return Path(default_data_dir())
+        if place.startswith("run:"):
+            return self.run_path(place[4:]) / "qdrant"
+        raise HTTPException(400, f"unknown collection place '{place}'")
+
+    def search(self, place: str, collection: str, query: str, k: int = 10, mode: str = "sparse") -> dict:
+        """Search a collection in a mode (:mod:`searchtune.index.collection`, as `searchtune search` does)."""
+        from ..encode import top_terms
+        from ..index import EdgeIndex
+        from ..index import collection as col
+
+        if not isinstance(query, str) or not query.strip():
+            raise HTTPException(400, "type a query")
+        if not NAME.match(collection or ""):
+            raise HTTPException(400, f"invalid collection name '{collection}'")
+        if mode not in col.MODES:
+            raise HTTPException(400, "mode must be sparse, dense, hybrid or bm25")
+        index = EdgeIndex(collection, self._collection_dir(place))
+        if not index.exists():
+            raise HTTPException(404, f"collection '{collection}' not found in {place}")
+        try:
+            models = col.stored_models(index)
+            system = models.mode_system(mode)
+            if any(v not in index.layout() for v in col.SYSTEM_VECTORS[system]):
+                raise HTTPException(400, f"collection '{collection}' has no vectors for --mode {mode}; index it with "
+                                         "`searchtune index --dense-model ...` for that mode")
+            loaded = _cached(models)
+            hits = col.search(index, models, [query], system, k=max(1, min(int(k), 100)), loaded=loaded)[0]
+            sparse = next((v for v in col.SYSTEM_VECTORS[system] if v.startswith("sparse")), None)
+            terms = []
+            if sparse:
+                vectors, _ = col.query_vectors(index, models, [query], [sparse], loaded=loaded)
+                terms = top_terms(loaded[sparse], vectors[sparse], 12)
+            _keep(models, loaded)
+        except (HTTPException, SearchtuneError):
+            raise
+        except Exception as exc:  # e.g. the shard is being written by a running job
+            raise HTTPException(409, f"collection '{collection}' is busy or unreadable ({exc})") from None
+        finally:
+            index.close()
+        return {"collection": collection, "place": place, "models": models.named(), "mode": mode, "system": system,
+                "terms": [{"term": t, "weight": round(w, 3)} for t, w in terms],
+                "hits": [{"product_id": h.product_id, "score": round(h.score, 4), "title": h.payload.get("title", ""),
+                          "brand": h.payload.get("brand", "")} for h in hits]}
+
+
+_CACHE: dict[tuple[str, str], object] = {}  # (vector, model ref) → loaded model: loading one takes seconds
+
+
+def _cached(models) -> dict:
+    """The loaded models of a collection by vector name; what a search loads is kept (the last four)."""
+    loaded = {v: _CACHE[(v, ref)] for v, ref in models.named().items() if (v, ref) in _CACHE}
+    return loaded
+
+
+def _keep(models, loaded: dict) -> None:
+    for v, model in loaded.items():
+        _CACHE[(v, models.named()[v])] = model
+    while len(_CACHE) > 4:
+        _CACHE.pop(next(iter(_CACHE)))
