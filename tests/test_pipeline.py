@@ -10,19 +10,32 @@ from searchtune.errors import SearchtuneError
 from searchtune.pipeline import Pipeline
 
 
-def example_config(**train) -> Config:
+@pytest.fixture
+def small_example(tmp_path):
+    """The bundled example cut to its first 120 products and their judgments (indexing stays cheap)."""
+    import pandas as pd
+
+    catalog = pd.read_csv(EXAMPLES / "catalog.csv", dtype=str).head(120)
+    judgments = pd.read_csv(EXAMPLES / "queries.csv", dtype=str)
+    judgments = judgments[judgments["product_id"].isin(catalog["id"])]
+    catalog.to_csv(tmp_path / "catalog.csv", index=False)
+    judgments.to_csv(tmp_path / "queries.csv", index=False)
+    return tmp_path
+
+
+def example_config(folder=EXAMPLES, **train) -> Config:
     config = Config.load(EXAMPLES / "demo.yaml")
-    config.data.catalog, config.data.queries = str(EXAMPLES / "catalog.csv"), str(EXAMPLES / "queries.csv")
+    config.data.catalog, config.data.queries = str(folder / "catalog.csv"), str(folder / "queries.csv")
     for key, value in {"epochs": 0.2, "max_seq_length": 16, **train}.items():
         setattr(config.train, key, value)
     return config
 
 
-def test_steps_return_results_and_keep_them(tmp_path, splade):
-    p = Pipeline(example_config(), tmp_path / "run", progress=False)
+def test_steps_return_results_and_keep_them(tmp_path, small_example):
+    p = Pipeline(example_config(small_example), tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "config.yaml").exists()
     data = p.load()
-    assert p.data is data and len(data.products) > 100 and data.queries
+    assert p.data is data and len(data.products) == 120 and data.queries
     assert p.synthetic() is None  # real queries and no LLM: no synthetic queries
     split = p.split()
     assert p.split_ is split and split.test and split.dev
@@ -31,12 +44,27 @@ def test_steps_return_results_and_keep_them(tmp_path, splade):
     systems = p.baselines()
     assert set(systems) == {"bm25", "bm25-unstemmed"} and set(p.dev) == {"bm25", "bm25-unstemmed"}
     assert 0 < systems["bm25"].metrics["ndcg@10"] <= 1
+
+
+@pytest.mark.slow
+def test_models_train_and_report_from_memory(tmp_path, small_example):
+    p = Pipeline(example_config(small_example), tmp_path / "run", progress=False)
+    p.split()
+    p.baselines()
     base = p.evaluate_model("base", "splade-tiny")
-    assert base is p.systems["base"] and base.timings["index"]["documents"] == len(data.products)
-    # scoring the same model again reuses the collection: the fingerprint (catalog + model) matches
-    p.resume = True
-    again = p.evaluate_model("base", "splade-tiny")
-    assert again.metrics == base.metrics
+    assert base is p.systems["base"] and base.timings["index"]["documents"] == 120
+    model = p.train()
+    assert model == tmp_path / "run" / "model" and p.training["steps"] > 0 and p.mining is None
+    tuned = p.evaluate_model("finetuned", str(model))
+    report = p.report()
+    assert report["timings"]["training"]["steps"] == p.training["steps"]
+    assert report["metrics"]["finetuned"]["ndcg@10"] == pytest.approx(tuned.metrics["ndcg@10"], abs=1e-4)
+    log = (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()
+    assert log and "loss" in json.loads(log[0])  # the trainer's log goes to the file, not the console
+    # on resume, a model scored before reuses its ranking and collection (same catalog and model)
+    again = Pipeline(example_config(small_example), tmp_path / "run", resume=True, progress=False)
+    again.split()
+    assert again.evaluate_model("base", "splade-tiny").metrics == base.metrics
 
 
 def test_a_run_directory_is_not_overwritten_and_bad_config_is_refused(tmp_path):
@@ -60,18 +88,3 @@ def test_catalog_only_gets_synthetic_queries_and_a_split_by_product(tmp_path):
     assert p.data is not loaded and not loaded.queries  # split returned new data; the loaded data is unchanged
     assert all(q.startswith("syn:") for q in split.train + split.test)
     assert p.synthetic_stats["evaluation"].startswith("synthetic queries")
-
-
-@pytest.mark.slow
-def test_train_keeps_its_stats_and_the_report_uses_them(tmp_path):
-    p = Pipeline(example_config(), tmp_path / "run", progress=False)
-    p.split()
-    p.baselines()
-    model = p.train()
-    assert model == tmp_path / "run" / "model" and p.training["steps"] > 0 and p.mining is None
-    p.evaluate_model("finetuned", str(model))
-    report = p.report()
-    assert report["timings"]["training"]["steps"] == p.training["steps"]
-    assert set(report["metrics"]) == {"bm25", "bm25-unstemmed", "finetuned"}
-    log = (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()
-    assert log and "loss" in json.loads(log[0])  # the trainer's log goes to the file, not the console
