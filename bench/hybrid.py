@@ -14,6 +14,7 @@ single-query latency (encode + search, p50/p95) per mode. Writes OUT/hybrid.json
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 import time
@@ -33,7 +34,7 @@ from searchtune.index.bm25_vectors import Bm25Embedder
 from searchtune.metrics import evaluate_run
 from searchtune.models import load_encoder
 
-HD = ROOT.parent / "shared" / "data" / "homedepot"
+HD = Path(os.environ.get("HD_DIR") or ROOT.parent / "shared" / "data" / "homedepot")
 
 
 def main() -> None:
