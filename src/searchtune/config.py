@@ -272,6 +272,10 @@ class Config:
         if m.soup and m.source not in ("model", "bm25"):
             raise SearchtuneError("--soup averages the models of mining rounds; add --negatives ance (or bm25), or "
                                   "average finished models with `searchtune average`")
+        g = self.generate
+        if not (0 <= g.dev_fraction < 1 and 0 < g.test_fraction < 1 and g.dev_fraction + g.test_fraction < 1):
+            raise SearchtuneError(f"generate.dev_fraction ({g.dev_fraction}) and test_fraction ({g.test_fraction}) "
+                                  "must be in [0, 1) (test above 0) and sum below 1")
         if self.generate.per_product < 1:
             raise SearchtuneError(f"--per-product must be at least 1, got {self.generate.per_product}")
         return self

@@ -77,7 +77,8 @@ def run_systems(index: Index, queries: dict[str, str], models: col.Models, syste
     for system in systems:
         using = col.SYSTEM_VECTORS[system]
         t = time.perf_counter()
-        hits = index.query(vectors, using, limit=k, fusion=fusion, weights=weights, prefetch_limit=prefetch_limit)
+        hits = col.search(index, models, [queries[q] for q in qids], system, k=k, fusion=fusion, weights=weights,
+                          prefetch_limit=prefetch_limit, vectors=vectors)
         seconds = time.perf_counter() - t
         enc = sum(encode_s[u] for u in using)
         out[system] = SystemRun(system, hits_to_run(qids, hits), timings={

@@ -39,6 +39,7 @@ from .evaluate import (
 from .index import Index, open_index
 from .index import collection as col
 from .models import load_encoder
+from .progress import duration
 from .report import build_examples, write_report
 from .train.negatives import load_pools
 from .train.rounds import MiningResult, install_best, train_with_mining
@@ -85,8 +86,9 @@ class Pipeline:
         t = time.perf_counter()
         self.data = load_data(self.config.data)
         self._timed("load", t)
-        logger.info("loaded %s products, %s queries, %s judgments", f"{len(self.data.products):,}",
-                    f"{len(self.data.queries):,}", f"{sum(len(v) for v in self.data.qrels.values()):,}")
+        logger.info("loaded %s products, %s queries, %s judgments in %s", f"{len(self.data.products):,}",
+                    f"{len(self.data.queries):,}", f"{sum(len(v) for v in self.data.qrels.values()):,}",
+                    duration(time.perf_counter() - t))
         return self.data
 
     def synthetic(self) -> list | None:
@@ -194,8 +196,8 @@ class Pipeline:
                     return bm25_run(built["bm25"], queries, k=k)
 
                 self._both_parts(name, make, source=f"{name} k={k}")
-            logger.info("BM25: test nDCG@10 %.4f stemmed, %.4f unstemmed", self.systems["bm25"].metrics["ndcg@10"],
-                        self.systems["bm25-unstemmed"].metrics["ndcg@10"])
+            logger.info("BM25: test nDCG@10 %.4f stemmed, %.4f unstemmed (%s)", self.systems["bm25"].metrics["ndcg@10"],
+                        self.systems["bm25-unstemmed"].metrics["ndcg@10"], duration(time.perf_counter() - t))
         self._timed("bm25", t)
         return self.systems
 
@@ -219,7 +221,8 @@ class Pipeline:
         self.split_ or self.split()
         system = self._both_parts(name, make, source=f"{model_ref} k={k}")
         self._timed(f"index_and_search_{name}", t)
-        logger.info("%s: test nDCG@10 %.4f", name, system.metrics.get("ndcg@10", float("nan")))
+        logger.info("%s: test nDCG@10 %.4f (%s)", name, system.metrics.get("ndcg@10", float("nan")),
+                    duration(time.perf_counter() - t))
         return system
 
     def train(self) -> Path:

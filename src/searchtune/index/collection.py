@@ -207,16 +207,22 @@ def query_vectors(index: Index, models: Models, texts: list[str], names, *, batc
 
 
 def search(index: Index, models: Models, texts: list[str], system: str, *, k: int = 10, fusion: str = "rrf",
-           weights: list[float] | None = None, exclude: list[set[str]] | None = None, batch_size: int = 256,
-           precision: str = "auto", loaded: dict | None = None) -> list[list[Hit]]:
-    """The top-``k`` hits (with payloads) of one system for each text."""
+           weights: list[float] | None = None, exclude: list[set[str]] | None = None, prefetch_limit: int = 100,
+           batch_size: int = 256, precision: str = "auto", loaded: dict | None = None,
+           vectors: dict | None = None) -> list[list[Hit]]:
+    """The top-``k`` hits (with payloads) of one system for each text; ``exclude`` filters product ids per
+    text inside Qdrant. ``vectors``: the texts' query vectors when already encoded (:func:`query_vectors`),
+    e.g. once for several systems."""
     if system not in SYSTEM_VECTORS:
         raise SearchtuneError(f"unknown system '{system}'; known: {', '.join(SYSTEM_VECTORS)}")
     using = SYSTEM_VECTORS[system]
-    vectors, _ = query_vectors(index, models, texts, using, batch_size=batch_size, precision=precision, loaded=loaded)
+    if vectors is None or any(u not in vectors for u in using):
+        vectors, _ = query_vectors(index, models, texts, using, batch_size=batch_size, precision=precision,
+                                   loaded=loaded)
     if "bm25" in using and "bm25" not in index.layout():
         raise SearchtuneError(f"collection '{index.name}' has no BM25 vectors; build it with `searchtune index`")
-    return index.query(vectors, using, limit=k, fusion=fusion, weights=weights, exclude=exclude)
+    return index.query(vectors, using, limit=k, fusion=fusion, weights=weights, exclude=exclude,
+                       prefetch_limit=prefetch_limit)
 
 
 def available_systems(models: Models, bm25: bool) -> list[str]:

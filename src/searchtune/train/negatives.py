@@ -116,13 +116,15 @@ def model_candidates(model, index, data: SearchData, qids: list[str], cfg: MineC
     plus each query's best positive score for the margin. Returns (candidates, best_positive, stats)."""
     from ..encode import encode_sparse
 
-    (vector,) = col.stored_models(index).named()  # a round's collection holds its one model
+    models = col.stored_models(index)
+    (vector,) = models.named()  # a round's collection holds its one model
     t0 = time.perf_counter()
     q_vecs = encode_sparse(model, [data.queries[q] for q in qids], kind="query", batch_size=batch_size,
                            precision=precision)
     t1 = time.perf_counter()
     exclude = [known_positives(data, q) for q in qids]
-    hits = index.query({vector: q_vecs}, [vector], limit=cfg.top_k, exclude=exclude)
+    hits = col.search(index, models, [data.queries[q] for q in qids], vector.replace("_", "-"), k=cfg.top_k,
+                      exclude=exclude, vectors={vector: q_vecs})
     t2 = time.perf_counter()
     best: dict[str, float | None] = {q: None for q in qids}
     if cfg.relative_margin > 0:
