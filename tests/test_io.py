@@ -59,3 +59,70 @@ def test_binary_garbage_is_a_clear_error(tmp_path):
     path.write_bytes(b"\x00\x01not parquet")
     with pytest.raises(DataError, match="cannot read the file as PARQUET"):
         read_table(path)
+
+
+@pytest.mark.parametrize("compression", [".gz", ".bz2", ".xz", ".zst", ".zip"])
+@pytest.mark.parametrize("inner", [".csv", ".jsonl", ".parquet"])
+def test_compressed_files_are_read_as_their_inner_format(tmp_path, inner, compression):
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    import pyarrow as pa
+
+    plain = tmp_path / f"c{inner}"
+    frame = pd.DataFrame(ROWS)
+    if inner == ".csv":
+        frame.to_csv(plain, index=False)
+    elif inner == ".jsonl":
+        plain.write_text("\n".join(json.dumps(r) for r in ROWS))
+    else:
+        frame.to_parquet(plain)
+    raw = plain.read_bytes()
+    packed = tmp_path / f"c{inner}{compression}"
+    if compression == ".gz":
+        packed.write_bytes(gzip.compress(raw))
+    elif compression == ".bz2":
+        packed.write_bytes(bz2.compress(raw))
+    elif compression == ".xz":
+        packed.write_bytes(lzma.compress(raw))
+    elif compression == ".zst":
+        with pa.CompressedOutputStream(str(packed), "zstd") as f:
+            f.write(raw)
+    else:
+        with zipfile.ZipFile(packed, "w") as z:
+            z.writestr(f"inside{inner}", raw)
+    assert read_table(packed).frame.to_dict("records") == ROWS
+
+
+def test_a_zip_of_two_files_and_a_corrupt_archive_are_clear_errors(tmp_path):
+    import zipfile
+
+    two = tmp_path / "c.csv.zip"
+    with zipfile.ZipFile(two, "w") as z:
+        z.writestr("a.csv", "id,title\n1,x\n")
+        z.writestr("b.csv", "id,title\n2,y\n")
+    with pytest.raises(DataError, match="holds 2 files"):
+        read_table(two)
+    bad = tmp_path / "c.csv.gz"
+    bad.write_bytes(b"not gzip at all")
+    with pytest.raises(DataError, match="cannot decompress"):
+        read_table(bad)
+    with pytest.raises(DataError, match="unknown file type '.gz'"):
+        read_table(write(tmp_path / "c.gz", "x"))
+
+
+def test_json_lines_keep_line_separators_inside_strings(tmp_path):
+    """U+2028/U+2029 are valid inside JSON strings; they are not line breaks of the file."""
+    rows = [{"id": "1", "title": "Drill\u2028kit"}, {"id": "2", "title": "Saw\u2029blade"}]
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    assert read_table(path).frame["title"].tolist() == ["Drill\u2028kit", "Saw\u2029blade"]
+
+
+@pytest.mark.parametrize("sep", [";", "|", "\t"])
+def test_the_delimiter_of_a_csv_is_sniffed(tmp_path, sep):
+    path = write(tmp_path / "c.csv", f"id{sep}title{sep}brand\n1{sep}Drill, cordless{sep}Ryobi\n2{sep}Saw{sep}Makita\n")
+    frame = read_table(path).frame
+    assert list(frame.columns) == ["id", "title", "brand"] and frame["title"][0] == "Drill, cordless"

@@ -1,7 +1,10 @@
-"""Reading tabular input (CSV, TSV, JSON, JSONL, Parquet) with encoding detection.
+"""Reading tabular input (CSV, TSV, JSON, JSONL, Parquet), compressed or not, with encoding detection.
 
 Every value is read as a string so that ids such as ``000123`` survive intact;
 the loaders convert what they need and report bad values with their location.
+A compressed file (``.gz``, ``.bz2``, ``.zst`` through pyarrow's streams, ``.xz``
+through lzma, ``.zip`` with one member) is read as the format its inner name says
+(``catalog.jsonl.gz`` is JSON Lines).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from ..errors import DataError
 
 logger = logging.getLogger(__name__)
 
+COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".zip")
 FORMATS = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -82,6 +86,63 @@ def detect_encoding(raw: bytes) -> str:
     return guess
 
 
+def _format(path: Path) -> tuple[str, str | None]:
+    """(format, compression) from the file name: ``c.jsonl.gz`` → ("jsonl", ".gz")."""
+    suffixes = [x.lower() for x in path.suffixes]
+    compression = suffixes.pop() if suffixes and suffixes[-1] in COMPRESSIONS else None
+    inner = suffixes[-1] if suffixes else ""
+    fmt = FORMATS.get(inner)
+    if fmt is None:
+        shown = "".join(path.suffixes[-2:]) if compression else path.suffix
+        raise DataError(f"unknown file type '{shown}'", file=path,
+                        hint=f"use one of {', '.join(sorted(FORMATS))}, optionally compressed "
+                             f"({', '.join(COMPRESSIONS)}) with the format in the name, e.g. catalog.jsonl.gz")
+    return fmt, compression
+
+
+def _read_bytes(path: Path, compression: str | None) -> bytes:
+    """The file's bytes, decompressed."""
+    if compression is None:
+        return path.read_bytes()
+    try:
+        if compression == ".xz":
+            import lzma
+
+            return lzma.decompress(path.read_bytes())
+        if compression == ".zip":
+            import zipfile
+
+            with zipfile.ZipFile(path) as z:
+                members = [m for m in z.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX")]
+                if len(members) != 1:
+                    raise DataError(f"the zip holds {len(members)} files; searchtune reads a zip of exactly one",
+                                    file=path, hint="unzip it and pass the file you mean")
+                return z.read(members[0])
+        import pyarrow as pa
+
+        return pa.input_stream(str(path), compression="detect").read()
+    except DataError:
+        raise
+    except Exception as exc:  # a truncated or mislabelled archive
+        raise DataError(f"cannot decompress the file as {compression} ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else 'corrupt data'})", file=path,
+                        hint="check that the extension matches the compression") from None
+
+
+def sniff_delimiter(text: str, default: str) -> str:
+    """The delimiter of a delimited text: the one of ``, ; \\t |`` that splits the header and the first
+    lines into the same number of fields (more than one), preferring ``default``."""
+    import csv
+
+    sample = text[:65536]
+    try:
+        found = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return default
+    header = sample.split("\n", 1)[0]
+    return found if header.count(found) > header.count(default) else default
+
+
 def read_table(path: str | Path, encoding: str | None = None) -> Table:
     """Read ``path`` into a :class:`Table` of strings; raise :class:`DataError` if unreadable."""
     path = Path(path)
@@ -89,41 +150,27 @@ def read_table(path: str | Path, encoding: str | None = None) -> Table:
         raise DataError("file not found", file=path, hint="check the path (relative paths start from the current directory)")
     if path.is_dir():
         raise DataError("is a folder, not a file", file=path, hint="pass the CSV/TSV/JSON/JSONL/Parquet file inside it")
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise DataError(
-            f"unknown file type '{path.suffix}'",
-            file=path,
-            hint=f"use one of {', '.join(sorted(FORMATS))}",
-        )
+    fmt, compression = _format(path)
     try:
         if fmt == "parquet":
-            frame = pd.read_parquet(path)
+            source = path if compression is None else io.BytesIO(_read_bytes(path, compression))
+            frame = pd.read_parquet(source)
             frame = frame.astype(object).where(frame.notna(), "")
             frame = frame.map(_to_text)
             return Table(path, frame.reset_index(drop=True), fmt, None)
-        raw = path.read_bytes()
+        raw = _read_bytes(path, compression)
         enc = encoding or detect_encoding(raw)
         text = raw.decode(enc)
         if fmt in ("csv", "tsv"):
             frame = pd.read_csv(
                 io.StringIO(text),
-                sep="," if fmt == "csv" else "\t",
+                sep=sniff_delimiter(text, "," if fmt == "csv" else "\t"),
                 dtype=str,
                 keep_default_na=False,
                 na_filter=False,
             )
         elif fmt == "jsonl":
-            records = []
-            for number, line in enumerate(text.splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"invalid JSON ({exc.msg})", file=path, row=len(records) + 1, line=number,
-                                    hint="each line must be one JSON object") from None
-            frame = _records_frame(records, path)
+            frame = _json_lines(text, path)
         else:
             data = json.loads(text)
             if isinstance(data, dict):
@@ -143,6 +190,26 @@ def read_table(path: str | Path, encoding: str | None = None) -> Table:
     if frame.empty:
         raise DataError("the file has no data rows", file=path)
     return Table(path, frame.reset_index(drop=True), fmt, None if fmt == "parquet" else enc)
+
+
+def _json_lines(text: str, path: Path) -> pd.DataFrame:
+    """JSON Lines through pandas' reader; a line that does not parse is found and named. Lines end at
+    ``\\n`` only: U+2028/U+2029 inside a string are text, not line breaks."""
+    try:
+        frame = pd.read_json(io.StringIO(text), lines=True, dtype=False, convert_dates=False)
+    except ValueError:
+        rows = 0
+        for number, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            rows += 1
+            try:
+                json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"invalid JSON ({exc.msg})", file=path, row=rows, line=number,
+                                hint="each line must be one JSON object") from None
+        raise
+    return frame.astype(object).where(frame.notna(), "").map(_to_text)
 
 
 def _records_frame(records, path: Path) -> pd.DataFrame:
