@@ -66,3 +66,18 @@ def test_undetectable_labels_name_the_value():
     with pytest.raises(ScaleDetectionError) as err:
         detect_scale(["1", "-1"])
     assert err.value.value == "-1"
+
+
+def test_name_patterns_find_roles_that_no_exact_name_does():
+    cols = detect_columns(["id", "title", "supplier", "short_description", "attr_t_brand_colour", "price"])
+    assert (cols.brand, cols.description) == ("supplier", "short_description")
+    judgments = detect_columns(["query", "docid", "human_relevance"])
+    assert (judgments.product_id, judgments.label) == ("docid", "human_relevance")
+
+
+def test_two_columns_matching_one_pattern_are_a_clear_error():
+    with pytest.raises(DataError, match="could be the label: rater_score, final_rating") as err:
+        detect_columns(["query", "product_id", "rater_score", "final_rating"])
+    assert "--label-column" in str(err.value)
+    chosen = detect_columns(["query", "product_id", "rater_score", "final_rating"], {"label": "final_rating"})
+    assert chosen.label == "final_rating"

@@ -1,12 +1,17 @@
 """Column auto-detection for catalogs and judgments.
 
 Header names are compared case-insensitively after turning spaces and hyphens
-into underscores (``Query-ID`` → ``query_id``). The first candidate name found
-wins; a user override (``--title-column`` …) always wins over detection.
+into underscores (``Query-ID`` → ``query_id``). A user override
+(``--title-column`` …) always wins; then exact names (the first candidate found
+wins); then name patterns (a label column's name holds relevance, rating, label,
+grade, score or judgment; a brand's supplier, manufacturer, vendor or maker; a
+description's desc). Two columns matching one pattern are an error that lists
+them and names the flag that chooses.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 
 from ..errors import DataError
@@ -25,6 +30,18 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "query_id": ("query_id", "qid", "queryid"),
     "label": ("label", "relevance", "esci_label", "grade", "rating", "judgment", "score"),
 }
+
+
+# Second pass, for a role no exact name matched: a pattern searched in the normalised header name.
+PATTERNS: dict[str, str] = {
+    "title": r"title",
+    "brand": r"brand|supplier|manufacturer|vendor|maker",
+    "description": r"desc",
+    "category": r"categor",
+    "label": r"relevan|rating|label|grade|score|judg",
+}
+# Wide specification columns (``attr_t_colour``) never stand for a role by pattern.
+ATTRIBUTE_PREFIXES = ("attr_", "spec_", "attribute_", "feature_")
 
 
 @dataclass
@@ -92,4 +109,16 @@ def detect_columns(header: list[str], overrides: dict[str, str | None] | None = 
                 found[role] = col
                 used.add(col)
                 break
+    for role in roles:
+        if found[role] is not None or role not in PATTERNS:
+            continue
+        matches = [col for norm, col in by_norm.items() if col not in used and re.search(PATTERNS[role], norm)
+                   and not norm.startswith(ATTRIBUTE_PREFIXES)]
+        if len(matches) > 1:
+            flag = "--id-column" if role == "product_id" else f"--{role.replace('_', '-')}-column"
+            raise DataError(f"{len(matches)} columns could be the {role.replace('_', ' ')}: {', '.join(matches)}",
+                            file=file, hint=f"choose one with {flag}")
+        if matches:
+            found[role] = matches[0]
+            used.add(matches[0])
     return Columns(**{r: found.get(r) for r in ROLES})
