@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from conftest import write
 
@@ -106,3 +108,27 @@ def test_beir_style_query_ids(tmp_path):
     data = load_data(DataConfig(catalog=str(corpus), queries=str(qrels), query_texts=str(texts)))
     assert data.queries == {"q1": "what lowers a fever"} and data.qrels == {"q1": {"d1": 1}}
     assert data.products["text"][0] == "Aspirin | reduces fever"
+
+
+def test_wide_attribute_columns_become_name_value_text(tmp_path):
+    """Informative attr_* columns join the product text as name=value; sparse, long, link, EAN and price
+    columns stay out; a hand-picked list wins."""
+    rows = []
+    for i in range(200):
+        rows.append({"id": str(i), "title": f"Printer {i}", "supplier": "HP",
+                     "attr_t_product_colour": "Silver" if i % 2 else "Black",
+                     "attr_n_pages_per_minute": str(20 + i % 5),
+                     "attr_t_rare": "x" if i == 0 else "",  # filled for 0.5% of the products
+                     "attr_t_manual_url": f"https://example.com/{i}.pdf",
+                     "attr_t_ean_code": f"{4000000000000 + i}",
+                     "attr_t_notes": "a long free text " * 5})
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    data = load_data(DataConfig(data=str(path)))
+    text = data.texts["1"]
+    assert text.startswith("HP Printer 1") and "product colour=Silver" in text and "pages per minute=21" in text
+    for left_out in ("rare", "manual url", "ean", "notes"):
+        assert left_out not in text
+    assert data.counts["attribute_columns_used"] == 2
+    chosen = load_data(DataConfig(data=str(path), attribute_columns=["attr_t_rare"]))
+    assert "rare=x" in chosen.texts["0"] and "colour" not in chosen.texts["0"]

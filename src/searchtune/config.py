@@ -73,6 +73,11 @@ class DataConfig:
                                        "left out; see searchtune.data.labels).")
     positive_min_gain: int | None = opt(help="Lowest gain that counts as a positive (default: the scale's).")
     description_chars: int = opt(300, "Characters of the description kept in the product text.", flag=False)
+    attribute_columns: list[str] = opt(factory=list, help="Wide attribute columns to put in the product text as "
+                                       "name=value (repeat the flag; default: the informative attr_/spec_/"
+                                       "attribute_/feature_ columns, see searchtune.data.attributes).",
+                                       flag="--attribute-column")
+    attribute_chars: int = opt(300, "Characters of name=value attributes kept in the product text.", flag=False)
     duplicate_products: str = opt("error", "A product id seen with two titles: 'error' or 'first' (keep the first).")
     dev_fraction: float = opt(0.1, "Share of the queries held out for choosing (dev).", flag=False)
     test_fraction: float = opt(0.2, "Share of the queries held out for the report (test).", flag=False)

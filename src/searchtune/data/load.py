@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..config import DataConfig
 from ..errors import DataError
+from .attributes import attribute_texts, wide_columns
 from .catalog import (
     attribute_pairs,
     build_product_text,
@@ -158,6 +159,15 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
 
     titles = [clean(t) for t in column("title")]
     brands, descs, bullets, attrs, cats = (column(r) for r in ("brand", "description", "bullets", "attributes", "category"))
+    if cols.attributes is None or config.attribute_columns:  # wide attribute columns, as name=value pairs
+        missing = [c for c in config.attribute_columns if c not in frame.columns]
+        if missing:
+            raise table.error(f"attribute column(s) {', '.join(missing)} not in the file",
+                              hint=f"the file has columns: {', '.join(list(frame.columns)[:30])}...")
+        wide = wide_columns(frame, config.attribute_columns)
+        if wide:
+            counts["attribute_columns_used"] = len(wide)
+            attrs = attribute_texts(frame, wide, config.attribute_chars)
     given_ids = [clean(x) for x in column("product_id")] if cols.product_id else None
     by_id: dict[str, int] = {}
     rows: list[dict] = []
