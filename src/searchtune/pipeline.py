@@ -19,6 +19,7 @@ artifact exists is not redone and training continues from its last checkpoint. L
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -213,7 +214,8 @@ class Pipeline:
         loaded = {}
 
         def make(queries):
-            loaded.setdefault("model", load_encoder(model_ref))
+            if "model" not in loaded:  # loaded once, for whichever of test and dev is not cached
+                loaded["model"] = load_encoder(model_ref)
             with self._index(collection or name) as index:
                 return model_run(name, model_ref, self.data, queries, index, k=k, config=self.config.evaluate,
                                  progress=self.progress, model=loaded["model"], role=role)
@@ -241,7 +243,7 @@ class Pipeline:
         t = time.perf_counter()
         cfg, mine = self.config.train, self.config.mine
         if mine.source in ("judged", "none"):
-            cfg.judged_negatives = cfg.judged_negatives and mine.source == "judged"
+            cfg = dataclasses.replace(cfg, judged_negatives=cfg.judged_negatives and mine.source == "judged")
             pool = load_pools(cfg.negatives_file) if cfg.negatives_file else None
             result = train(self.data, split, cfg, self.out, resume=self.resume, progress=self.progress,
                            negatives=pool, negatives_per_row=mine.negatives_per_row)

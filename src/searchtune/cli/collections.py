@@ -63,14 +63,16 @@ def search(
     with open_index(collection, config.index) as ix:
         models = col.stored_models(ix)
         system = models.mode_system(mode)
-        loaded = {}
-        hits = col.search(ix, models, [query], system, k=k, fusion=fusion, loaded=loaded)[0]
+        using = col.SYSTEM_VECTORS[system]
+        sparse = next((v for v in using if v.startswith("sparse")), None)
+        sparse = sparse or next((v for v in models.named() if v.startswith("sparse")), None)
+        if terms and sparse is None:
+            raise SearchtuneError(f"collection '{collection}' has no SPLADE model: --terms shows its expansion")
+        loaded = {}  # the query is encoded once, for the search and the terms
+        vectors, _ = col.query_vectors(ix, models, [query], list(dict.fromkeys([*using, *([sparse] if terms else [])])),
+                                       loaded=loaded)
+        hits = col.search(ix, models, [query], system, k=k, fusion=fusion, vectors=vectors)[0]
         if terms:
-            sparse = next((v for v in col.SYSTEM_VECTORS[system] if v.startswith("sparse")), None)
-            sparse = sparse or next((v for v in models.named() if v.startswith("sparse")), None)
-            if sparse is None:
-                raise SearchtuneError(f"collection '{collection}' has no SPLADE model: --terms shows its expansion")
-            vectors, _ = col.query_vectors(ix, models, [query], [sparse], loaded=loaded)
             shown = top_terms(loaded[sparse], vectors[sparse], 12)
             out_console.print("query terms: " + ", ".join(f"{t} {w:.2f}" for t, w in shown))
     table = Table(title=f"“{query}” in {collection} ({system})")

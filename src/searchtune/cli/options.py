@@ -14,9 +14,10 @@ import inspect
 import logging
 import shlex
 import sys
+import types
 import typing
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +25,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from ..config import COLUMN_ROLES, SECTIONS, Config
+from ..config import COLUMN_ROLES, Config
 from ..errors import SearchtuneError
 
 console = Console(stderr=True, soft_wrap=True)  # progress, log lines and errors
@@ -39,6 +40,7 @@ class Flag:
     param: str  # the Python parameter name: "lr"
     annotation: Any
     help: str
+    meta: dict = field(compare=False)  # the field's metadata: parse, also, implies, envvar
     role: str | None = None  # a column-role flag of data.columns
 
 
@@ -57,29 +59,25 @@ def _flags(sections: tuple[str, ...], rename: dict[str, str]) -> list[Flag]:
                 for role in COLUMN_ROLES:
                     d = decl.format(role="id" if role == "product_id" else role.replace("_", "-"))
                     out.append(Flag(section, f.name, d, d[2:].replace("-", "_"), str | None,
-                                    f"Column holding the {role.replace('_', ' ')} (detected when left out).", role))
+                                    f"Column holding the {role.replace('_', ' ')} (detected when left out).", meta,
+                                    role))
                 continue
             hint = hints[f.name]
             if meta.get("parse"):
                 hint = str
             elif hint is bool:
                 decl = f"{decl}/--no-{decl[2:]}"
-            elif typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType")):
+            elif typing.get_origin(hint) in (typing.Union, types.UnionType):
                 hint = next(a for a in typing.get_args(hint) if a is not type(None))
             out.append(Flag(section, f.name, decl, decl.split("/")[0][2:].replace("-", "_"), hint | None,
-                            meta.get("help", "")))
+                            meta.get("help", ""), meta))
     return out
 
 
 def _parameters(flags: list[Flag]) -> list[inspect.Parameter]:
-    meta_of = {}
-    for section in SECTIONS:
-        for f in dataclasses.fields(type(getattr(Config(), section))):
-            meta_of[f"{section}.{f.name}"] = f.metadata
     params = []
     for flag in flags:
-        meta = meta_of[f"{flag.section}.{flag.field}"]
-        option = typer.Option(*flag.decl.split(" "), help=flag.help or None, envvar=meta.get("envvar"),
+        option = typer.Option(*flag.decl.split(" "), help=flag.help or None, envvar=flag.meta.get("envvar"),
                               show_default=False, rich_help_panel=f"{flag.section} options")
         params.append(inspect.Parameter(flag.param, inspect.Parameter.KEYWORD_ONLY, default=None,
                                         annotation=Annotated[flag.annotation, option]))
@@ -94,11 +92,10 @@ def apply_flags(config: Config, flags: list[Flag], values: dict[str, Any]) -> Co
         value = values.get(flag.param)
         if value is None or value == []:
             continue
-        section = getattr(config, flag.section)
         if flag.role:
-            section.columns[flag.role] = value
+            getattr(config, flag.section).columns[flag.role] = value
             continue
-        meta = next(f.metadata for f in dataclasses.fields(section) if f.name == flag.field)
+        meta = flag.meta
         if meta.get("parse"):
             value = meta["parse"](value)
         if isinstance(value, Path):

@@ -216,11 +216,10 @@ def search(index: Index, models: Models, texts: list[str], system: str, *, k: in
     if system not in SYSTEM_VECTORS:
         raise SearchtuneError(f"unknown system '{system}'; known: {', '.join(SYSTEM_VECTORS)}")
     using = SYSTEM_VECTORS[system]
+    index.check_query(using, fusion)  # before encoding: a vector the collection lacks is a clear error
     if vectors is None or any(u not in vectors for u in using):
         vectors, _ = query_vectors(index, models, texts, using, batch_size=batch_size, precision=precision,
                                    loaded=loaded)
-    if "bm25" in using and "bm25" not in index.layout():
-        raise SearchtuneError(f"collection '{index.name}' has no BM25 vectors; build it with `searchtune index`")
     return index.query(vectors, using, limit=k, fusion=fusion, weights=weights, exclude=exclude,
                        prefetch_limit=prefetch_limit)
 

@@ -246,12 +246,10 @@ class Studio:
                 raise HTTPException(400, f"collection '{collection}' has no vectors for --mode {mode}; index it with "
                                          "`searchtune index --dense-model ...` for that mode")
             loaded = _cached(models)
-            hits = col.search(index, models, [query], system, k=max(1, min(int(k), 100)), loaded=loaded)[0]
+            vectors, _ = col.query_vectors(index, models, [query], col.SYSTEM_VECTORS[system], loaded=loaded)
+            hits = col.search(index, models, [query], system, k=max(1, min(int(k), 100)), vectors=vectors)[0]
             sparse = next((v for v in col.SYSTEM_VECTORS[system] if v.startswith("sparse")), None)
-            terms = []
-            if sparse:
-                vectors, _ = col.query_vectors(index, models, [query], [sparse], loaded=loaded)
-                terms = top_terms(loaded[sparse], vectors[sparse], 12)
+            terms = top_terms(loaded[sparse], vectors[sparse], 12) if sparse else []
             _keep(models, loaded)
         except (HTTPException, SearchtuneError):
             raise
