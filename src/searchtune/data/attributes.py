@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from .columns import ATTRIBUTE_PREFIXES
@@ -49,9 +50,14 @@ def attribute_texts(frame: pd.DataFrame, columns: list[str], max_chars: int) -> 
     """Per row: ``name=value; ...`` for each filled column, in column order, cut at ``max_chars`` (whole pairs)."""
     if not columns:
         return [""] * len(frame)
-    names = [attribute_name(c) for c in columns]
+    parts: list[list[str]] = [[] for _ in range(len(frame))]
+    for column in columns:  # column by column, touching only the filled cells of a sparse table
+        name = attribute_name(column)
+        values = frame[column].to_numpy()
+        for i in np.flatnonzero(values != ""):
+            parts[i].append(f"{name}={values[i]}")
     out = []
-    for values in frame[columns].itertuples(index=False, name=None):
-        text = "; ".join(f"{n}={v}" for n, v in zip(names, values) if v)
+    for pairs in parts:
+        text = "; ".join(pairs)
         out.append(text[:max_chars].rsplit("; ", 1)[0] if len(text) > max_chars else text)
     return out

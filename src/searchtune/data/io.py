@@ -12,12 +12,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import DataError
+from .encoding import detect_encoding
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +44,32 @@ class Table:
     frame: pd.DataFrame
     format: str
     encoding: str | None
+    encoding_note: str | None = None  # set when the encoding was a guess (see searchtune.data.encoding)
+    delimiter: str | None = None
+    text: str | None = field(default=None, repr=False)  # a delimited file's text, to find the line of a row
 
     def line_of(self, index: int) -> int | None:
-        """The 1-based line in the file of data row ``index`` (0-based), if meaningful."""
-        if self.format in ("csv", "tsv"):
-            return index + 2  # one header line; quoted newlines would shift this
+        """The 1-based line in the file where data row ``index`` (0-based) starts, if meaningful."""
         if self.format == "jsonl":
             return index + 1
-        return None
+        if self.format not in ("csv", "tsv") or self.text is None:
+            return None
+        starts = self.__dict__.get("_starts")
+        if starts is None:  # only when an error needs it: quoted fields may hold newlines
+            import csv
+
+            reader = csv.reader(io.StringIO(self.text), delimiter=self.delimiter or ",")
+            starts, line = [], 1
+            for _ in reader:
+                starts.append(line)
+                line = reader.line_num + 1
+            self.__dict__["_starts"] = starts
+        return starts[index + 1] if index + 1 < len(starts) else None
+
+    def describe(self) -> dict:
+        """What was read, for ``searchtune inspect`` and the report."""
+        return {"file": str(self.path), "format": self.format, "encoding": self.encoding,
+                "delimiter": self.delimiter, "rows": len(self.frame), "columns": len(self.frame.columns)}
 
     def error(self, problem: str, index: int | None = None, column: str | None = None, hint: str | None = None) -> DataError:
         return DataError(
@@ -61,29 +80,6 @@ class Table:
             column=column,
             hint=hint,
         )
-
-
-def detect_encoding(raw: bytes) -> str:
-    """UTF-8 when the bytes decode as UTF-8, else charset-normalizer's best guess."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    try:
-        raw.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(raw[:2_000_000]).best()
-    guess = best.encoding if best is not None else "latin-1"
-    # Western single-byte guesses all decode any byte; latin-1 is the safe superset.
-    if guess.replace("_", "-").lower() in ("cp1252", "windows-1252", "iso8859-1", "latin-1", "latin1"):
-        try:
-            raw.decode("cp1252")
-            return "cp1252"
-        except UnicodeDecodeError:
-            return "latin-1"
-    return guess
 
 
 def _format(path: Path) -> tuple[str, str | None]:
@@ -151,24 +147,23 @@ def read_table(path: str | Path, encoding: str | None = None) -> Table:
     if path.is_dir():
         raise DataError("is a folder, not a file", file=path, hint="pass the CSV/TSV/JSON/JSONL/Parquet file inside it")
     fmt, compression = _format(path)
+    note = delimiter = text = None
     try:
         if fmt == "parquet":
+            import pyarrow.parquet as pq
+
             source = path if compression is None else io.BytesIO(_read_bytes(path, compression))
-            frame = pd.read_parquet(source)
-            frame = frame.astype(object).where(frame.notna(), "")
-            frame = frame.map(_to_text)
-            return Table(path, frame.reset_index(drop=True), fmt, None)
+            return Table(path, _from_arrow(pq.read_table(source)), fmt, None)
         raw = _read_bytes(path, compression)
-        enc = encoding or detect_encoding(raw)
+        if encoding:
+            enc = encoding
+        else:
+            guess = detect_encoding(raw)
+            enc, note = guess.name, guess.note
         text = raw.decode(enc)
         if fmt in ("csv", "tsv"):
-            frame = pd.read_csv(
-                io.StringIO(text),
-                sep=sniff_delimiter(text, "," if fmt == "csv" else "\t"),
-                dtype=str,
-                keep_default_na=False,
-                na_filter=False,
-            )
+            delimiter = sniff_delimiter(text, "," if fmt == "csv" else "\t")
+            frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_filter=False)
         elif fmt == "jsonl":
             frame = _json_lines(text, path)
         else:
@@ -181,7 +176,7 @@ def read_table(path: str | Path, encoding: str | None = None) -> Table:
     except DataError:
         raise
     except UnicodeDecodeError as exc:
-        raise DataError(f"cannot decode the file as {encoding} ({exc.reason} at byte {exc.start})", file=path,
+        raise DataError(f"cannot decode the file as {enc} ({exc.reason} at byte {exc.start})", file=path,
                         hint="pass the right --encoding, or leave it out to detect it") from None
     except (ValueError, OSError, json.JSONDecodeError) as exc:
         raise DataError(f"cannot read the file as {fmt.upper()}: {str(exc).splitlines()[0]}", file=path,
@@ -189,26 +184,65 @@ def read_table(path: str | Path, encoding: str | None = None) -> Table:
     frame.columns = [str(c) for c in frame.columns]
     if frame.empty:
         raise DataError("the file has no data rows", file=path)
-    return Table(path, frame.reset_index(drop=True), fmt, None if fmt == "parquet" else enc)
+    if note:
+        logger.warning("%s: %s", path, note)
+    return Table(path, frame.reset_index(drop=True), fmt, enc, note, delimiter,
+                 text if fmt in ("csv", "tsv") else None)
+
+
+def _from_arrow(table) -> pd.DataFrame:
+    """An Arrow table as a frame of strings, column by column in Arrow (a Python pass over every cell of a
+    catalog with thousands of sparse attribute columns took a minute): numbers and booleans cast to text,
+    lists and objects as JSON, missing values as ''."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = table.combine_chunks()
+    plain = pa.schema([(f.name, f.type if _python_only(f.type) else pa.string()) for f in table.schema])
+    table = table.cast(plain)  # in one call: 17.0 → "17", True → "true"; a timestamp reads "2009-12-10 00:00:00"
+    columns = []
+    for column in table.columns:
+        if _python_only(column.type):  # lists and objects as JSON text
+            column = pa.array([None if v is None else _to_text(v) for v in column.to_pylist()], pa.string())
+        columns.append(pc.fill_null(column, "") if column.null_count else column)
+    text = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' own "str" dtype, the one read_csv gives
+    return pa.table(columns, names=[str(n) for n in table.column_names]).to_pandas(types_mapper={pa.string(): text}.get)
+
+
+def _python_only(kind) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_nested(kind) or pa.types.is_binary(kind) or pa.types.is_null(kind)
 
 
 def _json_lines(text: str, path: Path) -> pd.DataFrame:
-    """JSON Lines through pandas' reader; a line that does not parse is found and named. Lines end at
-    ``\\n`` only: U+2028/U+2029 inside a string are text, not line breaks."""
+    """JSON Lines through Arrow's reader (pandas' own, if Arrow meets a field whose type changes between rows).
+    Lines end at ``\\n`` only: U+2028/U+2029 inside a string are text, not line breaks. A line that does not
+    parse is named."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    data = text.encode("utf-8")
     try:
-        frame = pd.read_json(io.StringIO(text), lines=True, dtype=False, convert_dates=False)
-    except ValueError:
-        rows = 0
-        for number, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            rows += 1
-            try:
-                json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON ({exc.msg})", file=path, row=rows, line=number,
-                                hint="each line must be one JSON object") from None
-        raise
+        table = pj.read_json(io.BytesIO(data))
+        return _from_arrow(table)
+    except pa.ArrowInvalid:
+        pass
+    rows = 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        rows += 1
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON ({exc.msg})", file=path, row=rows, line=number,
+                            hint="each line must be one JSON object") from None
+        if not isinstance(record, dict):
+            raise DataError(f"expected a JSON object, found {type(record).__name__}", file=path, row=rows,
+                            line=number, hint="each line must be one JSON object") from None
+    frame = pd.read_json(io.StringIO(text), lines=True, dtype=False)
     return frame.astype(object).where(frame.notna(), "").map(_to_text)
 
 
