@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .config import Config
 from .data import SearchData, Split, load_data, load_split_file, split_queries
+from .data.preview import preview, summary_lines
 from .errors import SearchtuneError
 from .evaluate import (
     SystemRun,
@@ -87,9 +88,9 @@ class Pipeline:
         t = time.perf_counter()
         self.data = load_data(self.config.data)
         self._timed("load", t)
-        logger.info("loaded %s products, %s queries, %s judgments in %s", f"{len(self.data.products):,}",
-                    f"{len(self.data.queries):,}", f"{sum(len(v) for v in self.data.qrels.values()):,}",
-                    duration(time.perf_counter() - t))
+        for line in summary_lines(preview(self.data)):
+            logger.info("%s", line)
+        logger.info("loaded in %s (`searchtune inspect` shows more)", duration(time.perf_counter() - t))
         return self.data
 
     def synthetic(self) -> list | None:

@@ -190,3 +190,50 @@ def studio(
         serve(host=host, port=port, token=token, data_roots=data_root or [Path.cwd()], runs_dir=runs_dir)
 
     run_job(body)
+
+
+@config_command(app, "inspect", sections=("data",))
+def inspect_data(
+    config: Config,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (columns, label_scale, counts, "
+                                                         "sample_texts, warnings, ...).")] = False,
+):
+    """Show what searchtune will use from the files, before any long step: format and encoding, the column
+    chosen for each role and how, the label scale, counts, three product texts as the model reads them, and
+    warnings."""
+    import json
+    import logging
+
+    from rich.markup import escape
+
+    from ..data import load_data
+    from ..data.preview import preview
+
+    logging.getLogger("searchtune").setLevel(logging.ERROR)  # the warnings are part of what is printed
+    p = preview(load_data(config.data))
+    if as_json:
+        out_console.print_json(json.dumps(p, ensure_ascii=False))
+        return None
+    for f in p["files"]:
+        out_console.print(f"[bold]{f['file']}[/]: {f['format']}, encoding {f['encoding'] or '(binary)'}"
+                          + (f", delimiter {f['delimiter']!r}" if f.get("delimiter") else "")
+                          + f", {f['rows']:,} rows, {f['columns']:,} columns")
+    table = Table(title="columns")
+    table.add_column("role")
+    table.add_column("column")
+    table.add_column("found by")
+    for role, name in p["columns"].items():
+        shown = name if isinstance(name, str) else f"{len(name)}: {', '.join(name[:6])}{', ...' if len(name) > 6 else ''}"
+        table.add_row(role, shown, p["found_by"].get(role, "wide columns" if role == "attributes" else ""))
+    out_console.print(table)
+    if p["label_scale"]:
+        s = p["label_scale"]
+        gains = ", ".join(f"{raw}→{g}" for raw, g in s["gains"].items())
+        out_console.print(f"labels: [bold]{s['name']}[/] ({s['description']}); gains {gains}; "
+                          f"a positive has gain ≥ {s['positive_min_gain']}")
+    out_console.print("counts: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in p["counts"].items()))
+    for sample in p["sample_texts"]:
+        out_console.print(f"[dim]{escape(sample['product_id'])}[/] {escape(sample['text'])}", highlight=False)
+    for warning in p["warnings"]:
+        out_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    return None

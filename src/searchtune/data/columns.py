@@ -5,14 +5,16 @@ into underscores (``Query-ID`` → ``query_id``). A user override
 (``--title-column`` …) always wins; then exact names (the first candidate found
 wins); then name patterns (a label column's name holds relevance, rating, label,
 grade, score or judgment; a brand's supplier, manufacturer, vendor or maker; a
-description's desc). Two columns matching one pattern are an error that lists
-them and names the flag that chooses.
+description's desc); then values (:func:`detect_by_values`: the label is the one
+column whose values fit a known scale, a catalog's id the one column unique per
+row with no spaces). Two equally good candidates are an error that lists them
+and names the flag that chooses. ``Columns.how`` records how each was found.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 
 from ..errors import DataError
 
@@ -58,12 +60,21 @@ class Columns:
     query: str | None = None
     query_id: str | None = None
     label: str | None = None
+    how: dict[str, str] = field(default_factory=dict, compare=False)  # role → "flag", "name", "pattern" or "values"
 
     def as_dict(self) -> dict[str, str | None]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {role: getattr(self, role) for role in ROLES}
+
+    def used(self) -> set[str]:
+        return {c for c in self.as_dict().values() if c}
 
 
-ROLES = tuple(f.name for f in fields(Columns))
+ROLES = ("product_id", "title", "brand", "description", "bullets", "attributes", "category", "query", "query_id",
+         "label")
+
+
+def _flag(role: str) -> str:
+    return "--id-column" if role == "product_id" else f"--{role.replace('_', '-')}-column"
 
 
 def normalise_header(name: str) -> str:
@@ -82,6 +93,7 @@ def detect_columns(header: list[str], overrides: dict[str, str | None] | None = 
     for col in header:
         by_norm.setdefault(normalise_header(col), col)
     found: dict[str, str | None] = {}
+    how: dict[str, str] = {}
     used: set[str] = set()
     for role, col in overrides.items():
         if role not in ROLES:
@@ -94,6 +106,7 @@ def detect_columns(header: list[str], overrides: dict[str, str | None] | None = 
                 hint=f"the file has columns: {', '.join(header)}",
             )
         found[role] = actual
+        how[role] = "flag"
         used.add(actual)
     has_query = "query" in found or any(n in by_norm for n in CANDIDATES["query"])
     for role in roles:
@@ -107,6 +120,7 @@ def detect_columns(header: list[str], overrides: dict[str, str | None] | None = 
             col = by_norm.get(cand)
             if col is not None and col not in used:
                 found[role] = col
+                how[role] = "name"
                 used.add(col)
                 break
     for role in roles:
@@ -115,10 +129,46 @@ def detect_columns(header: list[str], overrides: dict[str, str | None] | None = 
         matches = [col for norm, col in by_norm.items() if col not in used and re.search(PATTERNS[role], norm)
                    and not norm.startswith(ATTRIBUTE_PREFIXES)]
         if len(matches) > 1:
-            flag = "--id-column" if role == "product_id" else f"--{role.replace('_', '-')}-column"
             raise DataError(f"{len(matches)} columns could be the {role.replace('_', ' ')}: {', '.join(matches)}",
-                            file=file, hint=f"choose one with {flag}")
+                            file=file, hint=f"choose one with {_flag(role)}")
         if matches:
             found[role] = matches[0]
+            how[role] = "pattern"
             used.add(matches[0])
-    return Columns(**{r: found.get(r) for r in ROLES})
+    return Columns(**{r: found.get(r) for r in ROLES}, how=how)
+
+
+def detect_by_values(frame, cols: Columns, roles: tuple[str, ...], *, file=None) -> Columns:
+    """Fill the label (and a catalog's product id) that names did not find, from the columns' values.
+
+    The label: the unused column whose values (at most 12 distinct ones, not all equal) fit a known scale.
+    The product id (only asked for a catalog): the unused column whose values are filled, unique per row,
+    short and without spaces. Two candidates are an error naming them and the flag.
+    """
+    from .labels import ScaleDetectionError, detect_scale
+
+    free = [c for c in frame.columns if c not in cols.used() and not normalise_header(c).startswith(ATTRIBUTE_PREFIXES)]
+    found: dict[str, list[str]] = {}
+    if "label" in roles and cols.label is None:
+        for column in free:
+            distinct = set(frame[column].head(100_000).str.strip().unique()) - {""}
+            if not 2 <= len(distinct) <= 12:
+                continue
+            try:
+                detect_scale(distinct)
+            except ScaleDetectionError:
+                continue
+            found.setdefault("label", []).append(column)
+    if "product_id" in roles and cols.product_id is None:
+        for column in free:
+            values = frame[column]
+            if values.eq("").any() or not values.is_unique or values.str.len().max() > 64 or values.str.contains(r"\s|://").any():
+                continue
+            found.setdefault("product_id", []).append(column)
+    for role, columns in found.items():
+        if len(columns) > 1:
+            raise DataError(f"{len(columns)} columns could be the {role.replace('_', ' ')} by their values: "
+                            f"{', '.join(columns)}", file=file, hint=f"choose one with {_flag(role)}")
+        setattr(cols, role, columns[0])
+        cols.how[role] = "values"
+    return cols

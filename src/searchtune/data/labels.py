@@ -109,42 +109,60 @@ class ScaleDetectionError(ValueError):
         self.value = value
 
 
+NAMED = ("esci", "wands", "binary")
+STRAY_SHARE = 0.05  # a value held by fewer rows than this, standing apart from the rest, is a typo, not a scale
+
+
 def detect_scale(values) -> LabelScale:
-    """Choose the scale that fits every distinct raw label in ``values``."""
-    distinct = {str(v).strip() for v in values}
+    """Choose the scale that fits the raw labels in ``values`` (every row's, so that a rare stray value is
+    told from the values the file uses). A value that only a few rows hold and that breaks the scale the
+    others fit is reported as the error, never a correct value beside it."""
+    from collections import Counter
+
+    counts = Counter(str(v).strip() for v in values)
+    total = sum(counts.values())
+    distinct = set(counts)
     lowered = {v.lower() for v in distinct}
     numbers = {v: _number(v) for v in distinct}
     non_numeric = sorted(v for v, n in numbers.items() if n is None)
     if non_numeric:
-        for name in ("esci", "wands", "binary"):
-            scale = SCALES[name]
-            if any(scale.gain(v) is not None for v in non_numeric) and all(scale.gain(v) is not None for v in distinct):
-                return scale
-        for name in ("esci", "wands"):
-            scale = SCALES[name]
-            bad = [v for v in distinct if scale.gain(v) is None]
-            if len(bad) < len(distinct):
-                raise ScaleDetectionError(f"label '{bad[0]}' is not on the {name} scale", bad[0])
+        fits = [(sum(c for v, c in counts.items() if SCALES[name].gain(v) is not None), name) for name in NAMED]
+        covered, name = max(fits)
+        if covered == total:
+            return SCALES[name]
+        if covered and name != "binary":
+            bad = min((v for v in distinct if SCALES[name].gain(v) is None), key=lambda v: counts[v])
+            raise ScaleDetectionError(f"label '{bad}' is not on the {name} scale ({SCALES[name].description}) "
+                                      f"that the other labels use", bad)
         raise ScaleDetectionError(f"label '{non_numeric[0]}' is not a number nor a known label name", non_numeric[0])
     nums = [n for n in numbers.values() if n is not None]
     if lowered <= {"0", "1", "0.0", "1.0"}:
         return SCALES["binary"]
-    all_int = all(n.is_integer() for n in nums)
     lo, hi = min(nums), max(nums)
     if lo < 0:
         bad = next(v for v, n in numbers.items() if n is not None and n < 0)
         raise ScaleDetectionError(f"label '{bad}' is negative", bad)
-    if all_int:
-        if hi <= 2 and lo == 0:
-            return SCALES["0-2"]
-        if lo >= 1 and hi <= 3:
-            return SCALES["1-3"]
-        if lo >= 1 and hi <= 4:
-            return SCALES["1-4"]
-        if lo == 0:
-            return SCALES["graded"]
-        raise ScaleDetectionError(f"integer labels from {lo:g} to {hi:g} fit no known scale")
+    fractional = [v for v, n in numbers.items() if not n.is_integer()]
+    if fractional and not (lo >= 1 and hi <= 3):
+        if sum(counts[v] for v in fractional) < total / 2:
+            bad = min(fractional, key=lambda v: counts[v])
+            raise ScaleDetectionError(f"label '{bad}' is fractional, but the other labels are whole numbers", bad)
+        bad = min((v for v in distinct if not 1 <= numbers[v] <= 3), key=lambda v: counts[v])
+        raise ScaleDetectionError(f"label '{bad}' is outside 1–3, the scale of the other (fractional) labels", bad)
+    if fractional:
+        return SCALES["1-3"]
+    ordered = sorted(set(int(n) for n in nums))
+    if len(ordered) >= 3 and ordered[-1] - ordered[-2] > 1:  # 0 1 2 3 ... 7: is the 7 a typo?
+        top = next(v for v, n in numbers.items() if n == ordered[-1])
+        if counts[top] < STRAY_SHARE * total:
+            raise ScaleDetectionError(f"label '{top}' stands apart from the others ({ordered[0]}–{ordered[-2]}) "
+                                      f"and only {counts[top]} row(s) hold it", top)
+    if hi <= 2 and lo == 0:
+        return SCALES["0-2"]
     if lo >= 1 and hi <= 3:
         return SCALES["1-3"]
-    bad = next(v for v, n in numbers.items() if n is not None and not (1 <= n <= 3) and not n.is_integer())
-    raise ScaleDetectionError(f"fractional label '{bad}' outside 1–3 fits no known scale", bad)
+    if lo >= 1 and hi <= 4:
+        return SCALES["1-4"]
+    if lo == 0:
+        return SCALES["graded"]
+    raise ScaleDetectionError(f"integer labels from {lo:g} to {hi:g} fit no known scale")

@@ -28,7 +28,7 @@ from .catalog import (
     normalise_query,
     truncate,
 )
-from .columns import Columns, detect_columns
+from .columns import Columns, detect_by_values, detect_columns
 from .io import Table, read_table
 from .labels import SCALES, LabelScale, ScaleDetectionError, detect_scale
 
@@ -47,6 +47,9 @@ class SearchData:
     scale: LabelScale | None = None
     positive_min_gain: int = 1
     counts: dict[str, int] = field(default_factory=dict)
+    # What was read and how: files (format, encoding, rows), columns (role → name), how (role → flag, name,
+    # pattern or values), attributes (wide columns used), ignored (columns not used), warnings. See inspect.py.
+    source: dict = field(default_factory=dict)
 
     @property
     def product_ids(self) -> list[str]:
@@ -109,42 +112,103 @@ class SearchData:
 def load_data(config: DataConfig) -> SearchData:
     """Read the files named in ``config`` and return the products, queries and judgments."""
     counts: dict[str, int] = {}
+    source: dict = {"files": [], "columns": {}, "how": {}, "attributes": [], "ignored": [], "warnings": []}
     if config.data and (config.catalog or config.queries):
         raise DataError("give either --data, or --catalog with --queries, not both")
     if config.data:
         table = read_table(config.data, config.encoding)
         cols = detect_columns(list(table.frame.columns), config.columns, file=table.path)
-        products, row_pids = _products_from(table, cols, config, counts)
-        data = SearchData(products=products, counts=counts)
-        if cols.query or cols.query_id:
+        judged = bool(cols.query or cols.query_id)
+        cols = detect_by_values(table.frame, cols, ("product_id", "label") if judged else ("product_id",),
+                                file=table.path)
+        products, row_pids = _products_from(table, cols, config, counts, source)
+        data = SearchData(products=products, counts=counts, source=source)
+        if judged:
             _add_judgments(data, table, cols, config, counts, row_pids=row_pids)
         elif config.query_texts:
             raise DataError("--query-texts needs judgments: the file has no query column", file=table.path)
+        _record(source, table, cols)
     elif config.catalog:
         catalog = read_table(config.catalog, config.encoding)
         cols = detect_columns(list(catalog.frame.columns), _only(config.columns, PRODUCT_ROLES),
                               file=catalog.path, roles=PRODUCT_ROLES)
-        products, _ = _products_from(catalog, cols, config, counts)
-        data = SearchData(products=products, counts=counts)
+        cols = detect_by_values(catalog.frame, cols, ("product_id",), file=catalog.path)
+        products, _ = _products_from(catalog, cols, config, counts, source)
+        data = SearchData(products=products, counts=counts, source=source)
+        _record(source, catalog, cols)
         if config.queries:
             judg = read_table(config.queries, config.encoding)
-            jcols = detect_columns(list(judg.frame.columns),
-                                   _only(config.columns, ("product_id", "query", "query_id", "label")),
-                                   file=judg.path, roles=("product_id", "query", "query_id", "label"))
+            roles = ("product_id", "query", "query_id", "label")
+            jcols = detect_columns(list(judg.frame.columns), _only(config.columns, roles), file=judg.path, roles=roles)
+            jcols = detect_by_values(judg.frame, jcols, ("label",), file=judg.path)
             _add_judgments(data, judg, jcols, config, counts)
+            _record(source, judg, jcols)
     else:
         raise DataError("no data given", hint="pass --data FILE, or --catalog FILE with --queries FILE")
+    _check(data, source["warnings"])
     for key, value in counts.items():
         if value and key.startswith("skipped"):
-            logger.warning("%s: %d", key.replace("_", " "), value)
+            source["warnings"].append(f"{key.replace('_', ' ')}: {value:,}")
+    for warning in source["warnings"]:
+        logger.warning("%s", warning)
     return data
+
+
+def _record(source: dict, table: Table, cols: Columns) -> None:
+    """Note what was read from ``table`` and which of its columns were left unused."""
+    info = table.describe()
+    if table.encoding_note:
+        info["encoding_note"] = table.encoding_note
+        source["warnings"].append(f"{table.path}: {table.encoding_note}")
+    source["files"].append(info)
+    for role, column in cols.as_dict().items():
+        if column:
+            source["columns"].setdefault(role, column)
+            source["how"].setdefault(role, cols.how.get(role, "name"))
+    used = cols.used() | set(source["attributes"])
+    ignored = [c for c in table.frame.columns if c not in used]
+    source["ignored"] += ignored
+    if ignored:
+        shown = ", ".join(ignored[:8]) + (f" and {len(ignored) - 8:,} more" if len(ignored) > 8 else "")
+        source["warnings"].append(f"{table.path}: {len(ignored):,} column(s) not used: {shown} "
+                                  "(name one with its --...-column flag, or --attribute-column, to use it)")
+
+
+LONG_TEXT_CHARS = 2000  # ~500 tokens: past what the models read (256-512 tokens), the rest is never seen
+
+
+def _check(data: SearchData, warnings: list[str]) -> None:
+    """Warnings about the data as a whole; no usable judgment at all is an error."""
+    n = len(data.products)
+    long = int((data.products["text"].str.len() > LONG_TEXT_CHARS).sum())
+    if long:
+        warnings.append(f"{long:,} of {n:,} product texts are longer than {LONG_TEXT_CHARS:,} characters; "
+                        "the model reads only their start (lower --description-chars or --attribute-chars)")
+    conflicting = data.counts.get("products_with_conflicting_titles_kept_first", 0)
+    if conflicting:
+        warnings.append(f"{conflicting:,} product ids appear again with another title; the first title is kept")
+    if not data.qrels:
+        return
+    gains = {g for judged in data.qrels.values() for g in judged.values()}
+    without = data.counts.get("queries", 0) - data.counts.get("queries_with_a_positive", 0)
+    if not data.counts.get("queries_with_a_positive"):
+        raise DataError(f"no judgment is relevant: every label is below the positive threshold (gain "
+                        f"{data.positive_min_gain} on the {data.scale.name} scale), so there is nothing to train "
+                        "or evaluate on", hint="check the label column and --label-scale, or lower --positive-min-gain")
+    if len(gains) == 1:
+        warnings.append(f"every judgment has the same gain ({gains.pop()}): there are no judged negatives, "
+                        "so training learns from mined negatives only")
+    if without:
+        warnings.append(f"{without:,} of {data.counts['queries']:,} queries have no relevant product; "
+                        "they are not evaluated")
 
 
 def _only(columns: dict[str, str], roles) -> dict[str, str]:
     return {k: v for k, v in columns.items() if k in roles}
 
 
-def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict) -> tuple[pd.DataFrame, list[str]]:
+def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict,
+                   source: dict) -> tuple[pd.DataFrame, list[str]]:
     """One row per product; also the product id of every input row (for combined files)."""
     frame = table.frame
     if cols.title is None:
@@ -167,6 +231,7 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
         wide = wide_columns(frame, config.attribute_columns)
         if wide:
             counts["attribute_columns_used"] = len(wide)
+            source["attributes"] = wide
             attrs = attribute_texts(frame, wide, config.attribute_chars)
     given_ids = [clean(x) for x in column("product_id")] if cols.product_id else None
     by_id: dict[str, int] = {}
@@ -224,6 +289,7 @@ def _add_judgments(data: SearchData, table: Table, cols: Columns, config: DataCo
     labels = [str(x).strip() for x in frame[cols.label].tolist()]
     scale = _scale(labels, config, table, cols.label)
     data.scale = scale
+    data.source["label_gains"] = {raw: scale.gain(raw) for raw in sorted(set(labels) - {""})[:20]}
     data.positive_min_gain = config.positive_min_gain if config.positive_min_gain is not None else scale.positive_min_gain
     known = set(data.products["product_id"])
     qid_of_text: dict[str, str] = {}
