@@ -88,3 +88,46 @@ def test_catalog_only_gets_synthetic_queries_and_a_split_by_product(tmp_path):
     assert p.data is not loaded and not loaded.queries  # split returned new data; the loaded data is unchanged
     assert all(q.startswith("syn:") for q in split.train + split.test)
     assert p.synthetic_stats["evaluation"].startswith("synthetic queries")
+
+
+def test_few_real_training_queries_get_synthetic_ones_beside_them(tmp_path, small_example):
+    p = Pipeline(example_config(small_example), tmp_path / "run", progress=False)
+    real = p.split()  # evaluation alone: nothing added
+    assert not any(q.startswith("syn:") for q in real.train)
+    p = Pipeline(example_config(small_example), tmp_path / "run2", progress=False)
+    split = p.split(augment=True)  # a run that trains, with fewer real training queries than augment_below
+    assert set(real.train) < set(split.train) and any(q.startswith("syn:") for q in split.train)
+    assert split.dev == real.dev and split.test == real.test  # evaluated on real held-out queries only
+    assert p.synthetic_stats["added_to_real"] and p.data.counts["real_training_queries"] == len(real.train)
+    config = example_config(small_example)
+    config.generate.augment_below = 0
+    p = Pipeline(config, tmp_path / "run3", progress=False)
+    assert p.split(augment=True).train == real.train
+
+
+def test_a_split_with_nothing_to_train_on_stops_before_any_long_step(tmp_path):
+    from conftest import write
+
+    catalog = write(tmp_path / "c.csv", "id,title\n" + "".join(f"p{i},Product {i}\n" for i in range(10)))
+    three = write(tmp_path / "q3.csv", "query,product_id,label\ndrill,p1,1\nsaw,p2,1\nhammer,p3,1\n")
+    queries = write(tmp_path / "q.csv", "query,product_id,label\nhammer,p1,1\nnail,p2,1\nscrew,p3,1\n")
+    config = Config()
+    config.data.catalog, config.data.queries, config.generate.augment_below = str(catalog), str(three), 0
+    with pytest.raises(SearchtuneError, match=r"no test query \(3 queries: 3 training, 0 dev, 0 test\)"):
+        Pipeline(config, tmp_path / "run", progress=False).run()
+    config.data.queries = str(queries)
+    config.data.test_fraction, config.data.dev_fraction = 0.5, 0.4  # hammer → dev, nail and screw → test
+    p = Pipeline(config, tmp_path / "run2", progress=False)
+    with pytest.raises(SearchtuneError, match="nothing to train on: the split leaves no training query"):
+        p.run()
+    assert "bm25" not in p.systems  # stopped before the baselines
+
+
+def test_every_report_gives_intervals_and_paired_tests(tmp_path, small_example):
+    p = Pipeline(example_config(small_example), tmp_path / "run", progress=False)
+    p.baselines()
+    report = p.report()
+    for name, (lo, hi) in report["ndcg@10_95ci"].items():
+        assert lo <= report["metrics"][name]["ndcg@10"] <= hi and lo < hi
+    assert "bm25" in report["significance"]["results"]["bm25-unstemmed"]
+    assert "95% CI" in (tmp_path / "run" / "report.md").read_text()

@@ -172,6 +172,10 @@ class GenerateConfig:
     cache: str | None = opt(help="Answer cache (SQLite; default $SEARCHTUNE_HOME/query_cache.sqlite).")
     price_input: float | None = opt(help="Price per 1M prompt tokens (cost estimate).")
     price_output: float | None = opt(help="Price per 1M completion tokens.")
+    augment_below: int = opt(300, "With fewer real training queries than this, synthetic queries (--llm, else the "
+                                  "offline generator) are added to the training side; 0: never.")
+    augment_products: int = opt(2000, "Products sampled for those added queries (without --max-products).",
+                                flag=False)
     test_fraction: float = opt(0.1, "Catalog-only data: share of products held out for testing.", flag=False)
     dev_fraction: float = opt(0.1, "Catalog-only data: share of products held out for choosing.", flag=False)
 

@@ -130,3 +130,14 @@ def significance(qrels: dict[str, dict[str, int]], systems: dict[str, SystemRun]
                           - np.mean(list(runs[names.index(b)].scores[metric].values())))
             out.setdefault(a, {})[b] = {"p": p, "significant": p < max_p, "delta": round(delta, 4)}
     return {"metric": metric, "test": test, "max_p": max_p, "results": out}
+
+
+def confidence_interval(values, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """A percentile bootstrap interval of the mean of per-query values (ranx gives p-values, not intervals;
+    the bootstrap needs no normality, which a bounded metric on a few dozen queries lacks)."""
+    x = np.asarray(list(values), dtype=float)
+    if len(x) < 2:
+        return (float(x.mean()) if len(x) else float("nan"),) * 2
+    means = np.random.default_rng(seed).choice(x, size=(resamples, len(x)), replace=True).mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return round(float(lo), 4), round(float(hi), 4)

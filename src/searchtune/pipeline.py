@@ -93,15 +93,16 @@ class Pipeline:
         logger.info("loaded in %s (`searchtune inspect` shows more)", duration(time.perf_counter() - t))
         return self.data
 
-    def synthetic(self) -> list | None:
-        """Synthetic training queries when the data has none, or with ``generate.llm``/``queries_file``: read
-        from ``generate.queries_file``, from this run's earlier generation (resume), or generated now (an LLM,
-        else the offline generator) into ``RUN/synthetic/queries.jsonl``. None when not used."""
+    def synthetic(self, augment: bool = False) -> list | None:
+        """Synthetic training queries when the data has none, with ``generate.llm``/``queries_file``, or with
+        ``augment`` (too few real training queries): read from ``generate.queries_file``, from this run's earlier
+        generation (resume), or generated now (an LLM, else the offline generator) into
+        ``RUN/synthetic/queries.jsonl``. None when not used."""
         from .synthetic import generate, read_queries, write_queries
 
         data = self.data or self.load()
         g = self.config.generate
-        if data.queries and not (g.queries_file or g.llm):
+        if data.queries and not (g.queries_file or g.llm or augment):
             return None
         t = time.perf_counter()
         path = Path(g.queries_file) if g.queries_file else self.out / "synthetic" / "queries.jsonl"
@@ -111,10 +112,14 @@ class Pipeline:
             stats = json.loads(stats_path.read_text()) if stats_path.exists() else {"source": "file",
                                                                                      "queries": len(records)}
         else:
-            logger.info("no labelled queries%s: generating %d per product with %s", "" if not data.queries else
-                        " used for training", g.per_product, g.llm or "the offline generator (weaker than an LLM)")
+            why = "no labelled queries" if not data.queries else "too few real training queries" if augment else \
+                "synthetic queries asked for"
+            max_products = g.max_products or (g.augment_products if augment else None)
+            logger.info("%s: generating %d queries per product for %s products with %s", why, g.per_product,
+                        f"{min(max_products or len(data.products), len(data.products)):,}",
+                        g.llm or "the offline generator (weaker than an LLM)")
             records, stats = generate(
-                data.products, llm=g.llm, per_product=g.per_product, max_products=g.max_products, seed=g.seed,
+                data.products, llm=g.llm, per_product=g.per_product, max_products=max_products, seed=g.seed,
                 concurrency=g.concurrency, timeout=g.timeout, max_retries=g.max_retries, parse_retries=g.parse_retries,
                 threads=g.threads, base_url=g.base_url, api_key=self.llm_api_key, cache_path=g.cache,
                 price_input=g.price_input, price_output=g.price_output, progress=self.progress)
@@ -123,10 +128,12 @@ class Pipeline:
         self._timed("synthetic_queries", t)
         return records
 
-    def split(self) -> Split:
+    def split(self, augment: bool = False) -> Split:
         """The held-out split (``RUN/split.json``). With synthetic queries the data grows by them: the split
-        step then replaces ``self.data`` with the new data (the loaded data is not changed)."""
-        from .synthetic.dataset import catalog_only, train_on_synthetic
+        step then replaces ``self.data`` with the new data (the loaded data is not changed). With ``augment``
+        (a run that trains) and fewer real training queries than ``generate.augment_below``, synthetic ones are
+        added to the training side."""
+        from .synthetic.dataset import PREFIX, catalog_only, train_on_synthetic
 
         data = self.data or self.load()
         records = self.synthetic_records if self.synthetic_records is not None else self.synthetic()
@@ -138,22 +145,46 @@ class Pipeline:
             self.synthetic_stats["evaluation"] = "synthetic queries written for held-out products"
         else:
             if self.resume and path.exists() and records is None:
-                split = Split.load(path)
+                saved = Split.load(path)  # the real queries' split; added synthetic ones are added again below
+                split = Split([q for q in saved.train if not q.startswith(PREFIX)], saved.dev, saved.test,
+                              saved.source.split("; train = ")[0])
             elif d.split:
                 split = load_split_file(d.split, data.queries)
             else:
                 split = split_queries(list(data.queries), dev_fraction=d.dev_fraction, test_fraction=d.test_fraction,
                                       seed=d.split_seed)
+            real = sum(1 for q in split.train if data.positives(q))
+            if augment and records is None and real < g.augment_below:
+                logger.info("the split leaves %d real training queries with a relevant product (%d dev, %d test), "
+                            "fewer than %d (--augment-below): adding synthetic training queries", real,
+                            len(split.dev), len(split.test), g.augment_below)
+                records = self.synthetic(augment=True)
+            else:
+                augment = False
             if records is not None:  # real queries too: train on synthetic ones, evaluate on the real held-out ones
-                data, split = train_on_synthetic(data, split, records)
+                data, split = train_on_synthetic(data, split, records, keep_real=augment)
                 self.synthetic_stats["evaluation"] = "real held-out queries"
+                self.synthetic_stats["added_to_real"] = augment
         if not split.test:
-            raise SearchtuneError("the test split is empty: too few queries, or a split file without test queries")
+            raise SearchtuneError(
+                f"the split leaves no test query ({len(data.queries)} queries: {len(split.train)} training, "
+                f"{len(split.dev)} dev, 0 test), so nothing can be compared honestly. Add judged queries (a few "
+                "dozen at least), raise --test-fraction, or give a split file with test queries")
         split.save(path)
         self.data, self.split_ = data, split
         logger.info("split: %s training, %s dev, %s test queries", f"{len(split.train):,}", f"{len(split.dev):,}",
                     f"{len(split.test):,}")
         return split
+
+    def check_trainable(self) -> None:
+        """Before any long step: training needs a training query with a relevant product."""
+        split = self.split_ or self.split()
+        if not any(self.data.positives(q) for q in split.train):
+            raise SearchtuneError(
+                f"nothing to train on: the split leaves no training query with a relevant product "
+                f"({len(split.train)} training, {len(split.dev)} dev, {len(split.test)} test queries of "
+                f"{len(self.data.queries)}). Add judged queries, lower --dev-fraction/--test-fraction, or let "
+                "synthetic queries fill the training side (--augment-below above 0, or --llm)")
 
     def _queries(self, part: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
         split = self.split_ or self.split()
@@ -281,7 +312,7 @@ class Pipeline:
         singles = [n for n in self.systems if n in ("bm25", "bm25-qdrant", "base", "finetuned") or
                    len(col.SYSTEM_VECTORS.get(n, [])) == 1]
         best = max(singles, key=lambda n: self.systems[n].metrics.get("ndcg@10", 0))
-        self.significance = significance(qrels, self.systems, against=sorted({"bm25", best}))
+        self.significance = significance(qrels, self.systems, against=sorted({"bm25", "base", best} & set(self.systems)))
         self.significance["best_single"] = best
         self.fusion = {"method": fusion, "weights": weights, "rrf_k": 60}
         self._timed("compare", t)
@@ -324,6 +355,9 @@ class Pipeline:
     def report(self) -> dict:
         split = self.split_
         _, test_qrels = self._queries("test")
+        if self.significance is None and len(self.systems) > 1:  # every report: each system against BM25, untuned
+            self.significance = significance(test_qrels, self.systems,
+                                             against=[n for n in ("bm25", "base") if n in self.systems])
         examples = []
         if "base" in self.systems and "finetuned" in self.systems:
             examples = build_examples(self.data, test_qrels, self.systems["base"], self.systems["finetuned"],
@@ -346,7 +380,9 @@ class Pipeline:
         t = time.perf_counter()
         self.load()
         self.synthetic()
-        self.split()
+        self.split(augment=train)
+        if train:
+            self.check_trainable()
         self.baselines()
         self.evaluate_model("base", base_model(self.config.train))
         tuned = str(self.train()) if train else model

@@ -7,7 +7,7 @@ import platform
 from pathlib import Path
 
 from .data import SearchData
-from .evaluate import SystemRun
+from .evaluate import SystemRun, confidence_interval
 
 SYSTEM_LABELS = {
     "bm25": "BM25 (stemmed, stop words)",
@@ -81,8 +81,11 @@ def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str,
     if ref:
         changes = {name: {k: round(change(v, ref[k]), 2) for k, v in m.items() if ref.get(k)} for name, m in metrics.items()
                    if name != "bm25"}
+    intervals = {name: confidence_interval(s.per_query["ndcg@10"].values())
+                 for name, s in systems.items() if s.per_query and "ndcg@10" in s.per_query}
     report = {
         "metrics": metrics,
+        "ndcg@10_95ci": intervals,
         "change_vs_bm25_percent": changes,
         "dev_metrics": dev,
         "protocol": {
@@ -108,26 +111,59 @@ def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str,
     return report
 
 
+MARKS = {"bm25": "†", "base": "‡"}  # differs significantly from BM25 / from the untuned model; § the best single
+
+
+def marks(significance: dict | None, name: str) -> str:
+    if not significance:
+        return ""
+    res = significance["results"].get(name, {})
+    out = "".join(m for ref, m in MARKS.items() if res.get(ref, {}).get("significant"))
+    best = significance.get("best_single")
+    if best and best not in MARKS and res.get(best, {}).get("significant"):
+        out += "§"
+    return out
+
+
 def comparison_table(metrics: dict[str, dict[str, float]], changes: dict[str, dict[str, float]],
-                     significance: dict | None = None, labels: dict[str, str] | None = None) -> str:
+                     significance: dict | None = None, labels: dict[str, str] | None = None,
+                     intervals: dict[str, tuple[float, float]] | None = None) -> str:
     labels = labels or SYSTEM_LABELS
+    intervals = intervals or {}
     names = list(metrics)
     cols = list(next(iter(metrics.values())).keys())
     first = ["ndcg@10", "mrr@10", "recall@10", "recall@100", "precision@10"]
     order = [c for c in first if c in cols] + [c for c in cols if c not in first]
-    head = "| system | " + " | ".join(order) + " | nDCG@10 vs BM25 |\n|---|" + "---:|" * (len(order) + 1) + "\n"
+    head = ("| system | " + " | ".join(order) + " | nDCG@10 95% CI | nDCG@10 vs BM25 |\n|---|"
+            + "---:|" * (len(order) + 2) + "\n")
     lines = []
     for name in names:
         delta = changes.get(name, {}).get("ndcg@10")
-        marks = ""
-        if significance:
-            res = significance["results"].get(name, {})
-            marks = ("†" if res.get("bm25", {}).get("significant") else "") + \
-                    ("‡" if res.get(significance.get("best_single"), {}).get("significant") else "")
-        lines.append(f"| {labels.get(name, name)}{marks} | "
+        ci = intervals.get(name)
+        lines.append(f"| {labels.get(name, name)}{marks(significance, name)} | "
                      + " | ".join(f"{metrics[name].get(c, float('nan')):.4f}" for c in order)
+                     + f" | {'—' if ci is None else f'{ci[0]:.3f}–{ci[1]:.3f}'}"
                      + f" | {'—' if delta is None else f'{delta:+.1f}%'} |")
     return head + "\n".join(lines) + "\n"
+
+
+def verdict(report: dict) -> str | None:
+    """One line: the tuned model against BM25 and the untuned model, and whether each difference is beyond
+    noise (the paired test) or within it."""
+    sig, metrics = report.get("significance"), report["metrics"]
+    tuned = "finetuned" if "finetuned" in metrics else None
+    if not sig or tuned is None:
+        return None
+    parts = []
+    for ref, label in (("bm25", "BM25"), ("base", "the untuned model")):
+        res = sig["results"].get(tuned, {}).get(ref)
+        if res is None:
+            continue
+        diff = metrics[tuned]["ndcg@10"] - metrics[ref]["ndcg@10"]
+        word = "significant" if res["significant"] else "within noise"
+        parts.append(f"{diff:+.4f} nDCG@10 vs {label} ({word}, p={res['p']:.3g})")
+    n = report["split"].get("test_evaluated")
+    return f"tuned: {'; '.join(parts)} on {n} test queries" if parts else None
 
 
 def render_markdown(report: dict) -> str:
@@ -140,18 +176,30 @@ def render_markdown(report: dict) -> str:
     if syn:
         weak = " (the offline generator: built from the catalog's own fields, a weaker source than an LLM)" \
             if syn.get("source") == "offline" else ""
-        out += ["", f"**Trained on synthetic queries** from `{syn.get('source')}`{weak}; evaluated on "
-                f"{syn.get('evaluation', '?')}."]
+        if syn.get("added_to_real"):
+            counts = report["counts"]
+            out += ["", f"**Trained on {counts.get('real_training_queries', '?')} real queries plus "
+                    f"{counts.get('synthetic_queries', '?')} synthetic ones** from `{syn.get('source')}`{weak}, added "
+                    "because the split left too few real training queries (`--augment-below`); evaluated on "
+                    f"{syn.get('evaluation', '?')} only."]
+        else:
+            out += ["", f"**Trained on synthetic queries** from `{syn.get('source')}`{weak}; evaluated on "
+                    f"{syn.get('evaluation', '?')}."]
         if syn.get("evaluation", "").startswith("synthetic"):
             out.append("The test queries are synthetic too (written for products held out of training, one "
                        "relevant product each): compare systems with each other, not with numbers on real queries.")
     out += ["", "## Comparison (test queries)", "",
             comparison_table(report["metrics"], report["change_vs_bm25_percent"], report.get("significance"),
-                             labels_for(report))]
+                             labels_for(report), report.get("ndcg@10_95ci"))]
     if report.get("significance"):
         sig = report["significance"]
-        out += [f"Significance: paired {sig['test']} t-test (ranx) on per-query {sig['metric']}, p < {sig['max_p']}: "
-                f"† differs significantly from BM25, ‡ from the best single system ({sig['best_single']}).", ""]
+        best = sig.get("best_single")
+        out += [f"95% CI: percentile bootstrap over the test queries. Significance: paired {sig['test']} t-test "
+                f"(ranx) on per-query {sig['metric']}, p < {sig['max_p']}: † differs significantly from BM25, "
+                "‡ from the untuned model" + (f", § from the best single system ({best})"
+                                               if best and best not in MARKS else "") + "."]
+        line = verdict(report)
+        out += [f"**{line[:1].upper()}{line[1:]}.**" if line else "", ""]
     if report.get("fusion"):
         f = report["fusion"]
         out += [f"Hybrid systems fuse inside Qdrant with {f['method'].upper()}"

@@ -21,7 +21,7 @@ LLMKey = Annotated[str | None, typer.Option(help="LLM API key (else from the pro
 
 
 def print_metrics(report: dict) -> None:
-    from ..report import labels_for
+    from ..report import labels_for, marks, verdict
 
     metrics, changes = report["metrics"], report["change_vs_bm25_percent"]
     table = Table(title=f"Held-out test queries ({report['split'].get('test_evaluated')})")
@@ -29,12 +29,21 @@ def print_metrics(report: dict) -> None:
     cols = ["ndcg@10", "mrr@10", "recall@10", "recall@100", "precision@10"]
     for c in cols:
         table.add_column(c.replace("precision", "P").replace("recall", "R"), justify="right")
+    table.add_column("nDCG@10 95% CI", justify="right")
     table.add_column("vs BM25", justify="right")
+    intervals = report.get("ndcg@10_95ci") or {}
     for name, m in metrics.items():
         delta = changes.get(name, {}).get("ndcg@10")
-        table.add_row(labels_for(report, short=True).get(name, name), *[f"{m.get(c, float('nan')):.4f}" for c in cols],
-                      "—" if delta is None else f"{delta:+.1f}%")
+        ci = intervals.get(name)
+        table.add_row(labels_for(report, short=True).get(name, name) + marks(report.get("significance"), name),
+                      *[f"{m.get(c, float('nan')):.4f}" for c in cols],
+                      "—" if ci is None else f"{ci[0]:.3f}–{ci[1]:.3f}", "—" if delta is None else f"{delta:+.1f}%")
     out_console.print(table)
+    if report.get("significance"):
+        out_console.print("† differs significantly from BM25, ‡ from the untuned model (paired t-test, p < 0.05)")
+    line = verdict(report)
+    if line:
+        out_console.print(line)
 
 
 @config_command(app, "pipeline", sections=TRAINING, job="pipeline", run_dir="out")
@@ -61,7 +70,8 @@ def train(config: Config, out: Out, resume: Resume = False, llm_api_key: LLMKey 
     from ..pipeline import Pipeline
 
     p = Pipeline(config, out, resume=resume, progress=not quiet, command=command_line(), llm_api_key=llm_api_key)
-    p.split()
+    p.split(augment=True)
+    p.check_trainable()
     path = p.train()
     out_console.print(f"model: {path}")
     return {"artifacts": {"run": str(out), "model": str(path)}}

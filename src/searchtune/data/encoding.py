@@ -60,7 +60,9 @@ def detect_encoding(raw: bytes) -> Encoding:
     sample = raw[:2_000_000]
     letters = sum(1 for b in sample if b >= 0x80 or chr(b).isalpha())
     if letters and sum(1 for b in sample if b >= 0x80) > 0.5 * letters:
-        from charset_normalizer import from_bytes  # a non-Latin script: let the statistical detector choose
+        from charset_normalizer import (
+            from_bytes,  # a non-Latin script: let the statistical detector choose
+        )
 
         best = from_bytes(sample).best()
         if best is not None:

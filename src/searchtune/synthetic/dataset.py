@@ -9,8 +9,9 @@ Two cases:
    then train), so no query written for a held-out product is trained on.
    Evaluation then asks: does the model find the product a query was written
    for, among the whole catalog? The report says the test queries are synthetic.
-2. **Real labelled queries exist** (Home Depot): train on synthetic queries, evaluate
-   on the real dev/test queries of the split. Synthetic queries are written from
+2. **Real labelled queries exist** (Home Depot): train on synthetic queries (with
+   ``keep_real``, beside the real training queries: the pipeline does this when a
+   catalog has too few real ones), evaluate on the real dev/test queries of the split. Synthetic queries are written from
    the catalog alone, never from a real query; a synthetic query whose text
    equals a real dev or test query is still dropped (and counted), so no test
    query text is ever trained on. The catalog itself is not held out: a user
@@ -101,9 +102,10 @@ def catalog_only(data: SearchData, records: list[SyntheticQuery], *, dev_fractio
                        source=f"synthetic, by product: seed={seed} dev={dev_fraction} test={test_fraction}")
 
 
-def train_on_synthetic(data: SearchData, split: Split, records: list[SyntheticQuery]) -> tuple[SearchData, Split]:
-    """The data with synthetic training queries added, and a split that trains on them alone; dev and test stay
-    the real held-out queries (case 2)."""
+def train_on_synthetic(data: SearchData, split: Split, records: list[SyntheticQuery], *,
+                       keep_real: bool = False) -> tuple[SearchData, Split]:
+    """The data with synthetic training queries added, and a split that trains on them alone (with ``keep_real``,
+    on them and the real training queries); dev and test stay the real held-out queries (case 2)."""
     held_out = {clean(data.queries[q]).lower() for q in split.dev + split.test}
     data = _with_queries(data)
     texts, products, stats = _grouped(records, set(data.product_ids))
@@ -122,5 +124,9 @@ def train_on_synthetic(data: SearchData, split: Split, records: list[SyntheticQu
     stats["skipped_synthetic_equal_to_held_out_query"] = dropped
     if dropped:
         logger.warning("%d synthetic queries have the text of a real dev/test query; not trained on", dropped)
+    if keep_real:
+        data.counts.update(stats, synthetic_queries=len(train), real_training_queries=len(split.train))
+        return data, Split(split.train + train, split.dev, split.test,
+                           source=f"{split.source}; train = real + synthetic queries")
     data.counts.update(stats, synthetic_queries=len(train), real_training_queries_unused=len(split.train))
     return data, Split(train, split.dev, split.test, source=f"{split.source}; train = synthetic queries")
