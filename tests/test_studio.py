@@ -81,6 +81,17 @@ def test_read_endpoints(workspace):
     assert c.get("/api/jobs").json()["jobs"] == []
 
 
+def test_the_train_page_previews_the_data_before_a_job(workspace):
+    c, _ = client_for(workspace)
+    r = c.post("/api/inspect", json={"config": {"data": {"catalog": "shop/catalog.csv", "queries": "shop/queries.csv"}}})
+    assert r.status_code == 200, r.text
+    p = r.json()["preview"]
+    assert p["columns"]["title"] == "title" and p["label_scale"]["name"] == "wands" and len(p["sample_texts"]) == 3
+    assert any(line.startswith("columns: ") for line in r.json()["lines"])
+    outside = c.post("/api/inspect", json={"config": {"data": {"catalog": "../secret.csv"}}})
+    assert outside.status_code in (400, 403) and "secret" not in outside.text.split("error")[0]
+
+
 def test_jobs_endpoints_launch_watch_and_fail_with_the_reason(workspace, monkeypatch):
     for var in ("OPENAI_API_KEY", "SEARCHTUNE_LLM_API_KEY"):
         monkeypatch.delenv(var, raising=False)

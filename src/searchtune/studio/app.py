@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..errors import SearchtuneError
@@ -95,6 +96,11 @@ def create_app(studio: Studio) -> FastAPI:
     @app.post("/api/jobs")
     async def start_job(request: Request):
         return studio.launch(await body(request))
+
+    @app.post("/api/inspect")
+    async def inspect(request: Request):
+        config = (await body(request)).get("config") or {}
+        return await run_in_threadpool(studio.inspect, config if isinstance(config, dict) else {})
 
     @app.get("/api/jobs/{job_id}")
     def job(job_id: str):

@@ -147,6 +147,18 @@ class Studio:
         except SearchtuneError as exc:
             raise HTTPException(400, str(exc)) from None
 
+    def inspect(self, raw: dict) -> dict:
+        """What a job's data settings will read (``searchtune inspect``): the preview and its short form."""
+        from ..data import load_data
+        from ..data.preview import preview, summary_lines
+
+        config = self._config({"data": raw.get("data") or {}})
+        try:
+            p = preview(load_data(config.data))
+        except SearchtuneError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return {"preview": p, "lines": summary_lines(p) + [f"warning: {w}" for w in p["warnings"]]}
+
     def progress(self, job_id: str) -> dict:
         job = self.store.get(job_id)
         points, rounds = [], []
