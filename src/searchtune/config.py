@@ -150,9 +150,10 @@ class MineConfig:
 
 @dataclass
 class GenerateConfig:
-    """Synthetic training queries (searchtune.synthetic). Used when the data has no queries, or when
+    """Synthetic training queries (searchtune.synthetic). Used when the data has no queries; when
     ``queries_file``/``llm`` is given with real queries (then synthetic queries are trained on and the real
-    held-out queries evaluated)."""
+    held-out queries evaluated); and beside the real training queries when there are fewer than
+    ``augment_below`` of them."""
 
     llm: str | None = opt(help="Model for synthetic queries: openai:gpt-4o-mini, openrouter:M, anthropic:M, "
                                "ollama:M, vllm:M, llamacpp:M, a model at --llm-base-url, or a .gguf file. Left out: "

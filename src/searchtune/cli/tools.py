@@ -1,4 +1,4 @@
-"""``generate-queries``, ``export``, ``average``, ``publish``, ``studio`` and ``jobs``."""
+"""``generate-queries``, ``export``, ``average``, ``publish``, ``studio``, ``jobs`` and ``inspect``."""
 
 from __future__ import annotations
 
