@@ -36,6 +36,14 @@ def homedepot():
     return path
 
 
+@pytest.fixture
+def icecat():
+    path = SHARED / "icecat"
+    if not (path / "products.jsonl.gz").exists():
+        pytest.skip(f"Icecat data not found at {path} (needs ../shared/data beside the checkout)")
+    return path
+
+
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.write_bytes(text.encode(encoding))
     return path

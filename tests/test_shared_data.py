@@ -1,4 +1,4 @@
-"""Checks on the real Home Depot data (skipped with a reason when ../shared/data is absent)."""
+"""Checks on the real Home Depot and Icecat data (skipped with a reason when ../shared/data is absent)."""
 
 import pytest
 
@@ -35,3 +35,18 @@ def test_bm25_reproduces_the_protocol_baseline(homedepot):
     assert stemmed["ndcg@10"] == pytest.approx(0.3675, abs=0.003)
     assert stemmed["recall@100"] == pytest.approx(0.718, abs=0.003)
     assert plain["ndcg@10"] == pytest.approx(0.324, abs=0.003)
+
+
+def test_icecat_reads_with_brand_description_and_attributes(icecat):
+    from searchtune.data.preview import preview
+
+    data = load_data(DataConfig(catalog=str(icecat / "products.jsonl.gz"), queries=str(icecat / "judgments.csv")))
+    p = preview(data)
+    assert p["columns"]["brand"] == "supplier" and p["found_by"]["brand"] == "pattern"
+    assert p["columns"]["description"] == "short_description"
+    assert len(p["columns"]["attributes"]) > 100 and not any("img" in c or "ean" in c for c in p["columns"]["attributes"])
+    assert p["counts"]["products"] == 19_406 and p["counts"]["queries_with_a_positive"] == 116
+    first = data.products.iloc[0]
+    assert first["brand"] in first["text"] and "=" in first["text"]  # brand, and name=value attributes
+    split = load_split_file(icecat / "split.json", data.queries)
+    assert split.test and not set(split.test) & set(split.train)
