@@ -176,3 +176,15 @@ def test_inspect_json_has_the_documented_keys(tmp_path):
     assert p["columns"]["label"] == "rating" and p["label_scale"]["name"] == "graded"
     assert p["counts"]["products"] == 40 and p["counts"]["queries"] == 12
     assert len(p["sample_texts"]) == 3 and p["sample_texts"][0]["text"] == "Product number 0"
+
+
+def test_nested_attribute_objects_become_pairs_with_a_cap(tmp_path):
+    rows = [{"id": "1", "title": "Shelf", "attributes": {"size": {"width": 30, "depth": 20}, "colour": "oak",
+                                                        "tags": ["wall", "wood"]}},
+            {"id": "2", "title": "Rack", "attributes": {f"spec {i}": "x" * 20 for i in range(40)}}]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(rows))
+    data = load_data(DataConfig(catalog=str(path), attribute_chars=120))
+    first, second = data.products["text"].tolist()
+    assert "size width=30" in first and "size depth=20" in first and "tags=wall, wood" in first
+    assert len(second) < 200  # 40 long pairs cut at about 120 characters

@@ -37,7 +37,7 @@ def print_metrics(report: dict) -> None:
         ci = intervals.get(name)
         table.add_row(labels_for(report, short=True).get(name, name) + marks(report.get("significance"), name),
                       *[f"{m.get(c, float('nan')):.4f}" for c in cols],
-                      "—" if ci is None else f"{ci[0]:.3f}–{ci[1]:.3f}", "—" if delta is None else f"{delta:+.1f}%")
+                      "—" if ci is None else f"{ci[0]:.2f}–{ci[1]:.2f}", "—" if delta is None else f"{delta:+.1f}%")
     out_console.print(table)
     if report.get("significance"):
         out_console.print("† differs significantly from BM25, ‡ from the untuned model (paired t-test, p < 0.05)")

@@ -50,7 +50,7 @@ def attribute_pairs(raw: str) -> list[tuple[str, str]]:
     parsed = _maybe_json(raw)
     pairs: list[tuple[str, str]] = []
     if isinstance(parsed, dict):
-        pairs = [(str(k), str(v)) for k, v in parsed.items()]
+        pairs = list(_flat(parsed))
     elif isinstance(parsed, list):
         for item in parsed:
             if isinstance(item, dict) and len(item) >= 2:
@@ -68,6 +68,18 @@ def attribute_pairs(raw: str) -> list[tuple[str, str]]:
     return [(clean(k).lower(), clean(v)) for k, v in pairs if clean(v)]
 
 
+def _flat(obj: dict, prefix: str = ""):
+    """Nested attribute objects as pairs: ``{"size": {"width": 30}}`` → ("size width", "30")."""
+    for key, value in obj.items():
+        name = f"{prefix} {key}".strip()
+        if isinstance(value, dict):
+            yield from _flat(value, name)
+        elif isinstance(value, list):
+            yield name, ", ".join(str(v) for v in value if not isinstance(v, (dict, list)))
+        elif value is not None:
+            yield name, str(value)
+
+
 def format_attributes(raw: str) -> str:
     """Attributes as they go into the product text: ``color=red size=xl``."""
     return " ".join(f"{k}={v}" if k else v for k, v in attribute_pairs(raw))
@@ -81,6 +93,7 @@ def build_product_text(
     attributes: str = "",
     category: str = "",
     description_chars: int = 300,
+    attribute_chars: int = 0,
 ) -> str:
     title, brand = clean(title), clean(brand)
     head = f"{brand} {title}" if brand and brand.lower() not in title.lower() else title
@@ -92,7 +105,7 @@ def build_product_text(
     if category:
         parts.append(clean(category.replace(">", " > ")))
     if attributes:
-        parts.append(format_attributes(attributes))
+        parts.append(truncate(format_attributes(attributes), attribute_chars))
     return " | ".join(p for p in parts if p)
 
 

@@ -241,7 +241,8 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
         if not title:
             raise table.error("empty product title", i, cols.title,
                               hint="fill in the title, or remove the row")
-        text = build_product_text(title, brands[i], descs[i], bullets[i], attrs[i], cats[i], config.description_chars)
+        text = build_product_text(title, brands[i], descs[i], bullets[i], attrs[i], cats[i], config.description_chars,
+                                  config.attribute_chars)
         if given_ids is not None:
             pid = given_ids[i]
             if not pid:
