@@ -71,3 +71,17 @@ def test_from_dict_is_what_the_studio_sends():
         Config.from_dict({"trian": {}})
     with pytest.raises(SearchtuneError, match="must be a number"):
         Config.from_dict({"train": {"epochs": "many"}})
+
+
+@pytest.mark.parametrize("section,name,value,message", [
+    ("train", "epochs", float("nan"), "--epochs must be a finite number"),
+    ("train", "epochs", -1.0, "--epochs must be above 0"),
+    ("train", "max_seq_length", 0, "--max-seq-length must be above 0"),
+    ("data", "attribute_chars", -5, "data.attribute_chars must be at least 0"),
+    ("generate", "timeout", float("inf"), "--timeout must be a finite number"),
+])
+def test_every_number_is_checked(section, name, value, message):
+    config = Config()
+    setattr(getattr(config, section), name, value)
+    with pytest.raises(SearchtuneError, match=message):
+        config.validate()

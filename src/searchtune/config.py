@@ -26,15 +26,17 @@ SOURCES = ("judged", "none", "model", "bm25")  # where hard negatives come from 
 
 
 def opt(default: Any = None, help: str = "", *, flag: str | bool = True, parse=None, also: tuple[str, ...] = (),
-        implies: dict[str, Any] | None = None, factory=None, secret: bool = False, envvar: str | None = None):
+        implies: dict[str, Any] | None = None, factory=None, secret: bool = False, envvar: str | None = None,
+        positive: bool = False):
     """A config field that is also a command-line option.
 
     ``flag``: the option's name (``True``: ``--field-name``; ``False``: YAML only). ``parse`` turns the flag's
     text into the value; ``also`` names other fields (``section.field``) the flag sets too; ``implies`` sets
-    other fields of the same section when the flag is given and they are not.
+    other fields of the same section when the flag is given and they are not. Numbers are finite and at least
+    0; ``positive``: above 0 (an int at least 1).
     """
     meta = {"help": help, "flag": flag, "parse": parse, "also": also, "implies": implies or {}, "secret": secret,
-            "envvar": envvar}
+            "envvar": envvar, "positive": positive}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -95,10 +97,10 @@ class TrainConfig:
                                      flag="--matryoshka", parse=parse_sizes)
     mini_batch_size: int = opt(0, "Dense: CachedMNRL mini-batch (large batches in small memory; 0: plain MNRL).")
     negatives_file: str | None = opt(help="Train on the negatives of a mined JSONL (searchtune mine, RUN/rounds).")
-    learning_rate: float = opt(2e-4, "Learning rate.", flag="--lr")
-    batch_size: int = opt(64, "Training batch size.")
-    epochs: float = opt(1.0, "Training epochs (fractions allowed).")
-    max_seq_length: int = opt(128, "Max tokens per text.")
+    learning_rate: float = opt(2e-4, "Learning rate.", flag="--lr", positive=True)
+    batch_size: int = opt(64, "Training batch size.", positive=True)
+    epochs: float = opt(1.0, "Training epochs (fractions allowed).", positive=True)
+    max_seq_length: int = opt(128, "Max tokens per text.", positive=True)
     query_regularizer_weight: float = opt(5e-5, "SPLADE FLOPS weight on queries.", flag=False)
     document_regularizer_weight: float = opt(3e-5, "SPLADE FLOPS weight on documents.", flag=False)
     warmup_ratio: float = opt(0.1, "Share of the steps spent warming up the learning rate.", flag=False)
@@ -113,8 +115,8 @@ class TrainConfig:
     seed: int = opt(42, "Training seed.")
     precision: str = opt("auto", "auto (bf16 where the hardware has it), bf16 or fp32; for training and encoding.",
                          also=("evaluate.precision",))
-    save_steps: int = opt(200, "Checkpoint every this many steps (resume).", flag=False)
-    logging_steps: int = opt(20, "Log the loss every this many steps (fewer in short runs).", flag=False)
+    save_steps: int = opt(200, "Checkpoint every this many steps (resume).", flag=False, positive=True)
+    logging_steps: int = opt(20, "Log the loss every this many steps (fewer in short runs).", flag=False, positive=True)
 
 
 @dataclass
@@ -125,22 +127,22 @@ class MineConfig:
                                 "by the model in rounds), bm25.", flag="--negatives")
     rounds: int = opt(1, "Mining rounds after the first training (implies --negatives ance).", flag="--ance-rounds",
                       implies={"source": "model"})
-    top_k: int = opt(50, "Candidates retrieved per training query when mining.", flag="--mine-top-k")
+    top_k: int = opt(50, "Candidates retrieved per training query when mining.", flag="--mine-top-k", positive=True)
     # The selection is sentence_transformers.util.mine_hard_negatives' under its names (range_min, range_max,
     # relative_margin, num_negatives, sampling_strategy), applied after the Qdrant retrieval (train/negatives.py).
     range_min: int = opt(9, "Rank window negatives come from, e.g. 10-50 (ranks 1-based, among non-positives; "
                             "YAML: range_min = ranks skipped, range_max = last rank).",
                          flag="--mine-window", parse=parse_window, also=("mine.range_max",))
     range_max: int = opt(50, "The window's last rank, inclusive.", flag=False)
-    num_negatives: int = opt(4, "Negatives kept per training query (judged first).", flag="--negatives-per-query")
+    num_negatives: int = opt(4, "Negatives kept per training query (judged first).", flag="--negatives-per-query", positive=True)
     sampling_strategy: str = opt("random", "Which candidates of the window: random (seeded per query) or top.",
                                  flag=False)
-    negatives_per_row: int = opt(1, "Negatives per training row, cycling through the pool.")
+    negatives_per_row: int = opt(1, "Negatives per training row, cycling through the pool.", positive=True)
     relative_margin: float = opt(0.05, "Skip candidates above (1 - margin) x the best positive's score; 0 = off.",
                                  flag="--mine-margin")
     judged_first: bool = opt(True, "Labelled negatives (gain 0) fill the pool before mined ones.", flag=False)
     seed: int = opt(42, "Seed for choosing negatives.", flag="--mine-seed")
-    patience: int = opt(1, "Stop after this many rounds without a better dev nDCG@10.", flag=False)
+    patience: int = opt(1, "Stop after this many rounds without a better dev nDCG@10.", flag=False, positive=True)
     start_model: str | None = opt(help="ANCE: mine the first round with this model instead of training round 0.")
     soup: bool = opt(False, "ANCE: after the rounds, average the rounds' models (greedy soup); kept only if dev "
                             "rises.")
@@ -161,13 +163,13 @@ class GenerateConfig:
     queries_file: str | None = opt(help="Synthetic queries.jsonl (from generate-queries) to train on.",
                                    flag="--synthetic-queries")
     base_url: str | None = opt(help="OpenAI-compatible base URL (overrides the provider's).", flag="--llm-base-url")
-    per_product: int = opt(4, "Synthetic queries per product: specific, general, need, attribute in turn.")
-    max_products: int | None = opt(help="Generate for a deterministic sample of this many products.")
-    concurrency: int = opt(4, "LLM requests in flight (an in-process model runs one at a time).")
-    timeout: float = opt(60.0, "Seconds per LLM request.")
+    per_product: int = opt(4, "Synthetic queries per product: specific, general, need, attribute in turn.", positive=True)
+    max_products: int | None = opt(help="Generate for a deterministic sample of this many products.", positive=True)
+    concurrency: int = opt(4, "LLM requests in flight (an in-process model runs one at a time).", positive=True)
+    timeout: float = opt(60.0, "Seconds per LLM request.", positive=True)
     max_retries: int = opt(5, "HTTP retries with exponential backoff (429, 5xx, timeouts).")
     parse_retries: int = opt(2, "Asks again after a malformed answer, then skips the product.")
-    threads: int = opt(1, "CPU threads for an in-process .gguf model.", flag="--llm-threads")
+    threads: int = opt(1, "CPU threads for an in-process .gguf model.", flag="--llm-threads", positive=True)
     seed: int = opt(42, "Seed for the product sample, offline noise and the by-product split.",
                     flag="--generate-seed")
     cache: str | None = opt(help="Answer cache (SQLite; default $SEARCHTUNE_HOME/query_cache.sqlite).")
@@ -176,7 +178,7 @@ class GenerateConfig:
     augment_below: int = opt(300, "With fewer real training queries than this, synthetic queries (--llm, else the "
                                   "offline generator) are added to the training side; 0: never.")
     augment_products: int = opt(2000, "Products sampled for those added queries (without --max-products).",
-                                flag=False)
+                                flag=False, positive=True)
     test_fraction: float = opt(0.1, "Catalog-only data: share of products held out for testing.", flag=False)
     dev_fraction: float = opt(0.1, "Catalog-only data: share of products held out for choosing.", flag=False)
 
@@ -186,8 +188,8 @@ class EvalConfig:
     k: list[int] = opt(factory=lambda: [10, 100], help="Cut-offs of the metrics.", flag=False)
     bm25: bool = opt(True, "Include the BM25 baselines.", flag=False)
     examples: int = opt(6, "Per-query examples in the report.", flag=False)
-    encode_batch_size: int = opt(128, "Texts encoded per batch.", flag=False)
-    search_batch_size: int = opt(256, "Queries per search batch.", flag=False)
+    encode_batch_size: int = opt(128, "Texts encoded per batch.", flag=False, positive=True)
+    search_batch_size: int = opt(256, "Queries per search batch.", flag=False, positive=True)
     precision: str = opt("auto", "Encoding precision: auto (bf16 where native), bf16, fp32.", flag=False)
 
 
@@ -197,7 +199,7 @@ class IndexConfig:
     qdrant_api_key: str | None = opt(help="Qdrant API key (never written to disk).", secret=True,
                                      envvar="QDRANT_API_KEY")
     data_dir: str | None = opt(help="Qdrant Edge storage folder (default RUN/qdrant or ~/.searchtune/qdrant).")
-    upsert_batch_size: int = opt(256, "Points per upsert request.", flag=False)
+    upsert_batch_size: int = opt(256, "Points per upsert request.", flag=False, positive=True)
 
 
 @dataclass
@@ -240,6 +242,7 @@ class Config:
         """Every check of a whole config, with what to do; returns ``self``. Also normalises aliases
         (negatives ``ance`` → ``model``) and implications (``soup_with`` → ``soup``)."""
         d, t, m = self.data, self.train, self.mine
+        self._check_numbers()
         if d.duplicate_products not in ("error", "first"):
             raise SearchtuneError(f"--duplicate-products must be 'error' or 'first', not '{d.duplicate_products}'")
         unknown = sorted(set(d.columns) - set(COLUMN_ROLES))
@@ -289,6 +292,23 @@ class Config:
         if self.generate.per_product < 1:
             raise SearchtuneError(f"--per-product must be at least 1, got {self.generate.per_product}")
         return self
+
+    def _check_numbers(self) -> None:
+        """Every number finite and at least 0 (above 0 where the field says ``positive``)."""
+        import math
+
+        for section in SECTIONS:
+            for f in fields(getattr(self, section)):
+                value = getattr(getattr(self, section), f.name)
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    continue
+                flag = f.metadata.get("flag")
+                name = flag if isinstance(flag, str) else f"--{f.name.replace('_', '-')}" if flag else f"{section}.{f.name}"
+                if not math.isfinite(value):
+                    raise SearchtuneError(f"{name} must be a finite number, got {value}")
+                positive = f.metadata.get("positive")
+                if value < 0 or (positive and value <= 0) or (positive and isinstance(value, int) and value < 1):
+                    raise SearchtuneError(f"{name} must be {'above 0' if positive else 'at least 0'}, got {value}")
 
     def update_from_file(self, path: str | Path) -> Config:
         path = Path(path)
