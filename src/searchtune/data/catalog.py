@@ -80,9 +80,10 @@ def _flat(obj: dict, prefix: str = ""):
             yield name, str(value)
 
 
-def format_attributes(raw: str) -> str:
-    """Attributes as they go into the product text: ``color=red size=xl``."""
-    return " ".join(f"{k}={v}" if k else v for k, v in attribute_pairs(raw))
+def format_attributes(raw: str | list[tuple[str, str]]) -> str:
+    """Attributes (raw, or pairs already parsed) as they go into the product text: ``color=red size=xl``."""
+    pairs = attribute_pairs(raw) if isinstance(raw, str) else raw
+    return " ".join(f"{k}={v}" if k else v for k, v in pairs)
 
 
 def build_product_text(
@@ -90,7 +91,7 @@ def build_product_text(
     brand: str = "",
     description: str = "",
     bullets: str = "",
-    attributes: str = "",
+    attributes: str | list[tuple[str, str]] = "",
     category: str = "",
     description_chars: int = 300,
     attribute_chars: int = 0,

@@ -235,13 +235,18 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
             attrs = attribute_texts(frame, wide, config.attribute_chars)
     given_ids = [clean(x) for x in column("product_id")] if cols.product_id else None
     by_id: dict[str, int] = {}
-    rows: list[dict] = []
+    # One list per column (a dict per product cost a gigabyte on a million products). The raw fields stay
+    # beside the text for the offline query generator (searchtune.synthetic).
+    out: dict[str, list] = {k: [] for k in ("product_id", "title", "brand", "text", "category", "attributes",
+                                            "bullets", "description")}
+    first_row: list[int] = []
     row_pids: list[str] = []
     for i, title in enumerate(titles):
         if not title:
             raise table.error("empty product title", i, cols.title,
                               hint="fill in the title, or remove the row")
-        text = build_product_text(title, brands[i], descs[i], bullets[i], attrs[i], cats[i], config.description_chars,
+        pairs = attribute_pairs(attrs[i]) if attrs[i] else []
+        text = build_product_text(title, brands[i], descs[i], bullets[i], pairs, cats[i], config.description_chars,
                                   config.attribute_chars)
         if given_ids is not None:
             pid = given_ids[i]
@@ -252,24 +257,24 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
         row_pids.append(pid)
         seen = by_id.get(pid)
         if seen is None:
-            by_id[pid] = len(rows)
-            # The raw fields stay beside the text for the offline query generator (searchtune.synthetic).
-            rows.append({"product_id": pid, "title": title, "brand": clean(brands[i]), "text": text, "_row": i,
-                         "category": clean(cats[i]), "attributes": "; ".join(f"{k}={v}" for k, v in attribute_pairs(attrs[i])) if attrs[i] else "",
-                         "bullets": format_bullets(bullets[i]) if bullets[i] else "",
-                         "description": truncate(clean(descs[i]), config.description_chars)})
-        elif rows[seen]["title"] != title:
+            by_id[pid] = len(first_row)
+            first_row.append(i)
+            for key, value in (("product_id", pid), ("title", title), ("brand", clean(brands[i])), ("text", text),
+                               ("category", clean(cats[i])), ("attributes", "; ".join(f"{k}={v}" for k, v in pairs)),
+                               ("bullets", format_bullets(bullets[i]) if bullets[i] else ""),
+                               ("description", truncate(clean(descs[i]), config.description_chars))):
+                out[key].append(value)
+        elif out["title"][seen] != title:
             if config.duplicate_products != "first":
-                first = rows[seen]["_row"]
                 raise table.error(
                     f"product id '{pid}' appears again with a different title ('{title}' here, "
-                    f"'{rows[seen]['title']}' in row {first + 1})",
+                    f"'{out['title'][seen]}' in row {first_row[seen] + 1})",
                     i,
                     cols.product_id,
                     hint="fix the id or title, or pass --duplicate-products first to keep the first title",
                 )
             counts["products_with_conflicting_titles_kept_first"] = counts.get("products_with_conflicting_titles_kept_first", 0) + 1
-    products = pd.DataFrame(rows).drop(columns="_row")
+    products = pd.DataFrame(out)
     counts["products"] = len(products)
     counts["catalog_rows"] = len(frame)
     return products, row_pids
