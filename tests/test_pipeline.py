@@ -68,7 +68,7 @@ def test_models_train_and_report_from_memory(tmp_path, small_example):
 
 
 def test_a_run_directory_is_not_overwritten_and_bad_config_is_refused(tmp_path):
-    Pipeline(example_config(), tmp_path / "run", progress=False)
+    Pipeline(example_config(), tmp_path / "run", progress=False).split()
     with pytest.raises(SearchtuneError, match="--resume"):
         Pipeline(example_config(), tmp_path / "run", progress=False)
     bad = example_config()
@@ -131,3 +131,52 @@ def test_every_report_gives_intervals_and_paired_tests(tmp_path, small_example):
         assert lo <= report["metrics"][name]["ndcg@10"] <= hi and lo < hi
     assert "bm25" in report["significance"]["results"]["bm25-unstemmed"]
     assert "95% CI" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_a_run_that_failed_to_load_can_be_rerun_with_the_same_out(tmp_path):
+    from searchtune.errors import DataError
+
+    bad = example_config()
+    bad.data.catalog = str(tmp_path / "missing.csv")
+    with pytest.raises(DataError):
+        Pipeline(bad, tmp_path / "run", progress=False).load()
+    assert Pipeline(example_config(), tmp_path / "run", progress=False).load().queries  # not refused
+
+
+def test_resume_refuses_settings_that_change_the_run(tmp_path, small_example):
+    Pipeline(example_config(small_example), tmp_path / "run", progress=False).split()
+    with pytest.raises(SearchtuneError, match=r"train.learning_rate: 0.0003 → 0.1; train.epochs: 0.2 → 3.0"):
+        Pipeline(example_config(small_example, epochs=3.0, learning_rate=0.1), tmp_path / "run", resume=True,
+                 progress=False)
+    again = example_config(small_example)
+    again.evaluate.encode_batch_size = 7  # how the run goes, not what it measures: allowed
+    Pipeline(again, tmp_path / "run", resume=True, progress=False)
+
+
+def test_a_run_is_owned_by_one_live_process(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    run.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (run / ".lock").write_text(str(other.pid))
+        with pytest.raises(SearchtuneError, match=f"in use by another searchtune process \\(pid {other.pid}\\)"):
+            Pipeline(example_config(), run, progress=False)
+    finally:
+        other.kill()
+        other.wait()
+    Pipeline(example_config(), run, progress=False)  # the lock's process is gone: taken over
+    assert (run / ".lock").read_text() == str(os.getpid())
+
+
+def test_a_truncated_ranking_cache_is_made_again(tmp_path, small_example):
+    p = Pipeline(example_config(small_example), tmp_path / "run", progress=False)
+    first = p.baselines()["bm25"].metrics
+    cache = tmp_path / "run" / "runs" / "bm25.test.json"
+    cache.write_text(cache.read_text()[:50])
+    again = Pipeline(example_config(small_example), tmp_path / "run", resume=True, progress=False)
+    assert again.baselines()["bm25"].metrics == first
+    assert json.loads(cache.read_text())["run"]

@@ -217,8 +217,10 @@ class Config:
         return out
 
     def save(self, path: str | Path) -> None:
+        from .files import write_text
+
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def load(cls, path: str | Path) -> Config:
@@ -331,6 +333,29 @@ class Config:
 
 
 SECTIONS = ("data", "train", "mine", "generate", "evaluate", "index")
+# Settings that change how a run goes, not what it trains or measures: a --resume may change them.
+NOT_RESULTS = {"index": None, "generate": {"concurrency", "timeout", "max_retries", "parse_retries", "threads",
+                                           "base_url", "cache", "price_input", "price_output"},
+               "evaluate": {"encode_batch_size", "search_batch_size", "examples"}}
+
+
+def config_changes(old: Config, new: Config) -> list[str]:
+    """``section.field: old → new`` for each setting that differs and changes what a run trains or measures."""
+    a, b = old.to_dict(), new.to_dict()
+    out = []
+    for section in SECTIONS:
+        skip = NOT_RESULTS.get(section, set())
+        if section in NOT_RESULTS and skip is None:
+            continue
+        for key, value in b[section].items():
+            before = a[section].get(key)
+            if key not in skip and _plain(before) != _plain(value):
+                out.append(f"{section}.{key}: {before!r} → {value!r}")
+    return out
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
 RENAMED = {  # mine settings that took sentence-transformers' names
     "window_start": "range_min, the number of top ranks skipped (window_start 10 = range_min 9)",
     "window_end": "range_max", "margin": "relative_margin", "negatives_per_query": "num_negatives"}

@@ -6,7 +6,6 @@ timings); every model system is a search of a collection built by :mod:`searchtu
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from .bm25 import BM25Baseline
 from .config import EvalConfig
 from .data import SearchData
 from .errors import SearchtuneError
+from .files import read_json, write_json
 from .index import Hit, Index
 from .index import collection as col
 from .metrics import evaluate_run
@@ -34,12 +34,15 @@ class SystemRun:
     source: str = ""  # what produced the run (model and catalog); a cached run is reused only if it matches
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"name": self.name, "source": self.source, "run": self.run, "timings": self.timings}))
+        write_json(path, {"name": self.name, "source": self.source, "run": self.run, "timings": self.timings})
 
     @classmethod
-    def load(cls, path: Path) -> SystemRun:
-        raw = json.loads(path.read_text())
-        return cls(raw["name"], raw["run"], timings=raw.get("timings", {}), source=raw.get("source", ""))
+    def load(cls, path: Path) -> SystemRun | None:
+        """A saved ranking, or None when the file is missing or unreadable (then it is made again)."""
+        raw = read_json(path, "saved ranking")
+        if not isinstance(raw, dict) or not isinstance(raw.get("run"), dict):
+            return None
+        return cls(raw.get("name", path.stem), raw["run"], timings=raw.get("timings", {}), source=raw.get("source", ""))
 
 
 def hits_to_run(qids: list[str], hits: list[list[Hit]]) -> dict[str, dict[str, float]]:

@@ -19,13 +19,14 @@ artifact exists is not redone and training continues from its last checkpoint. L
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import logging
 import time
 from pathlib import Path
 
-from .config import Config
+from .config import Config, config_changes
 from .data import SearchData, Split, load_data, load_split_file, split_queries
 from .data.preview import preview, summary_lines
 from .errors import SearchtuneError
@@ -38,6 +39,7 @@ from .evaluate import (
     score,
     significance,
 )
+from .files import RunLock
 from .index import Index, open_index
 from .index import collection as col
 from .models import load_encoder
@@ -54,8 +56,9 @@ class Pipeline:
     """Run the whole job, or one step at a time, for one run directory."""
 
     def __init__(self, config: Config, out_dir: str | Path, *, resume: bool = False, progress: bool = True,
-                 command: str | None = None, llm_api_key: str | None = None) -> None:
+                 command: str | None = None, llm_api_key: str | None = None, check_config: bool = True) -> None:
         self.config = config.validate()
+        self.check_config = check_config  # False: evaluate an earlier run with other models (searchtune evaluate)
         self.llm_api_key = llm_api_key  # never written to disk
         self.out = Path(out_dir)
         self.resume = resume
@@ -75,10 +78,23 @@ class Pipeline:
         self._prepare_dir()
 
     def _prepare_dir(self) -> None:
-        if self.out.exists() and (self.out / "config.yaml").exists() and not self.resume:
+        """Own the run directory (``RUN/.lock``); refuse to overwrite a run, or to resume it with other settings.
+        A directory holding only the config of a run that stopped before its first result is reused."""
+        held = [p.name for p in self.out.iterdir() if p.name not in ("config.yaml", ".lock")] \
+            if self.out.is_dir() else []
+        if held and not self.resume:
             raise SearchtuneError(f"{self.out} already holds a run; pass --resume to continue it, or choose a new --out")
         self.out.mkdir(parents=True, exist_ok=True)
-        self.config.save(self.out / "config.yaml")
+        self.lock = RunLock(self.out).acquire()
+        atexit.register(self.lock.release)
+        saved = self.out / "config.yaml"
+        if self.resume and self.check_config and held and saved.exists():
+            changed = config_changes(Config.load(saved), self.config)
+            if changed:
+                self.lock.release()
+                raise SearchtuneError(f"--resume continues the run as it was set up, but these settings differ: "
+                                      f"{'; '.join(changed)}. Leave them out, or start a new run with another --out")
+        self.config.save(saved)
 
     def _timed(self, step: str, started: float) -> None:
         self.timings[f"{step}_seconds"] = round(time.perf_counter() - started, 2)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .data import SearchData
 from .evaluate import SystemRun, confidence_interval
+from .files import write_json, write_text
 
 SYSTEM_LABELS = {
     "bm25": "BM25 (stemmed, stop words)",
@@ -106,8 +107,8 @@ def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str,
         "machine": machine(),
         "command": command,
     }
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    (out_dir / "report.md").write_text(render_markdown(report))
+    write_json(out_dir / "report.json", report, indent=2)
+    write_text(out_dir / "report.md", render_markdown(report))
     return report
 
 

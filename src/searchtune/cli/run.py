@@ -110,7 +110,7 @@ def evaluate(
     if base_model:
         config.train.model = base_model
     tuned = model or (str(out / "model") if (out / "model").is_dir() else None)
-    p = Pipeline(config, out, resume=True, progress=not quiet, command=command_line())
+    p = Pipeline(config, out, resume=True, progress=not quiet, command=command_line(), check_config=False)
     if dense_model or dense_base or systems:
         try:
             w = [float(x) for x in weights.split(",")] if weights else None

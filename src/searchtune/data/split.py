@@ -34,7 +34,9 @@ class Split:
         return {"source": self.source, "train": self.train, "dev": self.dev, "test": self.test}
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False))
+        from ..files import write_json
+
+        write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> Split:

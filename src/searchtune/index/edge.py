@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 from ..errors import SearchtuneError
+from ..files import write_json
 from .base import (
     Hit,
     Index,
@@ -85,7 +86,7 @@ class EdgeIndex(Index):
         meta = {} if fresh or not self.meta_path.exists() else json.loads(self.meta_path.read_text())
         meta.update(metadata or {})
         meta.setdefault("backend", "qdrant-edge")
-        self.meta_path.write_text(json.dumps(meta, indent=2))
+        write_json(self.meta_path, meta, indent=2)
 
     def metadata(self) -> dict:
         return json.loads(self.meta_path.read_text()) if self.meta_path.exists() else {}

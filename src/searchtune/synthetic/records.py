@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import DataError, SearchtuneError
+from ..files import write_json
 
 
 @dataclass
@@ -27,7 +28,7 @@ def write_queries(path: str | Path, records: list[SyntheticQuery], stats: dict |
             f.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
     tmp.replace(path)
     if stats is not None:
-        path.with_name(path.stem + ".stats.json").write_text(json.dumps(stats, indent=2))
+        write_json(path.with_name(path.stem + ".stats.json"), stats, indent=2)
 
 
 def read_queries(path: str | Path) -> list[SyntheticQuery]:

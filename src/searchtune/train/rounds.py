@@ -31,6 +31,7 @@ from typing import Protocol
 from ..config import MineConfig, TrainConfig
 from ..data import SearchData, Split
 from ..errors import SearchtuneError
+from ..files import write_json
 from ..index import Index
 from ..models import load_encoder
 from .negatives import load_pools, mine, pools, read_mined, write_mined
@@ -114,7 +115,7 @@ def train_with_mining(data: SearchData, split: Split, train_cfg: TrainConfig, mi
         res.dev = evaluator.score(res.model, f"round-{res.round}")
         res.timings["index_and_dev_seconds"] = round(time.perf_counter() - t, 1)
         logger.info("round %d (%s): dev %s %.4f", res.round, res.source, metric, res.dev.get(metric, float("nan")))
-        (root / f"round-{res.round}" / "round.json").write_text(json.dumps(asdict(res), indent=2))
+        write_json(root / f"round-{res.round}" / "round.json", asdict(res), indent=2)
 
     best = None
     if mine_cfg.source == "bm25":
@@ -152,7 +153,7 @@ def train_with_mining(data: SearchData, split: Split, train_cfg: TrainConfig, mi
                 records, mstats = _mine_round(data, split, train_cfg, mine_cfg, previous, f"round-{r - 1}",
                                               evaluator, progress)
                 write_mined(mined_path, records)
-                stats_path.write_text(json.dumps(mstats, indent=2))
+                write_json(stats_path, mstats, indent=2)
             init = previous if mine_cfg.source == "model" else None
             path, timings, stats = train_round(r, init, pools(records), {"round": r, "negatives": mine_cfg.source})
             res = RoundResult(r, mine_cfg.source, path, timings=timings, mining=mstats, training=stats)
@@ -174,7 +175,7 @@ def train_with_mining(data: SearchData, split: Split, train_cfg: TrainConfig, mi
         result.soup = _soup(results, mine_cfg, root, evaluator=evaluator, resume=resume, metric=metric)
         if result.soup["model"] != best.model:
             result.best_round, result.best_model = result.soup["round"], result.soup["model"]
-    (root / "rounds.json").write_text(json.dumps(result.to_dict(), indent=2))
+    write_json(root / "rounds.json", result.to_dict(), indent=2)
     return result
 
 
@@ -221,7 +222,7 @@ def _soup(results: list[RoundResult], mine_cfg: MineConfig, root: Path, *, evalu
     res = greedy_soup(candidates, root, score, scores=known)
     res["seconds"] = round(time.perf_counter() - t, 1)
     res["round"] = names[res["model"]]
-    done.write_text(json.dumps(res, indent=2))
+    write_json(done, res, indent=2)
     return res
 
 

@@ -21,6 +21,7 @@ from ..config import TrainConfig
 from ..data import SearchData, Split
 from ..encode import embedding_dim
 from ..errors import SearchtuneError
+from ..files import write_json
 from ..models import load_encoder, model_kind
 from .rows import training_rows
 
@@ -233,7 +234,7 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
         "kind": config.kind,
         **(extra_stats or {}),
     }
-    (model_dir / "training_stats.json").write_text(json.dumps(stats, indent=2))
+    write_json(model_dir / "training_stats.json", stats, indent=2)
     (model_dir / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
     return TrainResult(model_dir, stats)
 
