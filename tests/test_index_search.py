@@ -113,3 +113,18 @@ def test_bm25_stems_and_drops_stop_words():
     assert run["none"] == {}
     plain = BM25Baseline(stem=False).index(PRODUCTS["product_id"].tolist(), PRODUCTS["text"].tolist())
     assert plain.search({"q": "the drills"}, k=10)["q"] == {}
+
+
+def test_a_one_megabyte_text_is_cut_to_what_the_model_reads_before_tokenising(splade):
+    import time
+
+    from searchtune.encode import CHARS_PER_TOKEN, capped
+
+    huge = "cordless drill with two batteries " * 30_000  # ~1 MB
+    limit = splade.max_seq_length * CHARS_PER_TOKEN
+    assert [len(t) for t in capped(splade, [huge, "saw"])] == [limit, 3]
+    t = time.perf_counter()
+    vectors = encode_sparse(splade, [huge, "garden hose"], batch_size=2)
+    assert time.perf_counter() - t < 5  # the whole megabyte was never tokenised
+    same = encode_sparse(splade, [huge[:limit]])
+    assert np.allclose(vectors[0].toarray(), same[0].toarray(), atol=1e-4)

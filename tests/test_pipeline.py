@@ -55,6 +55,7 @@ def test_models_train_and_report_from_memory(tmp_path, small_example):
     assert base is p.systems["base"] and base.timings["index"]["documents"] == 120
     model = p.train()
     assert model == tmp_path / "run" / "model" and p.training["steps"] > 0 and p.mining is None
+    assert not (tmp_path / "run" / "checkpoints").exists()  # removed once the model is saved
     tuned = p.evaluate_model("finetuned", str(model))
     report = p.report()
     assert report["timings"]["training"]["steps"] == p.training["steps"]

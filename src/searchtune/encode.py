@@ -10,6 +10,15 @@ import numpy as np
 import scipy.sparse as sp
 
 SIDES = ("query", "document")
+CHARS_PER_TOKEN = 16  # generous: text past max_seq_length x this many characters can never reach the model
+
+
+def capped(model, texts: list[str]) -> list[str]:
+    """Texts cut to what the model can read before tokenising: a 1 MB product text costs a tokeniser pass and
+    memory of its whole length otherwise, though only max_seq_length tokens are kept. Batches are sorted by
+    length inside sentence-transformers' encode, so long texts share batches with long ones."""
+    limit = max(1, int(getattr(model, "max_seq_length", None) or 512)) * CHARS_PER_TOKEN
+    return [t if len(t) <= limit else t[:limit] for t in texts]
 
 
 def is_sparse(model) -> bool:
@@ -47,7 +56,7 @@ def encode_sparse(model, texts: list[str], *, kind: str = "document", batch_size
         return sp.csr_matrix((0, len(model.tokenizer)), dtype=np.float32)
     fn = model.encode_query if kind == "query" else model.encode_document
     with autocast(model, precision):
-        emb = fn(list(texts), batch_size=batch_size, convert_to_tensor=True, convert_to_sparse_tensor=True,
+        emb = fn(capped(model, texts), batch_size=batch_size, convert_to_tensor=True, convert_to_sparse_tensor=True,
                  show_progress_bar=show_progress)
     emb = emb.coalesce().cpu()
     rows, cols = emb.indices().numpy()
@@ -71,7 +80,7 @@ def encode_dense(model, texts: list[str], *, kind: str = "document", batch_size:
         return np.zeros((0, size), dtype=np.float32)
     fn = model.encode_query if kind == "query" else model.encode_document
     with autocast(model, precision):
-        emb = fn(list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=show_progress)
+        emb = fn(capped(model, texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=show_progress)
     emb = np.asarray(emb, dtype=np.float32)
     if dim:
         emb = emb[:, :dim]

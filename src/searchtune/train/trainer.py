@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -236,6 +237,7 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
     }
     write_json(model_dir / "training_stats.json", stats, indent=2)
     (model_dir / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+    shutil.rmtree(ckpt_dir, ignore_errors=True)  # the model is saved: the checkpoints (~100 MB) served only resume
     return TrainResult(model_dir, stats)
 
 
