@@ -208,6 +208,62 @@ def test_settings_are_stored_0600_and_never_returned_in_clear(workspace, searcht
     assert "OPENAI_API_KEY" not in env.read_text()
 
 
+def test_settings_keep_comments_and_refuse_separator_characters(workspace, searchtune_home):
+    c, _ = client_for(workspace)
+    env = searchtune_home / ".env"
+    env.write_text("# mine: do not lose\nexport OPENAI_API_KEY='abc def'\nUNRELATED=1\n")
+    assert c.put("/api/settings", json={"HF_TOKEN": "hf_x"}).status_code == 200
+    text = env.read_text()
+    assert "# mine: do not lose" in text and "export OPENAI_API_KEY='abc def'" in text and "UNRELATED=1" in text
+    for evil in ("a\u2028QDRANT_URL=http://evil", "a\u2029b", "a\x00b", "a\u200bb"):
+        r = c.put("/api/settings", json={"HF_TOKEN": evil})
+        assert r.status_code == 400 and "U+" in r.json()["error"]
+    assert "evil" not in env.read_text() and stat.S_IMODE(env.stat().st_mode) == 0o600
+
+
+def test_remote_mode_works_for_its_own_names_and_reads_are_guarded_like_writes(workspace):
+    tmp, data, runs = workspace
+    studio = Studio(data_roots=[data], runs_dir=runs, token="T0k3n", host="0.0.0.0", port=PORT,
+                    extra_hosts=["studio.example.org"])
+    c = TestClient(create_app(studio), base_url=f"http://studio.example.org:{PORT}")
+    auth = {"Authorization": "Bearer T0k3n"}
+    assert c.put("/api/settings", json={"HF_TOKEN": "x"}, headers=auth).status_code == 200  # a write, remotely
+    local = Studio(data_roots=[data], runs_dir=runs, port=PORT)
+    rebound = TestClient(create_app(local), base_url=f"http://attacker.example:{PORT}")
+    for path in ("/api/settings", "/api/jobs", "/api/files", "/api/runs"):  # DNS rebinding: reads refused too
+        assert rebound.get(path).status_code == 403
+    ok = TestClient(create_app(local), base_url=f"http://127.0.0.1:{PORT}")
+    assert ok.get("/api/runs", headers={"Origin": "http://evil.example"}).status_code == 403
+
+
+def test_bodies_are_capped_and_broken_files_never_give_a_500(workspace):
+    tmp, data, runs = workspace
+    c, _ = client_for(workspace)
+    big = c.post("/api/search", content=b'{"query": "' + b"x" * (2 << 20) + b'"}', headers=JSON)
+    assert big.status_code == 413
+    deep = c.post("/api/search", content=b"[" * 100_000 + b"]" * 100_000, headers=JSON)
+    assert deep.status_code == 400
+    broken = runs / "broken"
+    broken.mkdir()
+    (broken / "report.json").write_text('{"metrics": {"bm25": ')
+    listed = c.get("/api/runs")
+    assert listed.status_code == 200 and any(r["name"] == "broken" and r.get("note") for r in listed.json()["runs"])
+    assert c.get("/api/models").status_code == 200
+    assert c.get("/api/runs/broken").status_code == 422
+
+
+def test_url_credentials_never_reach_the_job_store(searchtune_home):
+    from searchtune.jobs import JobStore
+
+    store = JobStore()
+    job = store.create("pipeline", {"index": {"qdrant_url": "https://admin:s3cret@q.example:6333"}},
+                       command="searchtune pipeline --qdrant-url https://admin:s3cret@q.example:6333")
+    raw = (searchtune_home / "jobs.db").read_bytes() + b"".join(
+        p.read_bytes() for p in searchtune_home.glob("jobs.db-*"))
+    assert b"s3cret" not in raw and "***@q.example" in job.command
+    assert stat.S_IMODE((searchtune_home / "jobs.db").stat().st_mode) == 0o600
+
+
 # -- the browser ---------------------------------------------------------------------
 CHROMIUM = "/usr/bin/chromium"
 

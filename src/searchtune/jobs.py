@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .errors import SearchtuneError
 from .home import home
+from .settings import redact
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,9 @@ class JobStore:
         self.logs.mkdir(exist_ok=True)
         with self._connect() as db:
             self._migrate(db)
+        for f in (self.path, self.path.with_name(self.path.name + "-wal"), self.path.with_name(self.path.name + "-shm")):
+            if f.exists():
+                os.chmod(f, 0o600)  # configs and commands of every job: the owner's only
 
     # -- plumbing --------------------------------------------------------
     @contextlib.contextmanager
@@ -170,15 +174,15 @@ class JobStore:
         with self._write() as db:
             db.execute("INSERT INTO jobs (id, kind, status, config, command, created_at, log_path, out_dir, origin) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (job_id, kind, status, json.dumps(config or {}, default=str), command, time.time(), log_path,
-                        out_dir, origin))
+                       (job_id, kind, status, redact(json.dumps(config or {}, default=str)),
+                        redact(command) if command else command, time.time(), log_path, out_dir, origin))
         Path(log_path).touch()
         return self.get(job_id)
 
     def _update(self, job_id: str, only_if: tuple[str, ...] | None = None, **values) -> bool:
         for key in ("config", "metrics", "artifacts"):
             if key in values:
-                values[key] = json.dumps(values[key], default=str)
+                values[key] = redact(json.dumps(values[key], default=str))
         sets = ", ".join(f"{k} = ?" for k in values)
         sql = f"UPDATE jobs SET {sets} WHERE id = ?"
         args = [*values.values(), job_id]

@@ -80,7 +80,7 @@ class Pipeline:
     def _prepare_dir(self) -> None:
         """Own the run directory (``RUN/.lock``); refuse to overwrite a run, or to resume it with other settings.
         A directory holding only the config of a run that stopped before its first result is reused."""
-        held = [p.name for p in self.out.iterdir() if p.name not in ("config.yaml", ".lock")] \
+        held = [p.name for p in self.out.iterdir() if p.name not in ("config.yaml", ".lock", "studio-config.yaml")] \
             if self.out.is_dir() else []
         if held and not self.resume:
             raise SearchtuneError(f"{self.out} already holds a run; pass --resume to continue it, or choose a new --out")

@@ -35,7 +35,7 @@ def read_env(path: Path | None = None) -> dict[str, str]:
     if not path.exists():
         return {}
     out = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").split("\n"):  # "\n" only: U+2028 is not a line break here
         m = _LINE.match(line)
         if m and not line.lstrip().startswith("#"):
             value = m.group(2).strip()
@@ -59,26 +59,52 @@ def masked(path: Path | None = None) -> dict[str, dict]:
             for k, label in KEYS.items()}
 
 
+_URL_CREDENTIALS = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s:@]+(?::[^/\s@]*)?@")
+
+
+def redact(text: str) -> str:
+    """``https://user:secret@host`` → ``https://***@host``: credentials in URLs never reach a record."""
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
+
+
+def _check_value(key: str, value: str) -> str:
+    """A value safe on one line of .env: no control, format or line/paragraph separator characters (U+2028
+    would start a second line for some readers), quoted when it holds spaces, '#' or quotes."""
+    import unicodedata
+
+    bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if bad is not None:
+        raise SearchtuneError(f"{key}: a value cannot contain the control or separator character U+{ord(bad):04X}")
+    if not any(c in value for c in " #'\"\\$`"):
+        return value
+    if "'" not in value:
+        return f"'{value}'"
+    raise SearchtuneError(f"{key}: a value with spaces or '#' cannot also contain a single quote")
+
+
 def write_env(updates: dict[str, str | None], path: Path | None = None) -> None:
-    """Set (or, with an empty value / None, remove) keys; the file is created 0600 and stays 0600."""
+    """Set (or, with an empty value / None, remove) keys, line by line: the user's other lines, comments and
+    quoting stay as they are. The file is created 0600 and stays 0600; it is replaced atomically."""
+    from .files import write_text
+
     path = path or env_path()
+    lines_for: dict[str, str | None] = {}
     for key, value in updates.items():
         if key not in KEYS:
             raise SearchtuneError(f"unknown setting '{key}'; known: {', '.join(KEYS)}")
-        if value is not None and ("\n" in value or "\r" in value):
-            raise SearchtuneError(f"{key}: a value cannot contain a line break")
-    values = read_env(path)
-    for key, value in updates.items():
-        if value:
-            values[key] = value
+        lines_for[key] = f"{key}={_check_value(key, value)}" if value else None
+    old = path.read_text(encoding="utf-8").rstrip("\n").split("\n") if path.exists() else ["# searchtune settings; keep private"]
+    out, done = [], set()
+    for line in old:
+        m = _LINE.match(line)
+        key = m.group(1) if m and not line.lstrip().startswith("#") else None
+        if key in lines_for:
+            if key not in done and lines_for[key] is not None:
+                out.append(lines_for[key])
+            done.add(key)
         else:
-            values.pop(key, None)
+            out.append(line)
+    out += [line for key, line in lines_for.items() if key not in done and line is not None]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".env.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write("# written by searchtune studio; keep private\n")
-        for key, value in values.items():
-            f.write(f"{key}={value}\n")
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    write_text(path, "\n".join(out) + "\n", mode=0o600)
+    os.chmod(path, 0o600)

@@ -178,6 +178,9 @@ def studio(
     data_root: Annotated[list[Path] | None, typer.Option(help="Folder data files may come from (repeatable; "
                                                                  "default: the current folder).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder runs are written to.")] = Path("runs"),
+    allowed_host: Annotated[list[str] | None, typer.Option(help="Another name or address the studio is reached "
+                                                                "by (repeatable; the bound address and this "
+                                                                "machine's names are allowed already).")] = None,
 ) -> None:
     """Start the local web dashboard (train, evaluate, search, collections, jobs, settings)."""
     setup_logging()
@@ -187,7 +190,8 @@ def studio(
 
         url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
         out_console.print(f"searchtune studio on {url}  (Ctrl-C to stop)")
-        serve(host=host, port=port, token=token, data_roots=data_root or [Path.cwd()], runs_dir=runs_dir)
+        serve(host=host, port=port, token=token, data_roots=data_root or [Path.cwd()], runs_dir=runs_dir,
+              allowed_hosts=allowed_host or [])
 
     run_job(body)
 

@@ -4,9 +4,13 @@ Safety model:
 - bound to 127.0.0.1 by default; binding anywhere else needs a token, and then
   every request must carry it (``Authorization: Bearer`` or ``X-Searchtune-Token``;
   the page itself may be opened once with ``?token=``);
-- every state-changing request must be JSON (a cross-site form cannot send
-  that without a CORS preflight, which is never granted), carry a Host header
-  naming this server (no DNS rebinding) and an Origin, if any, of this server;
+- every request, read or write, must carry a Host header naming this server
+  (no DNS rebinding: the bound address, loopback names, this machine's names
+  and addresses, and each ``--allowed-host``) and an Origin, if any, of this
+  server; every state-changing request must be JSON (a cross-site form cannot
+  send that without a CORS preflight, which is never granted);
+- request bodies are capped at 1 MB and parsed defensively (a deeply nested
+  body is a 400, not a 500); a broken file in one run is skipped with a note;
 - file arguments are paths relative to the allowed data roots, run names are
   plain names inside the runs directory: absolute paths, ``..`` and links out
   of those roots are refused (:mod:`.workspace`).
@@ -15,6 +19,7 @@ Safety model:
 from __future__ import annotations
 
 import hmac
+import json
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -26,11 +31,12 @@ from ..errors import SearchtuneError
 from ..models import BUNDLED
 from .workspace import STATIC, Studio
 
+MAX_BODY = 1 << 20  # the largest request the page sends is a few KB
+
 
 def create_app(studio: Studio) -> FastAPI:
     app = FastAPI(title="searchtune studio", version=__version__, docs_url=None, redoc_url=None)
-    allowed_hosts = {f"127.0.0.1:{studio.port}", f"localhost:{studio.port}", f"{studio.host}:{studio.port}",
-                     "testserver"}
+    allowed_hosts = studio.allowed_hosts()
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -43,13 +49,17 @@ def create_app(studio: Studio) -> FastAPI:
                 given = request.query_params.get("token", "")
             if not hmac.compare_digest(given.encode(), studio.token.encode()):
                 return JSONResponse({"error": "missing or wrong token"}, status_code=401)
+        host = request.headers.get("host", "").lower()
+        if host not in allowed_hosts:
+            return JSONResponse({"error": f"refused: unexpected Host '{host}' (start the studio with "
+                                          "--allowed-host NAME to reach it by that name)"}, status_code=403)
+        origin = request.headers.get("origin")
+        if origin and origin.split("://", 1)[-1].lower() != host:
+            return JSONResponse({"error": "refused: cross-origin request"}, status_code=403)
         if request.method not in ("GET", "HEAD", "OPTIONS"):
-            host = request.headers.get("host", "")
-            if host not in allowed_hosts:
-                return JSONResponse({"error": f"refused: unexpected Host '{host}'"}, status_code=403)
-            origin = request.headers.get("origin")
-            if origin and origin.split("://", 1)[-1] != host:
-                return JSONResponse({"error": "refused: cross-origin request"}, status_code=403)
+            length = request.headers.get("content-length", "")
+            if length.isdigit() and int(length) > MAX_BODY:
+                return JSONResponse({"error": f"refused: the body is over {MAX_BODY // 1024} KB"}, status_code=413)
             if not request.headers.get("content-type", "").startswith("application/json"):
                 return JSONResponse({"error": "refused: send JSON (Content-Type: application/json)"},
                                     status_code=415)
@@ -64,10 +74,15 @@ def create_app(studio: Studio) -> FastAPI:
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
     async def body(request: Request) -> dict:
+        raw = bytearray()
+        async for chunk in request.stream():  # capped as it arrives, also without a Content-Length
+            raw += chunk
+            if len(raw) > MAX_BODY:
+                raise HTTPException(413, f"the body is over {MAX_BODY // 1024} KB")
         try:
-            data = await request.json()
-        except ValueError:
-            raise HTTPException(400, "the request body is not valid JSON") from None
+            data = json.loads(raw or b"null")
+        except (ValueError, RecursionError):
+            raise HTTPException(400, "the request body is not valid JSON (or nests too deeply)") from None
         if not isinstance(data, dict):
             raise HTTPException(400, "the request body must be a JSON object")
         return data
@@ -160,12 +175,12 @@ def create_app(studio: Studio) -> FastAPI:
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 8765, token: str | None = None, data_roots=None,
-          runs_dir: str | Path = "runs") -> None:
+          runs_dir: str | Path = "runs", allowed_hosts: list[str] | None = None) -> None:
     import uvicorn
 
     if host not in ("127.0.0.1", "localhost", "::1") and not token:
         raise SearchtuneError(f"binding to {host} exposes the studio to the network: pass --token (or set "
                               "SEARCHTUNE_STUDIO_TOKEN); every request will have to carry it")
     studio = Studio(data_roots=[Path(r) for r in (data_roots or [Path.cwd()])], runs_dir=Path(runs_dir),
-                    token=token, host=host, port=port)
+                    token=token, host=host, port=port, extra_hosts=allowed_hosts or [])
     uvicorn.run(create_app(studio), host=host, port=port, log_level="warning")

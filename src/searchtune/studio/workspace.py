@@ -31,7 +31,9 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
 
 class Studio:
     def __init__(self, *, data_roots: list[Path], runs_dir: Path, token: str | None = None,
-                 host: str = "127.0.0.1", port: int = 8765, store: JobStore | None = None) -> None:
+                 host: str = "127.0.0.1", port: int = 8765, store: JobStore | None = None,
+                 extra_hosts: list[str] | None = None) -> None:
+        self.extra_hosts = list(extra_hosts or [])
         self.data_roots = [Path(r).resolve() for r in data_roots]
         self.runs_dir = Path(runs_dir).resolve()
         self.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -39,6 +41,26 @@ class Studio:
         self.host, self.port = host, port
         self.store = store or JobStore()
         self.store.reconcile()  # a restarted studio shows the truth about jobs that died with it
+
+    def allowed_hosts(self) -> set[str]:
+        """The Host headers this server answers to: loopback names, the bound address, this machine's names and
+        addresses when bound to all of them, and ``--allowed-host`` (with the port, or without it for port 80)."""
+        import socket
+
+        names = {"127.0.0.1", "localhost", "[::1]", self.host, *self.extra_hosts}
+        if self.host in ("0.0.0.0", "::", ""):
+            try:
+                hostname = socket.gethostname()
+                names |= {hostname, socket.getfqdn()} | set(socket.gethostbyname_ex(hostname)[2])
+            except OSError:
+                pass
+        out = set()
+        for name in filter(None, names):
+            name = name.lower()
+            if ":" in name and not name.startswith("["):
+                name = f"[{name}]"  # an IPv6 address in a Host header
+            out |= {f"{name}:{self.port}"} | ({name} if self.port == 80 else set())
+        return out
 
     # -- paths ---------------------------------------------------------------
     def data_path(self, rel: str) -> Path:
@@ -180,7 +202,10 @@ class Studio:
                                        "phase": path.parent.name if path.parent != out else "train"})
                 offset += last
             for f in sorted(out.glob("rounds/round-*/round.json"), key=lambda p: int(p.parent.name.split("-")[1])):
-                r = json.loads(f.read_text())
+                try:
+                    r = json.loads(f.read_text())
+                except (ValueError, OSError):
+                    continue  # a round being written, or a broken file: left out of the chart
                 rounds.append({"round": r["round"], "source": r["source"], "dev_ndcg@10": r["dev"].get("ndcg@10")})
         return {"job": job.to_dict(), "loss": points, "rounds": rounds}
 
@@ -193,8 +218,11 @@ class Studio:
             report = d / "report.json"
             entry = {"name": d.name, "has_model": (d / "model" / "config.json").exists(), "report": report.exists()}
             if report.exists():
-                r = json.loads(report.read_text())
-                entry["ndcg@10"] = {k: v.get("ndcg@10") for k, v in r.get("metrics", {}).items()}
+                try:
+                    r = json.loads(report.read_text())
+                    entry["ndcg@10"] = {k: v.get("ndcg@10") for k, v in r.get("metrics", {}).items()}
+                except (ValueError, OSError, AttributeError, TypeError):
+                    entry["report"], entry["note"] = False, "report.json is unreadable"
             out.append(entry)
         return out
 
@@ -202,7 +230,11 @@ class Studio:
         path = self.run_path(name) / "report.json"
         if not path.exists():
             raise HTTPException(404, f"run '{name}' has no report yet")
-        return json.loads(path.read_text())
+        try:
+            return json.loads(path.read_text())
+        except (ValueError, OSError):
+            raise HTTPException(422, f"run '{name}': report.json is unreadable; rerun with --resume to write it "
+                                     "again") from None
 
     def collections(self) -> list[dict]:
         from ..index import default_data_dir
