@@ -128,3 +128,26 @@ def test_a_one_megabyte_text_is_cut_to_what_the_model_reads_before_tokenising(sp
     assert time.perf_counter() - t < 5  # the whole megabyte was never tokenised
     same = encode_sparse(splade, [huge[:limit]])
     assert np.allclose(vectors[0].toarray(), same[0].toarray(), atol=1e-4)
+
+
+def test_an_index_build_cut_off_midway_is_built_again_not_reused(splade, tmp_path, monkeypatch):
+    loaded = {"sparse_base": splade}
+    models = col.Models(sparse_base="splade-tiny")
+    data = SearchData(PRODUCTS)
+    with EdgeIndex("c", tmp_path, batch_size=2) as ix:
+        real = EdgeIndex.upsert
+        calls = []
+
+        def dies_on_the_second_batch(self, *args, **kw):
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyboardInterrupt  # the user's Ctrl-C, or a kill, mid-way through the catalog
+            return real(self, *args, **kw)
+
+        monkeypatch.setattr(EdgeIndex, "upsert", dies_on_the_second_batch)
+        with pytest.raises(KeyboardInterrupt):
+            col.build(ix, data, models, progress=False, loaded=loaded, chunk_size=2)
+        monkeypatch.setattr(EdgeIndex, "upsert", real)
+        stats = col.build(ix, data, models, progress=False, loaded=loaded, chunk_size=2)
+        assert not stats["reused"] and ix.count() == len(PRODUCTS)
+        assert col.build(ix, data, models, progress=False, loaded=loaded)["reused"]
