@@ -96,18 +96,15 @@ def build_product_text(
     description_chars: int = 300,
     attribute_chars: int = 0,
 ) -> str:
-    title, brand = clean(title), clean(brand)
+    return join_product_text(clean(title), clean(brand), truncate(clean(description), description_chars),
+                             format_bullets(bullets) if bullets else "", clean(category.replace(">", " > ")),
+                             truncate(format_attributes(attributes), attribute_chars) if attributes else "")
+
+
+def join_product_text(title: str, brand: str, description: str, bullets: str, category: str, attributes: str) -> str:
+    """The product text from parts already cleaned, cut and formatted (the loader prepares each once)."""
     head = f"{brand} {title}" if brand and brand.lower() not in title.lower() else title
-    parts = [head]
-    if description:
-        parts.append(truncate(clean(description), description_chars))
-    if bullets:
-        parts.append(format_bullets(bullets))
-    if category:
-        parts.append(clean(category.replace(">", " > ")))
-    if attributes:
-        parts.append(truncate(format_attributes(attributes), attribute_chars))
-    return " | ".join(p for p in parts if p)
+    return " | ".join(p for p in (head, description, bullets, category, attributes) if p)
 
 
 def derived_product_id(text: str) -> str:

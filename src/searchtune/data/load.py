@@ -21,10 +21,11 @@ from ..errors import DataError
 from .attributes import attribute_texts, wide_columns
 from .catalog import (
     attribute_pairs,
-    build_product_text,
     clean,
     derived_product_id,
+    format_attributes,
     format_bullets,
+    join_product_text,
     normalise_query,
     truncate,
 )
@@ -246,8 +247,10 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
             raise table.error("empty product title", i, cols.title,
                               hint="fill in the title, or remove the row")
         pairs = attribute_pairs(attrs[i]) if attrs[i] else []
-        text = build_product_text(title, brands[i], descs[i], bullets[i], pairs, cats[i], config.description_chars,
-                                  config.attribute_chars)
+        brand, desc, cat = clean(brands[i]), truncate(clean(descs[i]), config.description_chars), clean(cats[i])
+        bullet = format_bullets(bullets[i]) if bullets[i] else ""
+        text = join_product_text(title, brand, desc, bullet, cat.replace(">", " > ") if ">" in cat else cat,
+                                 truncate(format_attributes(pairs), config.attribute_chars) if pairs else "")
         if given_ids is not None:
             pid = given_ids[i]
             if not pid:
@@ -259,10 +262,9 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
         if seen is None:
             by_id[pid] = len(first_row)
             first_row.append(i)
-            for key, value in (("product_id", pid), ("title", title), ("brand", clean(brands[i])), ("text", text),
-                               ("category", clean(cats[i])), ("attributes", "; ".join(f"{k}={v}" for k, v in pairs)),
-                               ("bullets", format_bullets(bullets[i]) if bullets[i] else ""),
-                               ("description", truncate(clean(descs[i]), config.description_chars))):
+            for key, value in (("product_id", pid), ("title", title), ("brand", brand), ("text", text),
+                               ("category", cat), ("attributes", "; ".join(f"{k}={v}" for k, v in pairs)),
+                               ("bullets", bullet), ("description", desc)):
                 out[key].append(value)
         elif out["title"][seen] != title:
             if config.duplicate_products != "first":
