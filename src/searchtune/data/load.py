@@ -249,7 +249,7 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
         pairs = attribute_pairs(attrs[i]) if attrs[i] else []
         brand, desc, cat = clean(brands[i]), truncate(clean(descs[i]), config.description_chars), clean(cats[i])
         bullet = format_bullets(bullets[i]) if bullets[i] else ""
-        text = join_product_text(title, brand, desc, bullet, cat.replace(">", " > ") if ">" in cat else cat,
+        text = join_product_text(title, brand, desc, bullet, clean(cat.replace(">", " > ")) if ">" in cat else cat,
                                  truncate(format_attributes(pairs), config.attribute_chars) if pairs else "")
         if given_ids is not None:
             pid = given_ids[i]
