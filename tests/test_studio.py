@@ -236,6 +236,17 @@ def test_remote_mode_works_for_its_own_names_and_reads_are_guarded_like_writes(w
     assert ok.get("/api/runs", headers={"Origin": "http://evil.example"}).status_code == 403
 
 
+def test_a_run_in_use_by_a_job_is_refused_at_once(workspace):
+    c, studio = client_for(workspace)
+    tmp, data, runs = workspace
+    job = studio.store.create("pipeline", {}, out_dir=str((runs / "r1").resolve()), origin="studio",
+                              status="running")
+    studio.store.set_pid(job.id, os.getpid())
+    r = c.post("/api/jobs", json={"kind": "pipeline", "name": "r1", "resume": True,
+                                  "config": {"data": {"data": "shop/catalog.csv"}}})
+    assert r.status_code == 409 and job.id in r.json()["error"]
+
+
 def test_bodies_are_capped_and_broken_files_never_give_a_500(workspace):
     tmp, data, runs = workspace
     c, _ = client_for(workspace)

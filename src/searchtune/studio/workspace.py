@@ -108,6 +108,11 @@ class Studio:
         out = self.run_path(name, must_exist=False)
         if out.exists() and any(out.iterdir()) and not spec.get("resume") and kind != "evaluate":
             raise HTTPException(409, f"run '{name}' exists; choose another name or tick resume")
+        self.store.reconcile()
+        busy = [j for status in ("queued", "running") for j in self.store.list(status=status)
+                if j.out_dir == str(out)]
+        if busy:  # the run's lock would refuse it too, but only once the job had started
+            raise HTTPException(409, f"run '{name}' is in use by job {busy[0].id}; wait for it or cancel it")
         config = self._config(spec.get("config") or {})
         if not (config.data.data or config.data.catalog) and not (kind == "evaluate" and out.is_dir()):
             raise HTTPException(400, "choose the data: one file, or a catalog and a judgments file")
