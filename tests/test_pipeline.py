@@ -132,6 +132,8 @@ def test_every_report_gives_intervals_and_paired_tests(tmp_path, small_example):
         assert lo <= report["metrics"][name]["ndcg@10"] <= hi and lo < hi
     assert "bm25" in report["significance"]["results"]["bm25-unstemmed"]
     assert "95% CI" in (tmp_path / "run" / "report.md").read_text()
+    assert report["source"]["files"][0]["encoding"] == "utf-8"  # how the data was read is part of the report
+    assert report["source"]["columns"]["title"] == "title"
 
 
 def test_a_run_that_failed_to_load_can_be_rerun_with_the_same_out(tmp_path):

@@ -75,7 +75,7 @@ def machine() -> str:
 def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str, dict[str, float]], examples,
                  config: dict, counts: dict, split_sizes: dict, timings: dict, command: str | None,
                  mining: dict | None = None, significance: dict | None = None, fusion: dict | None = None,
-                 synthetic: dict | None = None) -> dict:
+                 synthetic: dict | None = None, source: dict | None = None) -> dict:
     metrics = {name: {k: round(v, 4) for k, v in s.metrics.items()} for name, s in systems.items()}
     ref = metrics.get("bm25")
     changes = {}
@@ -97,6 +97,7 @@ def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str,
         },
         "split": split_sizes,
         "counts": counts,
+        "source": source,
         "config": config,
         "timings": timings,
         "examples": examples,
@@ -234,7 +235,18 @@ def render_markdown(report: dict) -> str:
         out += mining_section(report["mining"])
     if syn:
         out += ["## Synthetic queries", "", "```json", json.dumps(syn, indent=1), "```", ""]
-    out += ["## Data", ""] + [f"- {k.replace('_', ' ')}: {v}" for k, v in report["counts"].items()]
+    out += ["## Data", ""]
+    src = report.get("source") or {}
+    for f in src.get("files", []):
+        out.append(f"- read `{f['file']}`: {f['format']}, encoding {f.get('encoding') or '(binary)'}, {f['rows']:,} rows"
+                   + (f" ({f['encoding_note']})" if f.get("encoding_note") else ""))
+    if src.get("columns"):
+        out.append("- columns: " + ", ".join(f"{role} = `{col}` ({src['how'].get(role, 'name')})"
+                                              for role, col in src["columns"].items())
+                   + (f", {src['attribute_columns']} attribute columns" if src.get("attribute_columns") else "")
+                   + (f"; {src['ignored_columns']} columns not used" if src.get("ignored_columns") else ""))
+    out += [f"- warning: {w}" for w in src.get("warnings", [])]
+    out += [f"- {k.replace('_', ' ')}: {v}" for k, v in report["counts"].items()]
     out += [f"- split ({split.get('source')}): train {split.get('train')}, dev {split.get('dev')}, test {split.get('test')}", ""]
     out += ["## Timings", "", "```json", json.dumps(report["timings"], indent=1), "```", ""]
     out += ["## Config", "", "```json", json.dumps(report["config"], indent=1), "```", ""]
