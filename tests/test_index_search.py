@@ -151,3 +151,39 @@ def test_an_index_build_cut_off_midway_is_built_again_not_reused(splade, tmp_pat
         stats = col.build(ix, data, models, progress=False, loaded=loaded, chunk_size=2)
         assert not stats["reused"] and ix.count() == len(PRODUCTS)
         assert col.build(ix, data, models, progress=False, loaded=loaded)["reused"]
+
+
+def test_the_fast_splade_path_equals_sentence_transformers(splade):
+    """fp32: the same nonzero terms and values within 1e-5, for documents and queries, odd lengths, an empty
+    string, a batch of one."""
+    from searchtune import fast_splade
+    from searchtune.encode import encode
+
+    assert fast_splade.supported(splade)
+    texts = ["Cordless drill 18V with two batteries", "", "a", "saw " * 300, "Garden hose, 50 ft, kink-free"]
+    for kind in ("document", "query"):
+        fn = splade.encode_query if kind == "query" else splade.encode_document
+        for batch in (texts, texts[:1]):
+            ref = fn(batch, batch_size=2, convert_to_tensor=True, convert_to_sparse_tensor=True).coalesce()
+            rows, cols = ref.indices().numpy()
+            expected = sp.csr_matrix((ref.values().numpy(), (rows, cols)), shape=ref.shape)
+            expected.eliminate_zeros()
+            got = encode(splade, batch, kind, batch_size=2, precision="fp32")
+            assert got.shape == expected.shape
+            for i in range(len(batch)):
+                assert got[i].indices.tolist() == sorted(expected[i].indices.tolist())
+            assert abs(got - expected).max() < 1e-5
+
+
+def test_an_unknown_splade_layout_falls_back_to_sentence_transformers(splade, caplog):
+    import logging
+
+    from searchtune import fast_splade
+
+    class Other(list):  # a model whose modules the fast path does not know
+        pass
+
+    other = Other([object(), object()])
+    with caplog.at_level(logging.INFO, logger="searchtune.fast_splade"):
+        assert not fast_splade.supported(other)
+    assert "not recognised" in caplog.text

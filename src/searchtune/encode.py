@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from . import fast_splade
+
 SIDES = ("query", "document")
 CHARS_PER_TOKEN = 16  # generous: text past max_seq_length x this many characters can never reach the model
 
@@ -54,6 +56,12 @@ def encode_sparse(model, texts: list[str], *, kind: str = "document", batch_size
         raise ValueError(f"kind must be 'query' or 'document', got {kind!r}")
     if not texts:
         return sp.csr_matrix((0, len(model.tokenizer)), dtype=np.float32)
+    if fast_splade.supported(model):  # the exact fast path (searchtune.fast_splade)
+        with autocast(model, precision):
+            matrix = fast_splade.encode(model, capped(model, texts), batch_size=batch_size)
+        matrix.eliminate_zeros()
+        matrix.sort_indices()
+        return matrix.astype(np.float32)
     fn = model.encode_query if kind == "query" else model.encode_document
     with autocast(model, precision):
         emb = fn(capped(model, texts), batch_size=batch_size, convert_to_tensor=True, convert_to_sparse_tensor=True,

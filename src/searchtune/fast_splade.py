@@ -1,0 +1,90 @@
+"""SPLADE encoding without the [batch, tokens, vocabulary] tensor: an exact fast path for BERT-style MLM models.
+
+sentence-transformers computes the MLM logits of every token over the whole vocabulary, then log(1 + relu)
+and a max over tokens. The max commutes with the monotone log(1 + relu), and padded tokens (zeroed there,
+so they only ever add a 0) can be left out of the max instead. So: run the encoder and the MLM head's
+transform, then project onto the vocabulary in column chunks, taking each chunk's max over the real tokens
+at once, and apply log(1 + relu) to the pooled [batch, vocabulary] scores only. Texts are sorted by length
+so batches carry little padding. The result equals sentence-transformers' (fp32: the same nonzero terms,
+values within float rounding). Anything else (another architecture, prompts, a router, other pooling)
+goes through sentence-transformers: :func:`supported` says which.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import scipy.sparse as sp
+
+logger = logging.getLogger(__name__)
+VOCAB_CHUNK = 4096  # columns projected at once: [tokens in the batch, 4096] floats stay in cache
+_warned: set[str] = set()
+
+
+def _parts(model):
+    """(transformer module, BertForMaskedLM) when the model is plain SPLADE over a BERT-style MLM, else None."""
+    modules = list(model)
+    if len(modules) != 2 or type(modules[1]).__name__ != "SpladePooling":
+        return None
+    pooling = modules[1]
+    if pooling.pooling_strategy != "max" or pooling.activation_function != "relu":
+        return None
+    hf = getattr(modules[0], "model", None)
+    predictions = getattr(getattr(hf, "cls", None), "predictions", None)
+    if predictions is None or not hasattr(predictions, "transform") or not hasattr(predictions, "decoder"):
+        return None
+    if getattr(model, "prompts", None) and any(model.prompts.values()) or getattr(model, "default_prompt_name", None):
+        return None
+    return modules[0], hf
+
+
+def supported(model) -> bool:
+    """Whether ``model`` takes the fast path; the first model that does not is named once in the log."""
+    ok = _parts(model) is not None
+    if not ok:
+        name = type(model[0]).__name__ if len(list(model)) else type(model).__name__
+        if name not in _warned:
+            _warned.add(name)
+            logger.info("SPLADE fast path: modules not recognised (%s); encoding through sentence-transformers",
+                        ", ".join(type(m).__name__ for m in model))
+    return ok
+
+
+def encode(model, texts: list[str], *, batch_size: int = 128) -> sp.csr_matrix:
+    """One CSR row per text, as ``SparseEncoder.encode_document`` would give it (see the module's docstring)."""
+    import torch
+
+    transformer, hf = _parts(model)
+    predictions = hf.cls.predictions
+    weight = predictions.decoder.weight  # [vocab, hidden]
+    bias = predictions.bias if getattr(predictions, "bias", None) is not None else predictions.decoder.bias
+    vocab = weight.shape[0]
+    order = np.argsort([-len(t) for t in texts], kind="stable")  # longest first, like sentence-transformers
+    blocks: list[sp.csr_matrix] = []
+    device = weight.device
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            idx = order[start:start + batch_size]
+            batch_texts = [texts[i] for i in idx]
+            features = model.preprocess(batch_texts) if hasattr(model, "preprocess") else model.tokenize(batch_texts)
+            features = {k: v.to(device) for k, v in features.items() if isinstance(v, torch.Tensor)}
+            mask = features["attention_mask"].bool()
+            hidden = hf.base_model(**{k: v for k, v in features.items()
+                                      if k in ("input_ids", "attention_mask", "token_type_ids")}).last_hidden_state
+            hidden = predictions.transform(hidden)  # [batch, tokens, hidden]
+            batch, tokens, width = hidden.shape
+            flat = hidden.reshape(batch * tokens, width)
+            pad = torch.zeros(batch * tokens, 1, dtype=flat.dtype, device=device)
+            pad[~mask.reshape(-1)] = float("-inf")
+            pooled = torch.empty(batch, vocab, dtype=torch.float32, device=device)
+            for c in range(0, vocab, VOCAB_CHUNK):
+                logits = torch.addmm(bias[c:c + VOCAB_CHUNK], flat, weight[c:c + VOCAB_CHUNK].T)
+                logits += pad
+                pooled[:, c:c + VOCAB_CHUNK] = logits.view(batch, tokens, -1).amax(dim=1)
+            blocks.append(sp.csr_matrix(torch.log1p(torch.relu(pooled)).cpu().numpy()))
+    if not blocks:
+        return sp.csr_matrix((0, vocab), dtype=np.float32)
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))
+    return sp.vstack(blocks, format="csr")[back]
