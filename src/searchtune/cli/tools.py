@@ -214,7 +214,14 @@ def inspect_data(
     from ..data.preview import preview
 
     logging.getLogger("searchtune").setLevel(logging.ERROR)  # the warnings are part of what is printed
+    strict = config.data.duplicate_products == "error"
+    config.data.duplicate_products = "first"  # show every duplicate id as a warning instead of stopping at one
     p = preview(load_data(config.data))
+    duplicates = p["counts"].get("products_with_conflicting_titles_kept_first")
+    if strict and duplicates:
+        p["warnings"] = [w for w in p["warnings"] if "appear again with another title" not in w]
+        p["warnings"].append(f"{duplicates:,} rows give a product id again with another title: pipeline and train "
+                             "stop at the first of them unless you pass --duplicate-products first")
     if as_json:
         out_console.print_json(json.dumps(p, ensure_ascii=False))
         return None
