@@ -187,3 +187,30 @@ def test_an_unknown_splade_layout_falls_back_to_sentence_transformers(splade, ca
     with caplog.at_level(logging.INFO, logger="searchtune.fast_splade"):
         assert not fast_splade.supported(other)
     assert "not recognised" in caplog.text
+
+
+def test_a_catalog_with_a_one_megabyte_title_stays_in_bounded_memory(tmp_path):
+    """Peak memory of encoding 64 long products (~500 tokens each), then the same with one of them a 1 MB title:
+    the huge title costs no more than the long ones (measured in fresh processes)."""
+    import json
+    import subprocess
+    import sys
+
+    script = """
+import resource, sys
+import pandas as pd
+from searchtune.data import SearchData
+from searchtune.encode import encode
+from searchtune.models import load_encoder
+model = load_encoder("splade-tiny")
+texts = ["cordless drill with battery and charger " * 80] * 64
+if sys.argv[1] == "huge":
+    texts[0] = "cordless drill with battery and charger " * 25_000
+encode(model, texts, "document", batch_size=32, precision="fp32")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+    peak = {}
+    for case in ("plain", "huge"):
+        out = subprocess.run([sys.executable, "-c", script, case], capture_output=True, text=True, check=True)
+        peak[case] = int(out.stdout.strip().splitlines()[-1]) / 1024  # MB
+    assert peak["huge"] < peak["plain"] + 100, json.dumps(peak)

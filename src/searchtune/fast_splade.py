@@ -4,7 +4,7 @@ sentence-transformers computes the MLM logits of every token over the whole voca
 and a max over tokens. The max commutes with the monotone log(1 + relu), and padded tokens (zeroed there,
 so they only ever add a 0) can be left out of the max instead. So: run the encoder and the MLM head's
 transform, then project onto the vocabulary in column chunks, taking each chunk's max over the real tokens
-at once, and apply log(1 + relu) to the pooled [batch, vocabulary] scores only. Texts are sorted by length
+at once (at most 32 MB of logits at a time), and apply log(1 + relu) to the pooled [batch, vocabulary] scores only. Texts are sorted by length
 so batches carry little padding. The result equals sentence-transformers' (fp32: the same nonzero terms,
 values within float rounding). Anything else (another architecture, prompts, a router, other pooling)
 goes through sentence-transformers: :func:`supported` says which.
@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 logger = logging.getLogger(__name__)
-VOCAB_CHUNK = 4096  # columns projected at once: [tokens in the batch, 4096] floats stay in cache
+CHUNK_FLOATS = 1 << 23  # logits computed at once (32 MB): columns per chunk = this / tokens in the batch
 _warned: set[str] = set()
 
 
@@ -78,10 +78,11 @@ def encode(model, texts: list[str], *, batch_size: int = 128) -> sp.csr_matrix:
             pad = torch.zeros(batch * tokens, 1, dtype=flat.dtype, device=device)
             pad[~mask.reshape(-1)] = float("-inf")
             pooled = torch.empty(batch, vocab, dtype=torch.float32, device=device)
-            for c in range(0, vocab, VOCAB_CHUNK):
-                logits = torch.addmm(bias[c:c + VOCAB_CHUNK], flat, weight[c:c + VOCAB_CHUNK].T)
+            step = max(256, min(vocab, CHUNK_FLOATS // (batch * tokens)))
+            for c in range(0, vocab, step):
+                logits = torch.addmm(bias[c:c + step], flat, weight[c:c + step].T)
                 logits += pad
-                pooled[:, c:c + VOCAB_CHUNK] = logits.view(batch, tokens, -1).amax(dim=1)
+                pooled[:, c:c + step] = logits.view(batch, tokens, -1).amax(dim=1)
             blocks.append(sp.csr_matrix(torch.log1p(torch.relu(pooled)).cpu().numpy()))
     if not blocks:
         return sp.csr_matrix((0, vocab), dtype=np.float32)
