@@ -175,7 +175,9 @@ class GenerateConfig:
     cache: str | None = opt(help="Answer cache (SQLite; default $SEARCHTUNE_HOME/query_cache.sqlite).")
     price_input: float | None = opt(help="Price per 1M prompt tokens (cost estimate).")
     price_output: float | None = opt(help="Price per 1M completion tokens.")
-    augment_below: int = opt(300, "With fewer real training queries than this, synthetic queries (--llm, else the "
+    # 100: measured between two points (BENCHMARKS.md): 46 real training queries (Icecat) gained 4 points of
+    # nDCG@10 with offline synthetic ones, 153 (the bundled example) lost 1.4.
+    augment_below: int = opt(100, "With fewer real training queries than this, synthetic queries (--llm, else the "
                                   "offline generator) are added to the training side; 0: never.")
     augment_products: int = opt(2000, "Products sampled for those added queries (without --max-products).",
                                 flag=False, positive=True)
