@@ -145,7 +145,7 @@ def test_export_writes_a_model_sentence_transformers_loads(tmp_path, trained_run
     result = runner.invoke(app, ["export", str(trained_run), "--out", str(out)])
     assert result.exit_code == 0, result.output
     card = (out / "README.md").read_text()
-    assert "base_model: splade-tiny" in card and "| 0.6000 | 0.7000 | +20.0% |" in card and "products: 286" in card
+    assert "base_model: splade-tiny" in card and "| 0.6000 | 0.7000 | — | +20.0% |" in card and "products: 286" in card
     model = SparseEncoder(str(out))
     emb = model.encode_query(["cordless drill"], convert_to_tensor=True)
     assert emb.shape[-1] == 30522

@@ -53,7 +53,7 @@ def model_card(run: Path) -> str:
                   f"Held-out test queries: {split.get('test_evaluated', '?')} (never trained on), full catalog "
                   f"searched through Qdrant; nDCG with linear gain.", "",
                   comparison_table(report["metrics"], report.get("change_vs_bm25_percent", {}),
-                                   labels=labels_for(report))]
+                                   report.get("significance"), labels_for(report), report.get("ndcg@10_95ci"))]
     if report.get("counts"):
         lines += ["## Data", ""] + [f"- {k.replace('_', ' ')}: {v}" for k, v in report["counts"].items()] + [""]
     if stats:
