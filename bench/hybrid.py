@@ -14,8 +14,8 @@ single-query latency (encode + search, p50/p95) per mode. Writes OUT/hybrid.json
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import sys
 import time
 from pathlib import Path

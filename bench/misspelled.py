@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import hd
+
 from searchtune.bm25 import BM25Baseline
 from searchtune.metrics import evaluate_run
 

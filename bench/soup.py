@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import hd
+
 from searchtune.metrics import evaluate_run
 from searchtune.train.soup import greedy_soup
 

@@ -57,14 +57,22 @@ def _umask() -> int:
     return mask
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int | None) -> bool:
+    """Whether process ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
+    if not pid:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    # a zombie (exited, not yet reaped by its parent) is not alive
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 class RunLock:
@@ -83,7 +91,7 @@ class RunLock:
                     pid = int(self.path.read_text().strip() or 0)
                 except (OSError, ValueError):
                     pid = 0
-                if pid and pid != os.getpid() and _alive(pid):
+                if pid and pid != os.getpid() and process_alive(pid):
                     raise SearchtuneError(f"{self.path.parent} is in use by another searchtune process (pid {pid}); "
                                           "wait for it to finish or stop it, then run again") from None
                 logger.warning("%s: taking over a lock left by a process that is gone (pid %s)", self.path, pid)
