@@ -52,7 +52,8 @@ def pipeline(config: Config, out: Out, resume: Resume = False, llm_api_key: LLMK
 
     With a catalog and no queries, synthetic queries are generated first (--llm, else the offline generator) and
     the split is by product. With real queries and --llm or --synthetic-queries, the model trains on synthetic
-    queries and is evaluated on the real held-out ones."""
+    queries and is evaluated on the real held-out ones; with fewer real training queries than --augment-below,
+    synthetic ones are added beside them. The log starts with what was read (see `searchtune inspect`)."""
     from ..pipeline import Pipeline
 
     report = Pipeline(config, out, resume=resume, progress=not quiet, command=command_line(),
