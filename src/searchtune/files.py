@@ -21,14 +21,14 @@ def write_text(path: str | Path, text: str, mode: int | None = None) -> None:
     """Write ``text`` to ``path`` atomically (``mode``: the file's permissions, e.g. 0o600)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if mode is None else mode)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode)  # umask applies
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        if mode is None:
-            os.chmod(tmp, 0o666 & ~_umask())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -50,11 +50,6 @@ def read_json(path: str | Path, what: str = "file"):
         logger.warning("%s: unreadable %s (%s); it is made again", path, what, type(exc).__name__)
         return None
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def process_alive(pid: int | None) -> bool:

@@ -170,17 +170,16 @@ class Pipeline:
                 split = split_queries(list(data.queries), dev_fraction=d.dev_fraction, test_fraction=d.test_fraction,
                                       seed=d.split_seed)
             real = sum(1 for q in split.train if data.positives(q))
-            if augment and records is None and real < g.augment_below:
+            added = augment and records is None and real < g.augment_below
+            if added:
                 logger.info("the split leaves %d real training queries with a relevant product (%d dev, %d test), "
                             "fewer than %d (--augment-below): adding synthetic training queries", real,
                             len(split.dev), len(split.test), g.augment_below)
                 records = self.synthetic(augment=True)
-            else:
-                augment = False
             if records is not None:  # real queries too: train on synthetic ones, evaluate on the real held-out ones
-                data, split = train_on_synthetic(data, split, records, keep_real=augment)
+                data, split = train_on_synthetic(data, split, records, keep_real=added)
                 self.synthetic_stats["evaluation"] = "real held-out queries"
-                self.synthetic_stats["added_to_real"] = augment
+                self.synthetic_stats["added_to_real"] = added
         if not split.test:
             raise SearchtuneError(
                 f"the split leaves no test query ({len(data.queries)} queries: {len(split.train)} training, "

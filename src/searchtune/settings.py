@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -107,4 +106,3 @@ def write_env(updates: dict[str, str | None], path: Path | None = None) -> None:
     out += [line for key, line in lines_for.items() if key not in done and line is not None]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, "\n".join(out) + "\n", mode=0o600)
-    os.chmod(path, 0o600)

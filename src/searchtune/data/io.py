@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +18,6 @@ import pandas as pd
 
 from ..errors import DataError
 from .encoding import detect_encoding
-
-logger = logging.getLogger(__name__)
 
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".zip")
 FORMATS = {
@@ -184,8 +181,6 @@ def read_table(path: str | Path, encoding: str | None = None) -> Table:
     frame.columns = [str(c) for c in frame.columns]
     if frame.empty:
         raise DataError("the file has no data rows", file=path)
-    if note:
-        logger.warning("%s: %s", path, note)
     return Table(path, frame.reset_index(drop=True), fmt, enc, note, delimiter,
                  text if fmt in ("csv", "tsv") else None)
 
