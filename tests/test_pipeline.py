@@ -53,6 +53,8 @@ def test_models_train_and_report_from_memory(tmp_path, small_example):
     p.baselines()
     base = p.evaluate_model("base", "splade-tiny")
     assert base is p.systems["base"] and base.timings["index"]["documents"] == 120
+    with p._index("base") as index:  # the untuned model reads as many tokens per product as the tuned one
+        assert index.metadata()["fingerprint"]["max_length"] == 16
     model = p.train()
     assert model == tmp_path / "run" / "model" and p.training["steps"] > 0 and p.mining is None
     assert not (tmp_path / "run" / "checkpoints").exists()  # removed once the model is saved

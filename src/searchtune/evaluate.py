@@ -92,9 +92,11 @@ def run_systems(index: Index, queries: dict[str, str], models: col.Models, syste
 
 
 def model_run(name: str, model_ref: str, data: SearchData, queries: dict[str, str], index: Index, *, k: int,
-              config: EvalConfig, progress: bool, model=None, role: str = "base") -> SystemRun:
-    """Index the catalog with one model in ``index`` (reused when it holds exactly that) and rank ``queries``."""
-    models = col.Models.single(model_ref, role)
+              config: EvalConfig, progress: bool, model=None, role: str = "base",
+              max_length: int | None = None) -> SystemRun:
+    """Index the catalog with one model in ``index`` (reused when it holds exactly that) and rank ``queries``;
+    ``max_length``: tokens per text (default: the model's own)."""
+    models = col.Models.single(model_ref, role, max_length)
     (vector,) = models.named()
     loaded = {vector: model} if model is not None else None
     stats = col.build(index, data, models, batch_size=config.encode_batch_size, precision=config.precision,

@@ -42,7 +42,7 @@ from .evaluate import (
 from .files import RunLock
 from .index import Index, open_index
 from .index import collection as col
-from .models import load_encoder
+from .models import load_encoder, trained_config
 from .progress import duration
 from .report import build_examples, write_report
 from .train.negatives import load_pools
@@ -75,6 +75,9 @@ class Pipeline:
         self.timings: dict[str, float] = {}
         self.significance: dict | None = None
         self.fusion: dict | None = None
+        # Every model is evaluated at the length the tuned one is trained with, the untuned one too: the
+        # comparison then measures the tuning, not how much more of each product one model reads.
+        self.max_length = config.train.max_seq_length
         self._prepare_dir()
 
     def _prepare_dir(self) -> None:
@@ -265,10 +268,10 @@ class Pipeline:
                 loaded["model"] = load_encoder(model_ref)
             with self._index(collection or name) as index:
                 return model_run(name, model_ref, self.data, queries, index, k=k, config=self.config.evaluate,
-                                 progress=self.progress, model=loaded["model"], role=role)
+                                 progress=self.progress, model=loaded["model"], role=role, max_length=self.max_length)
 
         self.split_ or self.split()
-        system = self._both_parts(name, make, source=f"{model_ref} k={k}")
+        system = self._both_parts(name, make, source=f"{model_ref} k={k} max_length={self.max_length}")
         self._timed(f"index_and_search_{name}", t)
         logger.info("%s: test nDCG@10 %.4f (%s)", name, system.metrics.get("ndcg@10", float("nan")),
                     duration(time.perf_counter() - t))
@@ -310,6 +313,7 @@ class Pipeline:
         t = time.perf_counter()
         queries, qrels = self._queries("test")
         ev = self.config.evaluate
+        models = dataclasses.replace(models, max_length=models.max_length or self.max_length)
         available = col.available_systems(models, bm25=True)
         wanted = systems or available
         missing = [s for s in wanted if s in col.SYSTEM_VECTORS and s not in available]
@@ -358,7 +362,7 @@ class Pipeline:
         (so the Matryoshka evaluation does not encode the catalog a second time)."""
 
         for collection, role in (("finetuned", "tuned"), ("base", "base")):
-            models = col.Models.single(model_ref, role)
+            models = col.Models.single(model_ref, role, self.max_length)
             with self._index(collection) as index:
                 if index.exists() and index.metadata().get("complete") and \
                         index.metadata().get("fingerprint") == col.fingerprint(self.data, models, False):
@@ -394,6 +398,8 @@ class Pipeline:
     def run(self, *, train: bool = True, model: str | None = None) -> dict:
         """Every step; ``train=False`` evaluates ``model`` (or nothing but the baselines) instead of training."""
         t = time.perf_counter()
+        if not train and model:  # an earlier run's model is compared at the length it was trained with
+            self.max_length = (trained_config(model) or {}).get("max_seq_length") or self.max_length
         self.load()
         self.synthetic()
         self.split(augment=train)
@@ -439,7 +445,7 @@ class DevEvaluator:
         p, ev = self.pipeline, self.pipeline.config.evaluate
         with p._index(collection) as index:
             system = model_run(collection, model_ref, p.data, self.queries, index, k=max(ev.k), config=ev,
-                               progress=p.progress, role="tuned")
+                               progress=p.progress, role="tuned", max_length=p.max_length)
         return score(system, self.qrels, ev.k).metrics
 
     def open(self, collection: str) -> Index:

@@ -12,8 +12,8 @@ vector             what
 ``bm25``           BM25 term weights with Qdrant's IDF modifier
 =================  ==========================================================
 
-Its metadata records the fingerprint: the models and a hash of the catalog's ids and texts
-(:attr:`SearchData.fingerprint`). :func:`build` reuses a complete collection whose fingerprint
+Its metadata records the fingerprint: the models, the tokens per text they were cut at (when set)
+and a hash of the catalog's ids and texts (:attr:`SearchData.fingerprint`). :func:`build` reuses a complete collection whose fingerprint
 matches and rebuilds anything else, so a changed catalog or model is never searched stale.
 Every job — ``searchtune index``/``search``, the studio, the pipeline, mining rounds and
 evaluation — goes through :func:`build` and :func:`search`.
@@ -61,6 +61,7 @@ SYSTEM_VECTORS = {
     "hybrid-tuned-bm25": ["sparse_tuned", "bm25"],
 }
 MODES = ("sparse", "dense", "hybrid", "bm25")
+VECTOR_FIELDS = ("sparse_base", "sparse_tuned", "dense_base", "dense_tuned")
 
 
 @dataclass(frozen=True)
@@ -71,16 +72,17 @@ class Models:
     sparse_tuned: str | None = None
     dense_base: str | None = None
     dense_tuned: str | None = None
+    max_length: int | None = None  # tokens per text for every model (None: each model's own max_seq_length)
 
     def named(self) -> dict[str, str]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in VECTOR_FIELDS and getattr(self, f.name)}
 
     @classmethod
-    def single(cls, ref: str, role: str = "base") -> Models:
+    def single(cls, ref: str, role: str = "base", max_length: int | None = None) -> Models:
         """A collection of one model, its vector named by the model's kind (sparse/dense) and ``role``."""
         from ..models import model_kind
 
-        return cls(**{f"{model_kind(ref)}_{role}": str(ref)})
+        return cls(**{f"{model_kind(ref)}_{role}": str(ref)}, max_length=max_length)
 
     def mode_system(self, mode: str) -> str:
         """The system ``searchtune search --mode`` runs: the tuned model where the collection holds one."""
@@ -100,7 +102,10 @@ class Models:
 
 
 def fingerprint(data: SearchData, models: Models, bm25: bool) -> dict:
-    return {"models": models.named(), "catalog": data.fingerprint, "bm25": bm25}
+    signature = {"models": models.named(), "catalog": data.fingerprint, "bm25": bm25}
+    if models.max_length:  # the same model cut at another length gives other vectors
+        signature["max_length"] = models.max_length
+    return signature
 
 
 def stored_models(index: Index) -> Models:
@@ -108,22 +113,26 @@ def stored_models(index: Index) -> Models:
     if not index.exists():
         raise SearchtuneError(f"collection '{index.name}' not found; create it with `searchtune index "
                               f"--data CATALOG --collection {index.name}`")
-    signature = (index.metadata().get("fingerprint") or {}).get("models")
-    if not signature:
+    stored = index.metadata().get("fingerprint") or {}
+    if not stored.get("models"):
         raise SearchtuneError(f"collection '{index.name}' was built by an older searchtune or is incomplete; "
                               "build it again with `searchtune index`")
-    return Models(**signature)
+    return Models(**stored["models"], max_length=stored.get("max_length"))
 
 
-def _load_all(named: dict[str, str], loaded: dict | None) -> dict:
-    """The models of ``named`` by vector name; ``loaded`` (filled in place) keeps them across calls."""
+def _load_all(models: Models, names, loaded: dict | None) -> dict:
+    """The models ``names`` of ``models`` by vector name, cut at ``models.max_length``; ``loaded`` (filled in
+    place) keeps them across calls."""
     from ..models import load_encoder
 
+    named = models.named()
     loaded = {} if loaded is None else loaded
-    for name, ref in named.items():
+    for name in names:
         if name not in loaded:
-            loaded[name] = load_encoder(ref, kind=name.split("_")[0])
-    return {name: loaded[name] for name in named}
+            loaded[name] = load_encoder(named[name], kind=name.split("_")[0])
+        if models.max_length:
+            loaded[name].max_seq_length = models.max_length
+    return {name: loaded[name] for name in names}
 
 
 def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False, batch_size: int = 128,
@@ -144,7 +153,7 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
         return {**meta.get("index_stats", {}), "reused": True}
     texts = data.products["text"].tolist()
     ids = data.product_ids
-    encoders = _load_all(models.named(), loaded)
+    encoders = _load_all(models, models.named(), loaded)
     layout = {name: {"kind": "dense", "size": embedding_dim(m)} if name.startswith("dense") else {"kind": "sparse"}
               for name, m in encoders.items()}
     extra = {}
@@ -194,7 +203,7 @@ def query_vectors(index: Index, models: Models, texts: list[str], names, *, batc
         raise SearchtuneError(f"collection '{index.name}' has no {', '.join(m.replace('_', ' ') for m in missing)} "
                               f"model (it holds {', '.join(named) or 'none'}); index it with that model, e.g. "
                               "`searchtune index --dense-model minilm` for the dense and hybrid modes")
-    encoders = _load_all({n: named[n] for n in names if n != "bm25"}, loaded)
+    encoders = _load_all(models, [n for n in names if n != "bm25"], loaded)
     vectors, seconds = {}, {}
     for name in names:
         t = time.perf_counter()
