@@ -101,6 +101,8 @@ class TrainConfig:
     batch_size: int = opt(64, "Training batch size.", positive=True)
     epochs: float = opt(1.0, "Training epochs (fractions allowed).", positive=True)
     max_seq_length: int = opt(128, "Max tokens per text.", positive=True)
+    inference_free: bool = opt(False, "SPLADE: queries through a learned weight per token (no transformer at "
+                                      "search time); documents stay SPLADE.")
     query_regularizer_weight: float = opt(5e-5, "SPLADE FLOPS weight on queries.", flag=False)
     document_regularizer_weight: float = opt(3e-5, "SPLADE FLOPS weight on documents.", flag=False)
     warmup_ratio: float = opt(0.1, "Share of the steps spent warming up the learning rate.", flag=False)
@@ -264,6 +266,9 @@ class Config:
             raise SearchtuneError(f"--query-typo-rate must be between 0 and 1, got {t.query_typo_rate}")
         if t.epochs <= 0 or t.batch_size < 1 or t.learning_rate <= 0:
             raise SearchtuneError("--epochs and --lr must be above 0 and --batch-size at least 1")
+        if t.inference_free and t.kind != "sparse":
+            raise SearchtuneError("--inference-free is a SPLADE option (queries through a token table); "
+                                  "drop it or train with --kind sparse")
         if m.source == "ance":
             m.source = "model"
         if m.source not in SOURCES:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from . import fast_splade
+from . import fast_splade, inference_free
 
 SIDES = ("query", "document")
 CHARS_PER_TOKEN = 16  # generous: text past max_seq_length x this many characters can never reach the model
@@ -56,6 +56,8 @@ def encode_sparse(model, texts: list[str], *, kind: str = "document", batch_size
         raise ValueError(f"kind must be 'query' or 'document', got {kind!r}")
     if not texts:
         return sp.csr_matrix((0, len(model.tokenizer)), dtype=np.float32)
+    if kind == "query" and inference_free.is_inference_free(model):  # a table lookup per token
+        return inference_free.encode_queries(model, capped(model, texts))
     if fast_splade.supported(model):  # the exact fast path (searchtune.fast_splade)
         with autocast(model, precision):
             matrix = fast_splade.encode(model, capped(model, texts), batch_size=batch_size)

@@ -23,8 +23,11 @@ _warned: set[str] = set()
 
 
 def _parts(model):
-    """(transformer module, BertForMaskedLM) when the model is plain SPLADE over a BERT-style MLM, else None."""
-    modules = list(model)
+    """(transformer module, BertForMaskedLM) when the model's documents go through plain SPLADE over a
+    BERT-style MLM (the document route of an inference-free model too), else None."""
+    from .inference_free import document_modules
+
+    modules = document_modules(model)
     if len(modules) != 2 or type(modules[1]).__name__ != "SpladePooling":
         return None
     pooling = modules[1]
@@ -43,11 +46,13 @@ def supported(model) -> bool:
     """Whether ``model`` takes the fast path; the first model that does not is named once in the log."""
     ok = _parts(model) is not None
     if not ok:
-        name = type(model[0]).__name__ if len(list(model)) else type(model).__name__
-        if name not in _warned:
-            _warned.add(name)
+        from .inference_free import document_modules
+
+        names = ", ".join(type(m).__name__ for m in document_modules(model))
+        if names not in _warned:
+            _warned.add(names)
             logger.info("SPLADE fast path: modules not recognised (%s); encoding through sentence-transformers",
-                        ", ".join(type(m).__name__ for m in model))
+                        names)
     return ok
 
 
@@ -67,7 +72,7 @@ def encode(model, texts: list[str], *, batch_size: int = 128) -> sp.csr_matrix:
         for start in range(0, len(texts), batch_size):
             idx = order[start:start + batch_size]
             batch_texts = [texts[i] for i in idx]
-            features = model.preprocess(batch_texts) if hasattr(model, "preprocess") else model.tokenize(batch_texts)
+            features = transformer.preprocess(batch_texts)
             features = {k: v.to(device) for k, v in features.items() if isinstance(v, torch.Tensor)}
             mask = features["attention_mask"].bool()
             hidden = hf.base_model(**{k: v for k, v in features.items()

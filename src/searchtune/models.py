@@ -118,10 +118,11 @@ def model_kind(name_or_path: str | Path) -> str:
     if str(name_or_path) in BUNDLED:
         return BUNDLED[str(name_or_path)].kind
     path = Path(str(name_or_path))
-    modules = path / "modules.json"
-    if modules.exists():
-        text = modules.read_text()
-        return "sparse" if "SpladePooling" in text or "sparse_encoder" in text else "dense"
+    saved = [path / f for f in ("config_sentence_transformers.json", "modules.json", "router_config.json")]
+    if any(f.exists() for f in saved):
+        text = "".join(f.read_text() for f in saved if f.exists())
+        sparse = '"SparseEncoder"' in text or "SpladePooling" in text or "sparse_encoder" in text
+        return "sparse" if sparse else "dense"
     return "sparse"
 
 

@@ -32,8 +32,11 @@ SHORT_LABELS = {"bm25": "BM25", "bm25-unstemmed": "BM25 unstemmed", "base": "SPL
 def labels_for(report: dict, short: bool = False) -> dict[str, str]:
     """System labels; ``base``/``finetuned`` name the model kind the run trained (SPLADE or dense)."""
     labels = dict(SHORT_LABELS if short else SYSTEM_LABELS)
-    if ((report.get("config") or {}).get("train") or {}).get("kind") == "dense":
+    train = (report.get("config") or {}).get("train") or {}
+    if train.get("kind") == "dense":
         labels.update(base="dense untuned", finetuned="dense tuned" if short else "dense fine-tuned")
+    elif train.get("inference_free"):
+        labels["finetuned"] += " (inference-free)"
     return labels
 
 

@@ -23,6 +23,13 @@ from ..data import SearchData, Split
 from ..encode import embedding_dim
 from ..errors import SearchtuneError
 from ..files import write_json
+from ..inference_free import (
+    QUERY_LEARNING_RATE,
+    TABLE_PATTERN,
+    is_inference_free,
+    make_inference_free,
+    query_table,
+)
 from ..models import load_encoder, model_kind
 from .rows import training_rows
 
@@ -143,6 +150,7 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
     n_queries = len({q for rows in parts.values() for q in rows["query"]})
     logger.info("training on %s rows from %s queries", f"{n_rows:,}", f"{n_queries:,}")
 
+    extra_args = {}
     if config.kind == "dense":
         from sentence_transformers import (
             SentenceTransformerTrainer,
@@ -166,10 +174,15 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
         Args, Trainer, kind_callbacks = SentenceTransformerTrainingArguments, SentenceTransformerTrainer, []
     elif config.kind == "sparse":
         model = load_encoder(init_model or base_model(config), kind="sparse", pooling_chunk=None)
+        if config.inference_free:
+            model = make_inference_free(model, data.products["text"].tolist())
+            route = {"query": "query", **{c: "document" for rows in parts.values() for c in rows if c != "query"}}
+            extra_args = {"router_mapping": route, "learning_rate_mapping": {TABLE_PATTERN: QUERY_LEARNING_RATE}}
         loss = SpladeLoss(
             model,
             loss=SparseMultipleNegativesRankingLoss(model),
-            query_regularizer_weight=config.query_regularizer_weight,
+            # an inference-free query is its own tokens: nothing to sparsify (0, not None: None logs a warning)
+            query_regularizer_weight=0.0 if config.inference_free else config.query_regularizer_weight,
             document_regularizer_weight=config.document_regularizer_weight,
         )
         # The regulariser weights ramp up over the first third of training (the SPLADE recipe).
@@ -179,6 +192,8 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
         raise SearchtuneError(f"kind must be sparse or dense, not '{config.kind}'")
     precision = resolve(config.precision, "cuda" if model.device.type == "cuda" else "cpu")
     model.max_seq_length = config.max_seq_length
+    if is_inference_free(model):  # the query table reads its length from the tokenizer once saved
+        query_table(model).tokenizer.model_max_length = config.max_seq_length
     args = Args(
         output_dir=str(ckpt_dir),
         num_train_epochs=config.epochs,
@@ -200,6 +215,7 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
         dataloader_pin_memory=False,
         bf16=precision == "bf16",  # autocast; the saved weights stay float32
         use_cpu=model.device.type == "cpu",  # transformers refuses bf16 without a GPU unless told
+        **extra_args,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     callbacks = [*kind_callbacks, _log_callback(out_dir / "train_log.jsonl"), _progress_callback(progress),
