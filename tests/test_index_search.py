@@ -175,6 +175,26 @@ def test_the_fast_splade_path_equals_sentence_transformers(splade):
             assert abs(got - expected).max() < 1e-5
 
 
+def test_queries_compute_only_the_terms_the_index_holds_and_rank_the_same(splade, tmp_path):
+    """The collection records which vocabulary ids its products hold; query vectors are computed on those
+    columns only: equal to the full vectors there, zero elsewhere, so every score is unchanged."""
+    from searchtune.encode import encode
+
+    with EdgeIndex("cols", tmp_path) as ix:
+        col.build(ix, SearchData(PRODUCTS), col.Models(sparse_base="splade-tiny"), progress=False,
+                  loaded={"sparse_base": splade})
+        columns = col.indexed_columns(ix.metadata(), "sparse_base")
+        docs = encode(splade, PRODUCTS["text"].tolist(), "document", precision="fp32")
+        assert columns.tolist() == np.unique(docs.indices).tolist()
+        assert 0 < len(columns) < len(splade.tokenizer) // 10
+        queries = ["cordless drill with battery", "a garden hose", "zebra"]
+        full = encode(splade, queries, "query", precision="fp32")
+        pruned = encode(splade, queries, "query", precision="fp32", columns=columns)
+        assert pruned.nnz < full.nnz and set(pruned.indices) <= set(columns)
+        assert abs(pruned[:, columns] - full[:, columns]).max() < 1e-5
+        assert abs((pruned @ docs.T) - (full @ docs.T)).max() < 1e-4
+
+
 def test_an_unknown_splade_layout_falls_back_to_sentence_transformers(splade, caplog):
     import logging
 

@@ -38,18 +38,21 @@ def embedding_dim(model) -> int:
 
 
 def encode(model, texts: list[str], side: str = "document", *, batch_size: int = 128, precision: str = "auto",
-           show_progress: bool = False) -> sp.csr_matrix | np.ndarray:
-    """Encode ``texts`` as queries or documents with a sparse or a dense model."""
+           show_progress: bool = False, columns: np.ndarray | None = None) -> sp.csr_matrix | np.ndarray:
+    """Encode ``texts`` as queries or documents with a sparse or a dense model (``columns``: see
+    :func:`encode_sparse`)."""
     if is_sparse(model):
         return encode_sparse(model, texts, kind=side, batch_size=batch_size, precision=precision,
-                             show_progress=show_progress)
+                             show_progress=show_progress, columns=columns)
     return encode_dense(model, texts, kind=side, batch_size=batch_size, precision=precision,
                         show_progress=show_progress)
 
 
 def encode_sparse(model, texts: list[str], *, kind: str = "document", batch_size: int = 128,
-                  show_progress: bool = False, precision: str = "auto") -> sp.csr_matrix:
-    """One CSR row per text (vocabulary-sized columns)."""
+                  show_progress: bool = False, precision: str = "auto",
+                  columns: np.ndarray | None = None) -> sp.csr_matrix:
+    """One CSR row per text (vocabulary-sized columns). ``columns`` (queries): the vocabulary ids an index
+    holds; the fast path computes only those (the other terms could match nothing), other paths ignore it."""
     from .precision import autocast
 
     if kind not in SIDES:
@@ -60,7 +63,8 @@ def encode_sparse(model, texts: list[str], *, kind: str = "document", batch_size
         return inference_free.encode_queries(model, capped(model, texts))
     if fast_splade.supported(model):  # the exact fast path (searchtune.fast_splade)
         with autocast(model, precision):
-            matrix = fast_splade.encode(model, capped(model, texts), batch_size=batch_size)
+            matrix = fast_splade.encode(model, capped(model, texts), batch_size=batch_size,
+                                        columns=columns if kind == "query" else None)
         matrix.eliminate_zeros()
         matrix.sort_indices()
         return matrix.astype(np.float32)

@@ -56,14 +56,22 @@ def supported(model) -> bool:
     return ok
 
 
-def encode(model, texts: list[str], *, batch_size: int = 128) -> sp.csr_matrix:
-    """One CSR row per text, as ``SparseEncoder.encode_document`` would give it (see the module's docstring)."""
+def encode(model, texts: list[str], *, batch_size: int = 128, columns: np.ndarray | None = None) -> sp.csr_matrix:
+    """One CSR row per text, as ``SparseEncoder.encode_document`` would give it (see the module's docstring).
+
+    ``columns``: compute only these vocabulary columns (sorted ids), the rest stay 0. For queries against an
+    index that holds no other terms, rankings are unchanged and the projection costs that share of the work.
+    """
     import torch
 
     transformer, hf = _parts(model)
     predictions = hf.cls.predictions
     weight = predictions.decoder.weight  # [vocab, hidden]
     bias = predictions.bias if getattr(predictions, "bias", None) is not None else predictions.decoder.bias
+    full = weight.shape[0]
+    if columns is not None:
+        picked = torch.as_tensor(columns, dtype=torch.long, device=weight.device)
+        weight, bias = weight[picked], bias[picked]
     vocab = weight.shape[0]
     order = np.argsort([-len(t) for t in texts], kind="stable")  # longest first, like sentence-transformers
     blocks: list[sp.csr_matrix] = []
@@ -90,7 +98,11 @@ def encode(model, texts: list[str], *, batch_size: int = 128) -> sp.csr_matrix:
                 pooled[:, c:c + step] = logits.view(batch, tokens, -1).amax(dim=1)
             blocks.append(sp.csr_matrix(torch.log1p(torch.relu(pooled)).cpu().numpy()))
     if not blocks:
-        return sp.csr_matrix((0, vocab), dtype=np.float32)
+        return sp.csr_matrix((0, full), dtype=np.float32)
     back = np.empty_like(order)
     back[order] = np.arange(len(order))
-    return sp.vstack(blocks, format="csr")[back]
+    matrix = sp.vstack(blocks, format="csr")[back]
+    if columns is not None:  # back to vocabulary ids
+        matrix = sp.csr_matrix((matrix.data, np.asarray(columns)[matrix.indices], matrix.indptr),
+                               shape=(matrix.shape[0], full))
+    return matrix

@@ -35,10 +35,13 @@ hybrid-tuned-bm25        sparse_tuned + bm25
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..errors import SearchtuneError
 from ..progress import bar
@@ -164,6 +167,7 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
     index.vector_layout = check_vectors(layout)
     index.create(recreate=True, metadata={"complete": False, "fingerprint": signature, **extra})
     seconds = dict.fromkeys(layout, 0.0)
+    used = {name: np.zeros(embedding_dim(m), dtype=bool) for name, m in encoders.items() if name.startswith("sparse")}
     titles = data.products["title"].tolist()
     brands = data.products["brand"].tolist() if "brand" in data.products else [""] * len(ids)
     started = time.perf_counter()
@@ -175,6 +179,8 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
                 t = time.perf_counter()
                 vectors[name] = encode(model, chunk, "document", batch_size=batch_size, precision=precision)
                 seconds[name] += time.perf_counter() - t
+                if name in used:
+                    used[name][vectors[name].indices] = True
             if bm25:
                 t = time.perf_counter()
                 vectors["bm25"] = embedder.embed(chunk, "document")
@@ -187,8 +193,18 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
     stats = {"documents": len(ids), "seconds": round(time.perf_counter() - started, 1),
              "encode_seconds": {k: round(v, 1) for k, v in seconds.items()},
              "documents_per_second": {k: round(len(ids) / v, 1) for k, v in seconds.items() if v}}
-    index.create(metadata={"complete": True, "index_stats": stats, "points": len(ids)})
+    columns = {name: base64.b64encode(np.packbits(mask)).decode() for name, mask in used.items()}
+    index.create(metadata={"complete": True, "index_stats": stats, "points": len(ids), "columns": columns})
     return {**stats, "reused": False}
+
+
+def indexed_columns(meta: dict, name: str) -> np.ndarray | None:
+    """The vocabulary ids some product of the collection holds in sparse vector ``name`` (None: unknown)."""
+    packed = (meta.get("columns") or {}).get(name)
+    if packed is None:
+        return None
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(packed), dtype=np.uint8))
+    return np.flatnonzero(bits)
 
 
 def query_vectors(index: Index, models: Models, texts: list[str], names, *, batch_size: int = 256,
@@ -204,13 +220,15 @@ def query_vectors(index: Index, models: Models, texts: list[str], names, *, batc
                               f"model (it holds {', '.join(named) or 'none'}); index it with that model, e.g. "
                               "`searchtune index --dense-model minilm` for the dense and hybrid modes")
     encoders = _load_all(models, [n for n in names if n != "bm25"], loaded)
+    meta = index.metadata()
     vectors, seconds = {}, {}
     for name in names:
         t = time.perf_counter()
         if name == "bm25":
-            vectors[name] = Bm25Embedder(index.metadata().get("bm25_avg_len", 256.0)).embed(texts, "query")
+            vectors[name] = Bm25Embedder(meta.get("bm25_avg_len", 256.0)).embed(texts, "query")
         else:
-            vectors[name] = encode(encoders[name], texts, "query", batch_size=batch_size, precision=precision)
+            vectors[name] = encode(encoders[name], texts, "query", batch_size=batch_size, precision=precision,
+                                   columns=indexed_columns(meta, name))
         seconds[name] = time.perf_counter() - t
     return vectors, seconds
 
