@@ -188,3 +188,4 @@ def test_nested_attribute_objects_become_pairs_with_a_cap(tmp_path):
     first, second = data.products["text"].tolist()
     assert "size width=30" in first and "size depth=20" in first and "tags=wall, wood" in first
     assert len(second) < 200  # 40 long pairs cut at about 120 characters
+

@@ -97,3 +97,30 @@ def test_a_training_run_changes_the_model_and_resumes_after_a_crash(tmp_path):
     b = dict(base.named_parameters())
     changed = [n for n, p in tuned.named_parameters() if not torch.equal(p, b[n])]
     assert changed, "training did not change any weight"
+
+
+def test_the_fused_projection_gives_sentence_transformers_embeddings_and_gradients(splade):
+    """train/fused.py: the same embeddings and the same gradient for every parameter as SpladePooling over the
+    full logits (dropout seeded alike; the attention key biases' gradients are zero up to rounding)."""
+    import copy
+
+    from searchtune.train.fused import fused
+
+    texts = ["cordless drill 18v with two batteries", "white paint", "a", "saw " * 40, ""]
+    splade.train()
+    grads, embeddings = [], []
+    for use in (False, True):
+        model = copy.deepcopy(splade)
+        torch.manual_seed(5)
+        features = model.preprocess(texts)
+        with fused(model) if use else torch.enable_grad():
+            emb = model(features)["sentence_embedding"]
+        weights = torch.rand(emb.shape, generator=torch.Generator().manual_seed(1))
+        ((emb * weights).sum() + emb.sum(1).pow(2).mean()).backward()
+        embeddings.append(emb.detach())
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+        assert "forward" not in vars(model[0]) and "forward" not in vars(model[1])  # restored after the block
+    assert torch.allclose(embeddings[0], embeddings[1], atol=1e-5)
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) > 30
+    for name, grad in grads[0].items():
+        assert torch.allclose(grad, grads[1][name], rtol=1e-4, atol=1e-5 * max(1.0, grad.abs().max().item())), name

@@ -220,7 +220,9 @@ def _json_lines(text: str, path: Path) -> pd.DataFrame:
 
     data = text.encode("utf-8")
     try:
-        table = pj.read_json(io.BytesIO(data))
+        # one thread: with several, the columns come back in an order that changes between runs, and the
+        # product text (attributes in column order) and the catalog's fingerprint with it
+        table = pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(use_threads=False))
         return _from_arrow(table)
     except pa.ArrowInvalid:
         pass

@@ -31,6 +31,7 @@ from ..inference_free import (
     query_table,
 )
 from ..models import load_encoder, model_kind
+from .fused import fused
 from .rows import training_rows
 
 logger = logging.getLogger(__name__)
@@ -232,7 +233,10 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
             checkpoint = str(max(done, key=lambda c: int(c.name.split("-")[-1])))
             logger.info("resuming from %s", checkpoint)
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+    with fused(model) as on:  # SPLADE: projection + max as one autograd step (train/fused.py)
+        if on:
+            logger.debug("training through the fused SPLADE projection")
+        result = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - started
     model.save_pretrained(str(model_dir))
     (model_dir / CONFIG_FILE).write_text(yaml.safe_dump(asdict(config), sort_keys=False))
