@@ -39,6 +39,7 @@ def test_query_encoding_is_a_table_lookup_equal_to_sentence_transformers(splade)
 def test_an_inference_free_model_trains_saves_reloads_and_searches(tmp_path):
     from test_pipeline import example_config
 
+    from searchtune.export import model_card
     from searchtune.index import collection as col
     from searchtune.models import load_encoder, model_kind
     from searchtune.pipeline import Pipeline
@@ -61,3 +62,5 @@ def test_an_inference_free_model_trains_saves_reloads_and_searches(tmp_path):
     assert len(hits) == 5
     report = p.report()
     assert "inference-free" in labels_for(report)["finetuned"]
+    card = model_card(tmp_path / "run")
+    assert "- inference-free" in card and "SPLADE fine-tuned (inference-free)" in card

@@ -38,6 +38,8 @@ def model_card(run: Path) -> str:
     front = {"library_name": "sentence-transformers", "pipeline_tag": "feature-extraction",
              "tags": ["sentence-transformers", "sparse-encoder", "splade", "searchtune", "product-search"],
              "base_model": base}
+    if train_cfg.get("inference_free"):
+        front["tags"].append("inference-free")
     lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
              f"# SPLADE model fine-tuned with searchtune from `{base}`", "",
              "A sparse (SPLADE) retrieval model fine-tuned on a product catalog's labelled queries. "
@@ -47,6 +49,9 @@ def model_card(run: Path) -> str:
              "query = model.encode_query([\"cordless drill\"])",
              "docs = model.encode_document([\"DeWalt 20V MAX cordless drill kit\"])",
              "print(model.similarity(query, docs))", "```", ""]
+    if train_cfg.get("inference_free"):
+        lines += ["Inference-free: `encode_query` is a learned weight per vocabulary token (no transformer pass); "
+                  "documents are encoded by the SPLADE model.", ""]
     if report.get("metrics"):
         split = report.get("split", {})
         lines += ["## Evaluation", "",
