@@ -45,7 +45,7 @@ def test_an_inference_free_model_trains_saves_reloads_and_searches(tmp_path):
     from searchtune.pipeline import Pipeline
     from searchtune.report import labels_for
 
-    config = example_config(inference_free=True, epochs=0.5)
+    config = example_config(inference_free=True)
     p = Pipeline(config, tmp_path / "run", progress=False)
     p.split()
     before = load_encoder("splade-tiny")

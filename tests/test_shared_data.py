@@ -50,14 +50,11 @@ def test_icecat_reads_with_brand_description_and_attributes(icecat):
     assert first["brand"] in first["text"] and "=" in first["text"]  # brand, and name=value attributes
     split = load_split_file(icecat / "split.json", data.queries)
     assert split.test and not set(split.test) & set(split.train)
-
-
-def test_icecat_columns_come_in_the_files_order_on_every_read(icecat):
-    """Arrow's threaded JSON reader returned Icecat's 5,366 columns in an order that changed between runs,
-    and the product text (attributes in column order) and the catalog's fingerprint with it."""
+    # a second read gives the columns in the same (the file's) order: Arrow's threaded reader did not, and
+    # the attribute order in the product texts changed with it
     from searchtune.data.io import read_table
 
-    orders = {tuple(read_table(icecat / "products.jsonl.gz").frame.columns) for _ in range(2)}
-    assert len(orders) == 1
-    (order,) = orders
-    assert order[:3] == ("id", "name", "title") and len(order) == 5366
+    again = read_table(icecat / "products.jsonl.gz").frame.columns
+    attributes = data.source["attributes"]
+    assert [c for c in again if c in set(attributes)] == attributes and list(again[:3]) == ["id", "name", "title"]
+
