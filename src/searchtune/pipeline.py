@@ -44,7 +44,7 @@ from .index import Index, open_index
 from .index import collection as col
 from .models import load_encoder, trained_config
 from .progress import duration
-from .report import build_examples, write_report
+from .report import build_examples, source_summary, write_report
 from .train.negatives import load_pools
 from .train.rounds import MiningResult, install_best, train_with_mining
 from .train.trainer import base_model, train
@@ -389,7 +389,7 @@ class Pipeline:
                  "test_evaluated": len(test_qrels)}
         return write_report(self.out, systems=self.systems, dev=self.dev, examples=examples,
                             config=self.config.to_dict(), counts=self.data.counts, split_sizes=sizes,
-                            source=_source_summary(self.data.source),
+                            source=source_summary(self.data.source),
                             timings=timings, command=self.command,
                             mining=self.mining.to_dict() if self.mining else None,
                             significance=self.significance, fusion=self.fusion, synthetic=self.synthetic_stats)
@@ -421,13 +421,6 @@ class Pipeline:
                 self.matryoshka(tuned, dims)
         self._timed("total", t)
         return self.report()
-
-
-def _source_summary(source: dict) -> dict:
-    """What the report keeps of how the data was read: files (format, encoding), columns, warnings."""
-    return {"files": source.get("files", []), "columns": source.get("columns", {}), "how": source.get("how", {}),
-            "attribute_columns": len(source.get("attributes", [])), "ignored_columns": len(source.get("ignored", [])),
-            "warnings": source.get("warnings", [])}
 
 
 class DevEvaluator:

@@ -40,6 +40,13 @@ def labels_for(report: dict, short: bool = False) -> dict[str, str]:
     return labels
 
 
+def source_summary(source: dict) -> dict:
+    """What the report keeps of how the data was read: files (format, encoding), columns, warnings."""
+    return {"files": source.get("files", []), "columns": source.get("columns", {}), "how": source.get("how", {}),
+            "attribute_columns": len(source.get("attributes", [])), "ignored_columns": len(source.get("ignored", [])),
+            "warnings": source.get("warnings", [])}
+
+
 def change(value: float, reference: float) -> float | None:
     return None if not reference else 100.0 * (value - reference) / reference
 
