@@ -60,6 +60,44 @@ def supported(model) -> bool:
     return ok
 
 
+def projection(hf):
+    """The MLM head's vocabulary projection: weight [vocabulary, hidden] and bias [vocabulary]."""
+    predictions = hf.cls.predictions
+    bias = predictions.bias if getattr(predictions, "bias", None) is not None else predictions.decoder.bias
+    return predictions.decoder.weight, bias
+
+
+def hidden_states(hf, features: dict):
+    """The MLM head's transformed hidden states, [batch, tokens, hidden]: what the vocabulary projection reads."""
+    inputs = {k: v for k, v in features.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    return hf.cls.predictions.transform(hf.base_model(**inputs).last_hidden_state)
+
+
+def max_logits(hidden, mask, weight, bias, *, chunk_floats: int = CHUNK_FLOATS, argmax: bool = False):
+    """The max over each text's real tokens of ``hidden @ weight.T + bias``, [batch, vocabulary] in float32,
+    computed in column chunks so the full logits never exist; with ``argmax`` also the token of each max
+    (else None). Shared by encoding and by training (:mod:`searchtune.train.fused`)."""
+    import torch
+
+    batch, tokens, width = hidden.shape
+    flat = hidden.reshape(batch * tokens, width)
+    pad = torch.zeros(batch * tokens, 1, dtype=flat.dtype, device=flat.device)
+    pad[~mask.reshape(-1)] = float("-inf")
+    vocab = weight.shape[0]
+    pooled = torch.empty(batch, vocab, dtype=torch.float32, device=flat.device)
+    arg = torch.empty(batch, vocab, dtype=torch.long, device=flat.device) if argmax else None
+    step = max(MIN_COLUMNS, min(vocab, chunk_floats // (batch * tokens)))
+    for c in range(0, vocab, step):
+        logits = torch.addmm(bias[c:c + step].to(flat.dtype), flat, weight[c:c + step].to(flat.dtype).T)
+        logits += pad
+        view = logits.view(batch, tokens, -1)
+        if argmax:
+            pooled[:, c:c + step], arg[:, c:c + step] = view.max(dim=1)
+        else:
+            pooled[:, c:c + step] = view.amax(dim=1)
+    return pooled, arg
+
+
 def encode(model, texts: list[str], *, batch_size: int = 128, columns: np.ndarray | None = None) -> sp.csr_matrix:
     """One CSR row per text, as ``SparseEncoder.encode_document`` would give it (see the module's docstring).
 
@@ -69,14 +107,11 @@ def encode(model, texts: list[str], *, batch_size: int = 128, columns: np.ndarra
     import torch
 
     transformer, hf = _parts(model)
-    predictions = hf.cls.predictions
-    weight = predictions.decoder.weight  # [vocab, hidden]
-    bias = predictions.bias if getattr(predictions, "bias", None) is not None else predictions.decoder.bias
+    weight, bias = projection(hf)
     full = weight.shape[0]
     if columns is not None:
         picked = torch.as_tensor(columns, dtype=torch.long, device=weight.device)
         weight, bias = weight[picked], bias[picked]
-    vocab = weight.shape[0]
     order = np.argsort([-len(t) for t in texts], kind="stable")  # longest first, like sentence-transformers
     blocks: list[sp.csr_matrix] = []
     device = weight.device
@@ -86,20 +121,7 @@ def encode(model, texts: list[str], *, batch_size: int = 128, columns: np.ndarra
             batch_texts = [texts[i] for i in idx]
             features = transformer.preprocess(batch_texts)
             features = {k: v.to(device) for k, v in features.items() if isinstance(v, torch.Tensor)}
-            mask = features["attention_mask"].bool()
-            hidden = hf.base_model(**{k: v for k, v in features.items()
-                                      if k in ("input_ids", "attention_mask", "token_type_ids")}).last_hidden_state
-            hidden = predictions.transform(hidden)  # [batch, tokens, hidden]
-            batch, tokens, width = hidden.shape
-            flat = hidden.reshape(batch * tokens, width)
-            pad = torch.zeros(batch * tokens, 1, dtype=flat.dtype, device=device)
-            pad[~mask.reshape(-1)] = float("-inf")
-            pooled = torch.empty(batch, vocab, dtype=torch.float32, device=device)
-            step = max(MIN_COLUMNS, min(vocab, CHUNK_FLOATS // (batch * tokens)))
-            for c in range(0, vocab, step):
-                logits = torch.addmm(bias[c:c + step], flat, weight[c:c + step].T)
-                logits += pad
-                pooled[:, c:c + step] = logits.view(batch, tokens, -1).amax(dim=1)
+            pooled, _ = max_logits(hidden_states(hf, features), features["attention_mask"].bool(), weight, bias)
             blocks.append(sp.csr_matrix(torch.log1p(torch.relu(pooled)).cpu().numpy()))
     if not blocks:
         return sp.csr_matrix((0, full), dtype=np.float32)

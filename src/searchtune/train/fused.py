@@ -23,23 +23,14 @@ ENABLED = True  # False: train through sentence-transformers' own modules (bench
 def _max_projection():
     import torch
 
+    from ..fast_splade import max_logits
+
     class MaxProjection(torch.autograd.Function):
         """max over real tokens of (hidden @ weight.T + bias): [batch, tokens, hidden] → [batch, vocabulary]."""
 
         @staticmethod
         def forward(ctx, hidden, mask, weight, bias):
-            batch, tokens, width = hidden.shape
-            flat = hidden.reshape(batch * tokens, width)
-            pad = torch.zeros(batch * tokens, 1, dtype=flat.dtype, device=flat.device)
-            pad[~mask.reshape(-1)] = float("-inf")
-            vocab = weight.shape[0]
-            pooled = torch.empty(batch, vocab, dtype=flat.dtype, device=flat.device)
-            arg = torch.empty(batch, vocab, dtype=torch.long, device=flat.device)
-            step = max(256, min(vocab, CHUNK_FLOATS // (batch * tokens)))
-            for c in range(0, vocab, step):
-                logits = torch.addmm(bias[c:c + step].to(flat.dtype), flat, weight[c:c + step].to(flat.dtype).T)
-                logits += pad
-                pooled[:, c:c + step], arg[:, c:c + step] = logits.view(batch, tokens, -1).max(dim=1)
+            pooled, arg = max_logits(hidden, mask, weight, bias, chunk_floats=CHUNK_FLOATS, argmax=True)
             ctx.save_for_backward(hidden, weight, arg)
             return pooled
 
@@ -69,7 +60,7 @@ def _max_projection():
 def fused(model):
     """Within the block, ``model``'s SPLADE document modules train through :class:`MaxProjection`; a model
     the fast path does not recognise (:func:`searchtune.fast_splade.supported`) is left as it is."""
-    from ..fast_splade import _parts
+    from ..fast_splade import _parts, hidden_states, projection
 
     parts = _parts(model) if ENABLED else None
     if parts is None:
@@ -79,16 +70,13 @@ def fused(model):
 
     transformer, hf = parts
     pooling = document_modules(model)[1]
-    predictions = hf.cls.predictions
-    weight = predictions.decoder.weight
-    bias = predictions.bias if getattr(predictions, "bias", None) is not None else predictions.decoder.bias
+    weight, bias = projection(hf)
     projection = _max_projection()
     import torch
 
     def transformer_forward(features, **kwargs):
-        inputs = {k: features[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
         # the hidden states stand in for the logits: the pooling below projects them
-        features["token_embeddings"] = predictions.transform(hf.base_model(**inputs).last_hidden_state)
+        features["token_embeddings"] = hidden_states(hf, features)
         return features
 
     def pooling_forward(features, **kwargs):
