@@ -87,10 +87,19 @@ def test_train_then_evaluate_commands(tmp_path):
                                   "--min-positive-gain", "2"])
     assert trained.exit_code == 0, trained.output
     assert (out / "model" / "training_stats.json").exists() and not (out / "report.json").exists()
+    reranker = runner.invoke(app, ["train-reranker", "--out", str(out), "--reranker-model", "splade-tiny",
+                                   "--reranker-max-pairs", "300", "--rerank-k", "5,10", "--rerank-dev-queries", "8"])
+    assert reranker.exit_code == 0, reranker.output
+    assert (out / "reranker" / "training_stats.json").exists()
+    again = runner.invoke(app, ["train-reranker", "--out", str(out)])
+    assert again.exit_code == 2 and "--resume" in again.output  # a trained reranker is not silently replaced
     evaluated = runner.invoke(app, ["evaluate", *data, "--out", str(out)])
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads((out / "report.json").read_text())
-    assert set(report["metrics"]) == {"bm25", "bm25-unstemmed", "base", "finetuned"}
+    # every stage: the run's reranker on top of the dev-chosen first stage
+    assert set(report["metrics"]) == {"bm25", "bm25-unstemmed", "base", "finetuned", "hybrid", "reranked"}
+    assert report["two_stage"]["k"] in (5, 10) and report["two_stage"]["dev_queries"] == 8
+    assert "deploy:" in evaluated.output
     assert report["config"]["train"]["max_seq_length"] == 16  # the run's saved config was reused
 
 

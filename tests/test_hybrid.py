@@ -44,7 +44,8 @@ def test_every_mode_returns_results_and_rrf_matches_ranx(collection):
     d, index, models = collection
     systems = run_systems(index, d.queries, models, k=10, prefetch_limit=10)
     assert set(systems) == {"bm25-qdrant", "sparse-base", "sparse-tuned", "dense-base", "dense-tuned",
-                            "hybrid-base", "hybrid-tuned", "hybrid-tuned-both", "hybrid-tuned-bm25"}
+                            "hybrid-base", "hybrid-tuned", "hybrid-tuned-both", "hybrid-tuned-bm25",
+                            "hybrid-dense-bm25"}
     for name, s in systems.items():  # sparse vectors only match products sharing a term; dense match all
         with_dense = "dense" in name or name in ("hybrid-base", "hybrid-tuned", "hybrid-tuned-both")
         assert all(len(r) == 10 if with_dense else 3 <= len(r) <= 10 for r in s.run.values()), name

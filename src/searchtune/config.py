@@ -146,6 +146,10 @@ class MineConfig:
     seed: int = opt(42, "Seed for choosing negatives.", flag="--mine-seed")
     patience: int = opt(1, "Stop after this many rounds without a better dev nDCG@10.", flag=False, positive=True)
     start_model: str | None = opt(help="ANCE: mine the first round with this model instead of training round 0.")
+    denoise_with: str | None = opt(help="A trained reranker (RUN/reranker): mined negatives it scores as relevant "
+                                        "(at least mine.denoise_threshold) are dropped as likely unlabelled "
+                                        "positives; twice the negatives are drawn to leave room.")
+    denoise_threshold: float = opt(0.5, "Reranker score (0-1) from which a mined negative is dropped.", flag=False)
     soup: bool = opt(False, "ANCE: after the rounds, average the rounds' models (greedy soup); kept only if dev "
                             "rises.")
     soup_with: list[str] = opt(factory=list, help="ANCE: another soup ingredient, a model fine-tuned from the same "
@@ -188,6 +192,38 @@ class GenerateConfig:
 
 
 @dataclass
+class RerankConfig:
+    """The second stage: a cross-encoder trained on the catalog that rescores a first stage's top K
+    (searchtune.rerank). Candidates K and the mix with the first stage's score are chosen on dev."""
+
+    enabled: bool = opt(False, "Pipeline: also train a reranker and evaluate every first stage with it.",
+                        flag="--reranker")
+    model: str = opt("minilm", "Cross-encoder base: minilm, a folder or a hub id (a new one-score head is added).",
+                     flag="--reranker-model")
+    learning_rate: float = opt(5e-5, "Reranker learning rate.", flag="--reranker-lr", positive=True)
+    epochs: float = opt(1.0, "Reranker training epochs.", flag="--reranker-epochs", positive=True)
+    batch_size: int = opt(32, "Reranker training batch size.", flag=False, positive=True)
+    max_length: int = opt(128, "Tokens per (query, product) pair.", flag="--reranker-max-length", positive=True)
+    num_negatives: int = opt(4, "Mined negatives per training query (from the first stage's top "
+                                      "--reranker-mine-top-k, known positives left out).", flag="--reranker-negatives")
+    mine_top_k: int = opt(30, "First-stage candidates per training query that negatives are drawn from.",
+                          flag="--reranker-mine-top-k", positive=True)
+    max_pairs: int | None = opt(help="Train on at most this many (query, product) pairs (a seeded sample of "
+                                     "training queries; default: all).", flag="--reranker-max-pairs", positive=True)
+    candidates: list[int] = opt(factory=lambda: [20, 50, 100], help="Top K of the first stage rescored: the "
+                                "choices tried on dev, e.g. 20,50,100.", flag="--rerank-k", parse=parse_sizes)
+    mix_weights: list[float] = opt(factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.5], help="Weights of the first stage's "
+                                   "score mixed into the reranker's (both min-max scaled per query): the choices "
+                                   "tried on dev.", flag=False)
+    dev_queries: int | None = opt(help="Choose K and the weight on a seeded sample of this many dev queries "
+                                       "(cross-encoders are slow on CPU; default: all).", flag="--rerank-dev-queries",
+                                  positive=True)
+    batch_size_score: int = opt(64, "Pairs scored per batch.", flag=False, positive=True)
+    latency_queries: int = opt(50, "Dev queries timed one at a time for the per-stage latency.", flag=False)
+    seed: int = opt(42, "Seed of the negatives and samples.", flag="--reranker-seed")
+
+
+@dataclass
 class EvalConfig:
     k: list[int] = opt(factory=lambda: [10, 100], help="Cut-offs of the metrics.", flag=False)
     bm25: bool = opt(True, "Include the BM25 baselines.", flag=False)
@@ -214,6 +250,7 @@ class Config:
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
+    rerank: RerankConfig = field(default_factory=RerankConfig)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -290,6 +327,10 @@ class Config:
             raise SearchtuneError("negatives per query and per row must be at least 1")
         if m.rounds < 0:
             raise SearchtuneError(f"--ance-rounds must be 0 or more, got {m.rounds}")
+        if m.denoise_with and m.source not in ("model", "bm25"):
+            raise SearchtuneError("--denoise-with filters mined negatives; add --negatives ance (or bm25)")
+        if not 0 < m.denoise_threshold <= 1:
+            raise SearchtuneError(f"mine.denoise_threshold must be in (0, 1], got {m.denoise_threshold}")
         m.soup = m.soup or bool(m.soup_with)
         if m.soup and m.source not in ("model", "bm25"):
             raise SearchtuneError("--soup averages the models of mining rounds; add --negatives ance (or bm25), or "
@@ -298,6 +339,11 @@ class Config:
         if not (0 <= g.dev_fraction < 1 and 0 < g.test_fraction < 1 and g.dev_fraction + g.test_fraction < 1):
             raise SearchtuneError(f"generate.dev_fraction ({g.dev_fraction}) and test_fraction ({g.test_fraction}) "
                                   "must be in [0, 1) (test above 0) and sum below 1")
+        r = self.rerank
+        if not r.candidates or min(r.candidates) < 1:
+            raise SearchtuneError(f"--rerank-k must be one or more positive sizes like 20,50,100, got {r.candidates}")
+        if not r.mix_weights or not all(0 <= w <= 1 for w in r.mix_weights):
+            raise SearchtuneError(f"rerank.mix_weights must be weights in [0, 1], got {r.mix_weights}")
         if self.generate.per_product < 1:
             raise SearchtuneError(f"--per-product must be at least 1, got {self.generate.per_product}")
         return self
@@ -339,11 +385,12 @@ class Config:
         return self
 
 
-SECTIONS = ("data", "train", "mine", "generate", "evaluate", "index")
+SECTIONS = ("data", "train", "mine", "generate", "evaluate", "index", "rerank")
 # Settings that change how a run goes, not what it trains or measures: a --resume may change them.
 NOT_RESULTS = {"index": None, "generate": {"concurrency", "timeout", "max_retries", "parse_retries", "threads",
                                            "base_url", "cache", "price_input", "price_output"},
-               "evaluate": {"encode_batch_size", "search_batch_size", "examples"}}
+               "evaluate": {"encode_batch_size", "search_batch_size", "examples"},
+               "rerank": {"batch_size_score", "latency_queries"}}
 
 
 def config_changes(old: Config, new: Config) -> list[str]:

@@ -95,12 +95,13 @@ def model_run(name: str, model_ref: str, data: SearchData, queries: dict[str, st
               config: EvalConfig, progress: bool, model=None, role: str = "base",
               max_length: int | None = None) -> SystemRun:
     """Index the catalog with one model in ``index`` (reused when it holds exactly that) and rank ``queries``;
-    ``max_length``: tokens per text (default: the model's own)."""
+    ``max_length``: tokens per text (default: the model's own). A tuned model's collection holds BM25 vectors
+    too, so it also serves the hybrid of the two (:mod:`searchtune.two_stage`)."""
     models = col.Models.single(model_ref, role, max_length)
     (vector,) = models.named()
     loaded = {vector: model} if model is not None else None
-    stats = col.build(index, data, models, batch_size=config.encode_batch_size, precision=config.precision,
-                      progress=progress, loaded=loaded)
+    stats = col.build(index, data, models, bm25=role == "tuned", batch_size=config.encode_batch_size,
+                      precision=config.precision, progress=progress, loaded=loaded)
     system = vector.replace("_", "-")
     run = run_systems(index, queries, models, [system], k=k, config=config, loaded=loaded)[system]
     run.name = name

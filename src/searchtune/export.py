@@ -52,6 +52,17 @@ def model_card(run: Path) -> str:
     if train_cfg.get("inference_free"):
         lines += ["Inference-free: `encode_query` is a learned weight per vocabulary token (no transformer pass); "
                   "documents are encoded by the SPLADE model.", ""]
+    if (run / "reranker" / "config.json").is_file():
+        choice = report.get("two_stage") or {}
+        lines += ["## Reranker", "",
+                  "`reranker/` holds the cross-encoder trained on the same catalog (sentence-transformers "
+                  "`CrossEncoder`): search with this model, then rescore the top "
+                  f"{choice.get('k', 'K')} products with it"
+                  + (f", mixing in the first stage's score at weight {choice['weight']}" if choice.get("weight") else "")
+                  + " (chosen on dev; `reranker/stages.json`).", "",
+                  "```python", "from sentence_transformers import CrossEncoder",
+                  "reranker = CrossEncoder(\"path/to/this/folder/reranker\")",
+                  "scores = reranker.predict([(\"cordless drill\", \"DeWalt 20V MAX cordless drill kit\")])", "```", ""]
     if report.get("metrics"):
         split = report.get("split", {})
         lines += ["## Evaluation", "",
@@ -77,6 +88,8 @@ def export_model(run: str | Path, out: str | Path, *, overwrite: bool = False) -
             raise SearchtuneError(f"{out} exists and is not empty; choose another --out or pass --overwrite")
         shutil.rmtree(out)
     shutil.copytree(model, out, ignore=shutil.ignore_patterns("checkpoint-*"))
+    if (run / "reranker" / "config.json").is_file():  # the second stage travels with the first
+        shutil.copytree(run / "reranker", out / "reranker", ignore=shutil.ignore_patterns("scores.jsonl"))
     (out / "README.md").write_text(model_card(run))
     if (run / "report.json").exists():
         shutil.copy2(run / "report.json", out / "searchtune_report.json")

@@ -33,7 +33,8 @@ from .settings import redact
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("pipeline", "train", "evaluate", "index", "mine", "generate", "export", "publish", "average")
+KINDS = ("pipeline", "train", "train-reranker", "evaluate", "index", "mine", "generate", "export", "publish",
+         "average")
 JOB_ENV = "SEARCHTUNE_JOB_ID"  # set by the studio for the process it launches
 
 MIGRATIONS = [

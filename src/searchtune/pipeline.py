@@ -75,6 +75,10 @@ class Pipeline:
         self.timings: dict[str, float] = {}
         self.significance: dict | None = None
         self.fusion: dict | None = None
+        self.reranker_training: dict | None = None
+        self.two_stage: dict | None = None  # the reranker's choices on dev and the per-stage latency
+        self.recommendation: dict | None = None  # the system to deploy
+        self.latency: dict | None = None  # per system, p50/p95 ms of each stage for one query
         # Every model is evaluated at the length the tuned one is trained with, the untuned one too: the
         # comparison then measures the tuning, not how much more of each product one model reads.
         self.max_length = config.train.max_seq_length
@@ -365,7 +369,7 @@ class Pipeline:
             models = col.Models.single(model_ref, role, self.max_length)
             with self._index(collection) as index:
                 if index.exists() and index.metadata().get("complete") and \
-                        index.metadata().get("fingerprint") == col.fingerprint(self.data, models, False):
+                        index.metadata().get("fingerprint") == col.fingerprint(self.data, models, role == "tuned"):
                     (vector,) = models.named()
                     size = index.layout()[vector]["size"]
                     return index.vectors(self.data.product_ids, size, name=vector)
@@ -392,11 +396,28 @@ class Pipeline:
                             source=source_summary(self.data.source),
                             timings=timings, command=self.command,
                             mining=self.mining.to_dict() if self.mining else None,
-                            significance=self.significance, fusion=self.fusion, synthetic=self.synthetic_stats)
+                            significance=self.significance, fusion=self.fusion, synthetic=self.synthetic_stats,
+                            two_stage=self.two_stage, recommendation=self.recommendation,
+                            reranker_training=self.reranker_training, latency=self.latency)
 
     # -- the whole job ---------------------------------------------------
-    def run(self, *, train: bool = True, model: str | None = None) -> dict:
-        """Every step; ``train=False`` evaluates ``model`` (or nothing but the baselines) instead of training."""
+    def stages(self, tuned: str, collection: str, reranker: str | None = None) -> None:
+        """After the tuned model: the hybrid first stage, with ``rerank.enabled`` (or a trained ``reranker``) the
+        second stage, and the system to deploy (:mod:`searchtune.two_stage`)."""
+        from .two_stage import TwoStage
+
+        stage = TwoStage(self, tuned, collection)
+        stage.hybrid()
+        if reranker or self.config.rerank.enabled:
+            if not self.split_.dev:
+                raise SearchtuneError("the reranker's K and weight are chosen on the dev split, which is empty; "
+                                      "give a split with dev queries (or a dev fraction above 0)")
+            self.two_stage = stage.rerank(reranker or stage.train_reranker())
+        self.recommendation = stage.recommend(self.two_stage)
+
+    def run(self, *, train: bool = True, model: str | None = None, reranker: str | None = None) -> dict:
+        """Every step; ``train=False`` evaluates ``model`` (or nothing but the baselines) instead of training;
+        ``reranker``: a trained reranker to evaluate on top of every first stage."""
         t = time.perf_counter()
         if not train and model:  # an earlier run's model is compared at the length it was trained with
             self.max_length = (trained_config(model) or {}).get("max_seq_length") or self.max_length
@@ -412,10 +433,11 @@ class Pipeline:
             # a model trained by an earlier run: its stats go into the report
             self.training = json.loads((Path(tuned) / "training_stats.json").read_text())
         if tuned:
+            collection = "finetuned"
             if self.mining is not None and train:  # the chosen round is indexed already: search that collection
-                self.evaluate_model("finetuned", self.mining.best_model, collection=f"round-{self.mining.best_round}")
-            else:
-                self.evaluate_model("finetuned", tuned)
+                tuned, collection = self.mining.best_model, f"round-{self.mining.best_round}"
+            self.evaluate_model("finetuned", tuned, collection=collection)
+            self.stages(tuned, collection, reranker)
             dims = self.config.train.matryoshka_dims
             if dims and self.config.train.kind == "dense":
                 self.matryoshka(tuned, dims)

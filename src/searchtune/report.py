@@ -22,11 +22,14 @@ SYSTEM_LABELS = {
     "hybrid-tuned-both": "hybrid tuned SPLADE + tuned dense",
     "hybrid-tuned-bm25": "hybrid tuned SPLADE + BM25",
     "finetuned": "SPLADE fine-tuned",
+    "hybrid": "hybrid: fine-tuned SPLADE + BM25 (fused in Qdrant)",
+    "reranked": "two-stage: first stage + reranker",
 }
 SHORT_LABELS = {"bm25": "BM25", "bm25-unstemmed": "BM25 unstemmed", "base": "SPLADE untuned",
                 "finetuned": "SPLADE tuned", "bm25-qdrant": "BM25 in Qdrant", "dense-base": "dense untuned",
                 "dense-tuned": "dense tuned", "hybrid-base": "hybrid untuned", "hybrid-tuned": "hybrid tuned SPLADE",
-                "hybrid-tuned-both": "hybrid both tuned", "hybrid-tuned-bm25": "hybrid SPLADE + BM25"}
+                "hybrid-tuned-both": "hybrid both tuned", "hybrid-tuned-bm25": "hybrid SPLADE + BM25",
+                "hybrid": "hybrid tuned + BM25", "reranked": "two-stage"}
 
 
 def labels_for(report: dict, short: bool = False) -> dict[str, str]:
@@ -35,8 +38,12 @@ def labels_for(report: dict, short: bool = False) -> dict[str, str]:
     train = (report.get("config") or {}).get("train") or {}
     if train.get("kind") == "dense":
         labels.update(base="dense untuned", finetuned="dense tuned" if short else "dense fine-tuned")
+        labels["hybrid"] = "hybrid: fine-tuned dense + BM25 (fused in Qdrant)" if not short else labels["hybrid"]
     elif train.get("inference_free"):
         labels["finetuned"] += " (inference-free)"
+    two = report.get("two_stage")
+    if two:
+        labels["reranked"] = f"{labels.get(two['first_stage'], two['first_stage'])} + reranker (top {two['k']})"
     return labels
 
 
@@ -85,7 +92,9 @@ def machine() -> str:
 def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str, dict[str, float]], examples,
                  config: dict, counts: dict, split_sizes: dict, timings: dict, command: str | None,
                  mining: dict | None = None, significance: dict | None = None, fusion: dict | None = None,
-                 synthetic: dict | None = None, source: dict | None = None) -> dict:
+                 synthetic: dict | None = None, source: dict | None = None, two_stage: dict | None = None,
+                 recommendation: dict | None = None, reranker_training: dict | None = None,
+                 latency: dict | None = None) -> dict:
     metrics = {name: {k: round(v, 4) for k, v in s.metrics.items()} for name, s in systems.items()}
     ref = metrics.get("bm25")
     changes = {}
@@ -115,6 +124,10 @@ def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str,
         "synthetic_queries": synthetic,
         "significance": significance,
         "fusion": fusion,
+        "two_stage": two_stage,
+        "reranker_training": reranker_training,
+        "latency": latency,
+        "recommendation": recommendation,
         "machine": machine(),
         "command": command,
     }
@@ -212,7 +225,16 @@ def render_markdown(report: dict) -> str:
                                                if best and best not in MARKS else "") + "."]
         line = verdict(report)
         out += [f"**{line[:1].upper()}{line[1:]}.**" if line else "", ""]
-    if report.get("fusion"):
+    if report.get("recommendation"):
+        out += recommendation_section(report)
+    if (report.get("fusion") or {}).get("chosen_on"):
+        f = report["fusion"]
+        tried = ", ".join(f"{t['fusion'].upper()}{' ' + str(t['weights']) if t['weights'] else ''} {t['ndcg@10']:.4f}"
+                          for t in f.get("tried", []))
+        out += [f"The hybrid fuses the fine-tuned model's list and BM25's inside Qdrant with {f['method'].upper()}"
+                + (f" (weights {f['weights']}: fine-tuned, BM25)" if f.get("weights") else "")
+                + f", chosen on dev nDCG@10 among: {tried}.", ""]
+    elif report.get("fusion"):
         f = report["fusion"]
         out += [f"Hybrid systems fuse inside Qdrant with {f['method'].upper()}"
                 + (f" (k={f['rrf_k']}, weights {f['weights']})" if f["method"] == "rrf" else "")
@@ -295,5 +317,35 @@ def mining_section(mining: dict) -> list[str]:
             negs = "; ".join(f"{n['text'][:60]} ({n['rank'] if n['rank'] is not None else n['source']})"
                              for n in ex["negatives"])
             out.append(f"| {ex['query']} | {ex['positive'][:60]} | {negs} |")
+        out.append("")
+    return out
+
+
+def recommendation_section(report: dict) -> list[str]:
+    """The system to deploy, the reranker's choices on dev, and the per-stage latency."""
+    rec, labels = report["recommendation"], labels_for(report)
+    test = rec.get("test") or {}
+    out = ["## The system to deploy", "",
+           f"**{rec['label']}**: {rec['why']}."
+           + (f" Test nDCG@10 {test['ndcg@10']:.4f}." if "ndcg@10" in test else ""), ""]
+    two = report.get("two_stage")
+    if two:
+        out += [f"Reranker `{two['reranker']}`: K (first-stage products rescored) and the weight of the first "
+                f"stage's score chosen per first stage on {two['dev_queries']} dev queries; test read only for the "
+                f"one dev prefers ({labels.get(two['first_stage'], two['first_stage'])}).", "",
+                "| first stage | dev nDCG@10 | + reranker | K | weight |", "|---|---:|---:|---:|---:|"]
+        for name, c in two["choices"].items():
+            out.append(f"| {labels.get(name, name)} | {two['dev'][name]:.4f} | {c['ndcg@10']:.4f} | {c['k']} | "
+                       f"{c['weight']:.2f} |")
+        out.append("")
+    latency = report.get("latency") or {}
+    if latency:
+        out += ["Latency, one query at a time on this machine (ms, p50 / p95):", "",
+                "| system | first stage | reranker | total |", "|---|---:|---:|---:|"]
+        for name, v in latency.items():
+            label = labels.get(name) or f"{labels.get(name.removesuffix('+rerank'), name)} + reranker (top {v.get('k')})"
+            cells = [f"{v[s]['p50_ms']:.1f} / {v[s]['p95_ms']:.1f}" if s in v else "—"
+                     for s in ("first_stage", "rerank", "total")]
+            out.append(f"| {label} | " + " | ".join(cells) + " |")
         out.append("")
     return out

@@ -54,11 +54,18 @@ def search(
     mode: Annotated[str, typer.Option(help="sparse, dense, hybrid or bm25 (dense and hybrid need a collection "
                                            "indexed with --dense-model).")] = "sparse",
     fusion: Annotated[str, typer.Option(help="Hybrid fusion: rrf or dbsf.")] = "rrf",
+    rerank: Annotated[str | None, typer.Option(help="A trained reranker (RUN/reranker) rescoring the top K; the "
+                                                     "table then shows each product's first-stage rank too.")] = None,
+    rerank_k: Annotated[int | None, typer.Option(help="Products the reranker rescores (default: the K its run "
+                                                      "chose on dev, else 50).")] = None,
+    weight: Annotated[float | None, typer.Option(help="Weight of the first stage's score mixed in (default: the "
+                                                      "run's choice on dev, else 0).")] = None,
 ):
-    """Search a collection and print the ranked products."""
+    """Search a collection and print the ranked products (with --rerank: first stage, then the reranker)."""
     from ..encode import top_terms
     from ..index import collection as col
     from ..index import open_index
+    from ..rerank.model import load_reranker, rerank_hits, saved_choice
 
     with open_index(collection, config.index) as ix:
         models = col.stored_models(ix)
@@ -71,15 +78,31 @@ def search(
         loaded = {}  # the query is encoded once, for the search and the terms
         vectors, _ = col.query_vectors(ix, models, [query], list(dict.fromkeys([*using, *([sparse] if terms else [])])),
                                        loaded=loaded)
-        hits = col.search(ix, models, [query], system, k=k, fusion=fusion, vectors=vectors)[0]
+        choice = saved_choice(rerank) if rerank else {}
+        rerank_k = rerank_k or choice.get("k") or 50
+        hits = col.search(ix, models, [query], system, k=max(k, rerank_k) if rerank else k, fusion=fusion,
+                          vectors=vectors)[0]
         if terms:
             shown = top_terms(loaded[sparse], vectors[sparse], 12)
             out_console.print("query terms: " + ", ".join(f"{t} {w:.2f}" for t, w in shown))
-    table = Table(title=f"“{query}” in {collection} ({system})")
-    for c, j in (("#", "right"), ("score", "right"), ("product id", "left"), ("title", "left")):
+    columns = [("#", "right"), ("score", "right"), ("product id", "left"), ("title", "left")]
+    if rerank:
+        ranked = rerank_hits(load_reranker(rerank), query, hits, k=rerank_k,
+                             weight=choice.get("weight", 0.0) if weight is None else weight)[:k]
+        rows = [(r["hit"], r["score"], r["first_rank"]) for r in ranked]
+        columns.insert(2, ("first stage #", "right"))
+        title = f"“{query}” in {collection} ({system}, then the reranker on the top {rerank_k})"
+    else:
+        rows = [(h, h.score, None) for h in hits]
+        title = f"“{query}” in {collection} ({system})"
+    table = Table(title=title)
+    for c, j in columns:
         table.add_column(c, justify=j)
-    for i, h in enumerate(hits, 1):
-        table.add_row(str(i), f"{h.score:.3f}", h.product_id, h.payload.get("title", ""))
+    for i, (h, score, first) in enumerate(rows, 1):
+        cells = [str(i), "—" if score is None else f"{score:.3f}", h.product_id, h.payload.get("title", "")]
+        if rerank:
+            cells.insert(2, str(first))
+        table.add_row(*cells)
     out_console.print(table)
 
 

@@ -191,6 +191,9 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # the "Loading weights" bar on every model load
+        # transformers sets its own level once, lazily, over ours: its load report (a reranker's new score head
+        # "MISSING") is expected, not something to act on
+        hf_logging.set_verbosity_error()
         import datasets
 
         datasets.disable_progress_bars()

@@ -13,7 +13,7 @@ from ..errors import SearchtuneError
 from .app import app
 from .options import command_line, config_command, out_console
 
-TRAINING = ("data", "train", "mine", "generate", "index")
+TRAINING = ("data", "train", "mine", "generate", "index", "rerank")
 Out = Annotated[Path, typer.Option("--out", help="Run directory.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")]
 LLMKey = Annotated[str | None, typer.Option(help="LLM API key (else from the provider's variable, "
@@ -44,6 +44,10 @@ def print_metrics(report: dict) -> None:
     line = verdict(report)
     if line:
         out_console.print(line)
+    rec = report.get("recommendation")
+    if rec:
+        test = (rec.get("test") or {}).get("ndcg@10")
+        out_console.print(f"deploy: {rec['label']} — {rec['why']}" + (f"; test nDCG@10 {test:.4f}" if test else ""))
 
 
 @config_command(app, "pipeline", sections=TRAINING, job="pipeline", run_dir="out")
@@ -78,6 +82,38 @@ def train(config: Config, out: Out, resume: Resume = False, llm_api_key: LLMKey 
     return {"artifacts": {"run": str(out), "model": str(path)}}
 
 
+@config_command(app, "train-reranker", sections=("data", "rerank", "index"), job="train-reranker",
+                run_dir="out", default_config=lambda own: _run_config(own))
+def train_reranker(
+    config: Config, out: Out,
+    model: Annotated[str | None, typer.Option("--model", help="The tuned first stage whose hybrid with BM25 mines "
+                                                             "the negatives (default: OUT/model; none: BM25).")] = None,
+    resume: Resume = False, quiet: bool = False,
+):
+    """Train a cross-encoder reranker (--reranker-model, minilm by default) on the training queries' judged pairs
+    plus negatives mined by the first stage; saved to OUT/reranker. Dev and test queries are never used."""
+    from ..models import trained_config
+    from ..pipeline import Pipeline
+    from ..two_stage import TwoStage
+
+    if (out / "reranker" / "training_stats.json").exists() and not resume:
+        raise SearchtuneError(f"{out / 'reranker'} holds a trained reranker; pass --resume to keep it, or remove "
+                              "that folder to train another")
+    tuned = model or (str(out / "model") if (out / "model").is_dir() else None)
+    p = Pipeline(config, out, resume=True, progress=not quiet, command=command_line(), check_config=False)
+    p.split()
+    stage = TwoStage(p, None)
+    if tuned:
+        p.max_length = (trained_config(tuned) or {}).get("max_seq_length") or p.max_length
+        stage = TwoStage(p, tuned)
+        p.evaluate_model("finetuned", tuned)  # its collection (with BM25) serves the hybrid that mines
+        stage.hybrid()
+    path = stage.train_reranker()
+    out_console.print(f"reranker: {path} ({p.reranker_training['pairs']:,} pairs, "
+                      f"{p.reranker_training['seconds']:.0f}s); evaluate it with `searchtune evaluate --out {out}`")
+    return {"artifacts": {"run": str(out), "reranker": str(path)}}
+
+
 def _run_config(own: dict) -> Path | None:
     path = own["out"] / "config.yaml"
     return path if path.exists() else None
@@ -100,6 +136,9 @@ def evaluate(
     matryoshka: Annotated[str | None, typer.Option(help="Also evaluate the tuned dense model cut to these sizes, "
                                                         "e.g. 384,256,128,64 (default: the sizes it was trained "
                                                         "with).")] = None,
+    reranker: Annotated[str | None, typer.Option("--reranker", help="A trained reranker on top of every first "
+                                                                    "stage (default: OUT/reranker when there is "
+                                                                    "one).")] = None,
     quiet: bool = False,
 ):
     """Compare BM25, the untuned model and a tuned model on the held-out test queries; write the report."""
@@ -124,7 +163,8 @@ def evaluate(
         p.compare(models, systems=[x.strip() for x in systems.split(",")] if systems else None, fusion=fusion,
                   weights=w)
     else:
-        p.run(train=False, model=tuned)
+        reranker = reranker or (str(out / "reranker") if (out / "reranker" / "config.json").is_file() else None)
+        p.run(train=False, model=tuned, reranker=reranker)
     dense = dense_model or tuned
     if dense and model_kind(dense) == "dense":
         dims = parse_sizes(matryoshka) if matryoshka else (trained_config(dense) or {}).get("matryoshka_dims") or []

@@ -30,6 +30,7 @@ hybrid-base              sparse_base + dense_base
 hybrid-tuned             sparse_tuned + dense_base
 hybrid-tuned-both        sparse_tuned + dense_tuned
 hybrid-tuned-bm25        sparse_tuned + bm25
+hybrid-dense-bm25        dense_tuned + bm25
 =======================  ===============================================
 """
 
@@ -62,6 +63,7 @@ SYSTEM_VECTORS = {
     "hybrid-tuned": ["sparse_tuned", "dense_base"],
     "hybrid-tuned-both": ["sparse_tuned", "dense_tuned"],
     "hybrid-tuned-bm25": ["sparse_tuned", "bm25"],
+    "hybrid-dense-bm25": ["dense_tuned", "bm25"],
 }
 MODES = ("sparse", "dense", "hybrid", "bm25")
 VECTOR_FIELDS = ("sparse_base", "sparse_tuned", "dense_base", "dense_tuned")
@@ -144,7 +146,8 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
     exactly this catalog and these models; return the indexing stats (``reused`` says which).
 
     ``loaded``: model objects already in memory, by vector name. Products are encoded and upserted a chunk at
-    a time, so memory stays flat on large catalogs. Payload: product_id, title, brand.
+    a time, so memory stays flat on large catalogs. Payload: product_id, title, brand, and the product text a
+    reranker reads (:mod:`searchtune.rerank`).
     """
     from ..encode import embedding_dim, encode
     from .bm25_vectors import Bm25Embedder
@@ -185,7 +188,8 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
                 t = time.perf_counter()
                 vectors["bm25"] = embedder.embed(chunk, "document")
                 seconds["bm25"] += time.perf_counter() - t
-            payloads = [{"product_id": ids[i], "title": titles[i], "brand": brands[i]} for i in range(start, end)]
+            payloads = [{"product_id": ids[i], "title": titles[i], "brand": brands[i], "text": texts[i]}
+                        for i in range(start, end)]
             index.upsert(ids[start:end], vectors, payloads)
             advance(end - start)
     if hasattr(index, "optimize"):

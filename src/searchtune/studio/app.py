@@ -147,13 +147,13 @@ def create_app(studio: Studio) -> FastAPI:
 
     @app.get("/api/collections")
     def collections():
-        return {"collections": studio.collections()}
+        return {"collections": studio.collections(), "rerankers": studio.rerankers()}
 
     @app.post("/api/search")
     async def search(request: Request):
         b = await body(request)
         return studio.search(b.get("place", "user"), b.get("collection", ""), b.get("query", ""), b.get("k", 10),
-                             b.get("mode", "sparse"))
+                             b.get("mode", "sparse"), b.get("reranker") or None)
 
     @app.get("/api/settings")
     def get_settings():

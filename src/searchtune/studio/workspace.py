@@ -273,8 +273,17 @@ class Studio:
             return self.run_path(place[4:]) / "qdrant"
         raise HTTPException(400, f"unknown collection place '{place}'")
 
-    def search(self, place: str, collection: str, query: str, k: int = 10, mode: str = "sparse") -> dict:
-        """Search a collection in a mode (:mod:`searchtune.index.collection`, as `searchtune search` does)."""
+    def rerankers(self) -> list[dict]:
+        """The runs' trained rerankers (``RUN/reranker``), with the K and weight each run chose on dev."""
+        from ..rerank.model import RERANKER_DIR, is_reranker, saved_choice
+
+        return [{"run": d.name, **saved_choice(d / RERANKER_DIR)} for d in sorted(self.runs_dir.iterdir())
+                if is_reranker(d / RERANKER_DIR)]
+
+    def search(self, place: str, collection: str, query: str, k: int = 10, mode: str = "sparse",
+               reranker: str | None = None) -> dict:
+        """Search a collection in a mode (:mod:`searchtune.index.collection`, as `searchtune search` does); with
+        ``reranker`` (a run's name) also the first stage's top K reordered by that run's reranker."""
         from ..encode import top_terms
         from ..index import EdgeIndex
         from ..index import collection as col
@@ -296,7 +305,13 @@ class Studio:
                                          "`searchtune index --dense-model ...` for that mode")
             loaded = _cached(models)
             vectors, _ = col.query_vectors(index, models, [query], col.SYSTEM_VECTORS[system], loaded=loaded)
-            hits = col.search(index, models, [query], system, k=max(1, min(int(k), 100)), vectors=vectors)[0]
+            k = max(1, min(int(k), 100))
+            choice = {}
+            if reranker:
+                from ..rerank.model import RERANKER_DIR, rerank_hits, saved_choice
+
+                choice = {"k": 50, "weight": 0.0, **saved_choice(self.run_path(reranker) / RERANKER_DIR)}
+            hits = col.search(index, models, [query], system, k=max(k, choice.get("k", 0)), vectors=vectors)[0]
             sparse = next((v for v in col.SYSTEM_VECTORS[system] if v.startswith("sparse")), None)
             terms = top_terms(loaded[sparse], vectors[sparse], 12) if sparse else []
             _keep(models, loaded)
@@ -306,10 +321,19 @@ class Studio:
             raise HTTPException(409, f"collection '{collection}' is busy or unreadable ({exc})") from None
         finally:
             index.close()
-        return {"collection": collection, "place": place, "models": models.named(), "mode": mode, "system": system,
-                "terms": [{"term": t, "weight": round(w, 3)} for t, w in terms],
-                "hits": [{"product_id": h.product_id, "score": round(h.score, 4), "title": h.payload.get("title", ""),
-                          "brand": h.payload.get("brand", "")} for h in hits]}
+        def shown(h, score):
+            return {"product_id": h.product_id, "score": None if score is None else round(score, 4),
+                    "title": h.payload.get("title", ""), "brand": h.payload.get("brand", "")}
+
+        out = {"collection": collection, "place": place, "models": models.named(), "mode": mode, "system": system,
+               "terms": [{"term": t, "weight": round(w, 3)} for t, w in terms],
+               "hits": [shown(h, h.score) for h in hits[:k]]}
+        if reranker:
+            ranked = rerank_hits(_reranker(self.run_path(reranker) / RERANKER_DIR), query, hits, k=choice["k"],
+                                 weight=choice["weight"])[:k]
+            out["reranked"] = [{**shown(r["hit"], r["score"]), "first_rank": r["first_rank"]} for r in ranked]
+            out["rerank"] = {"run": reranker, "k": choice["k"], "weight": choice["weight"]}
+        return out
 
 
 _CACHE: dict[tuple[str, str], object] = {}  # (vector, model ref) → loaded model: loading one takes seconds
@@ -326,3 +350,13 @@ def _keep(models, loaded: dict) -> None:
         _CACHE[(v, models.named()[v])] = model
     while len(_CACHE) > 4:
         _CACHE.pop(next(iter(_CACHE)))
+
+
+def _reranker(path: Path):
+    """A run's reranker, loaded once per folder (loading takes seconds)."""
+    from ..rerank.model import load_reranker
+
+    key = ("reranker", str(path))
+    if key not in _CACHE:
+        _CACHE[key] = load_reranker(path)
+    return _CACHE[key]

@@ -20,6 +20,7 @@ called.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -189,8 +190,12 @@ def mine(data: SearchData, split: Split, cfg: MineConfig, *, model=None, index=N
             raise SearchtuneError("mining with a model needs the model and an index of the catalog")
         candidates, best, stats = model_candidates(model, index, data, qids, cfg, precision=precision, bar=bar)
     t = time.perf_counter()
-    records = [select_negatives(q, candidates[q], data=data, cfg=cfg, best_positive=best[q]) for q in qids]
+    select = dataclasses.replace(cfg, num_negatives=2 * cfg.num_negatives) if cfg.denoise_with else cfg
+    records = [select_negatives(q, candidates[q], data=data, cfg=select, best_positive=best[q]) for q in qids]
     stats["select_seconds"] = round(time.perf_counter() - t, 2)
+    if cfg.denoise_with:
+        stats["skipped_reranker"] = denoise(records, data, cfg.denoise_with, cfg.denoise_threshold,
+                                            keep=cfg.num_negatives, progress=progress)
     stats["negatives"] = sum(len(r["negatives"]) for r in records)
     stats["queries_without_negatives"] = sum(1 for r in records if not r["negatives"])
     for key in ("identical_text", "margin", "outside_window"):
@@ -198,6 +203,27 @@ def mine(data: SearchData, split: Split, cfg: MineConfig, *, model=None, index=N
     logger.info("mined %d negatives for %d training queries (%s, search %.0f q/s)", stats["negatives"], len(qids),
                 cfg.source, stats.get("search_queries_per_second") or 0)
     return records, stats
+
+
+def denoise(records: list[dict], data: SearchData, reranker: str, threshold: float, *, keep: int,
+            progress: bool = True) -> int:
+    """Drop, in place, the mined (not judged) negatives ``reranker`` scores at ``threshold`` or above: the
+    top of a ranking is full of relevant products nobody labelled. Each pool is then cut to ``keep``; returns
+    how many were dropped."""
+    from ..rerank.model import PairScores, load_reranker
+
+    pairs = [(r["query_id"], n["product_id"]) for r in records for n in r["negatives"] if n["source"] != "judged"]
+    scores = PairScores(load_reranker(reranker), data.queries, data.texts, progress=progress).score(
+        pairs, "denoising negatives")
+    dropped = 0
+    for r in records:
+        kept = [n for n in r["negatives"] if scores.get((r["query_id"], n["product_id"]), 0.0) < threshold]
+        r["skipped"]["reranker"] = len(r["negatives"]) - len(kept)
+        dropped += r["skipped"]["reranker"]
+        r["negatives"] = kept[:keep]
+    logger.info("the reranker dropped %d of %d mined negatives as likely relevant (score >= %.2f)", dropped,
+                len(pairs), threshold)
+    return dropped
 
 
 def write_mined(path: str | Path, records: list[dict]) -> None:

@@ -55,7 +55,7 @@ def logging_steps(config: TrainConfig, dataset_rows: list[int]) -> int:
     return max(1, min(config.logging_steps, steps // 10))
 
 
-def _log_callback(path: Path):
+def log_callback(path: Path):
     """A trainer callback appending every log entry (loss, lr, ...) to ``path`` as JSON lines: the
     studio draws the live loss curve from it."""
     from transformers import TrainerCallback
@@ -70,13 +70,26 @@ def _log_callback(path: Path):
     return JsonlLog()
 
 
+def last_checkpoint(ckpt_dir: Path) -> str | None:
+    """The latest complete checkpoint in ``ckpt_dir`` (to resume from), or None. A checkpoint is complete once
+    the trainer has written its state; one cut off mid-save (the process killed while writing it) is skipped in
+    favour of the one before."""
+    done = [c for c in ckpt_dir.glob("checkpoint-*") if (c / "trainer_state.json").exists()
+            and c.name.split("-")[-1].isdigit()]
+    if not done:
+        return None
+    checkpoint = str(max(done, key=lambda c: int(c.name.split("-")[-1])))
+    logger.info("resuming from %s", checkpoint)
+    return checkpoint
+
+
 @dataclass
 class TrainResult:
     model_dir: Path
     stats: dict  # rows, steps, seconds, speed, final loss, precision (also model/training_stats.json)
 
 
-def _progress_callback(enabled: bool):
+def progress_callback(enabled: bool):
     """A rich progress bar over the training steps with ETA and the latest loss, instead of the trainer's
     tqdm bar with a log dict printed at every logging step (those go to train_log.jsonl)."""
     from transformers import TrainerCallback
@@ -211,7 +224,7 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
         seed=config.seed,
         data_seed=config.seed,
         report_to="none",
-        disable_tqdm=True,  # _progress_callback draws the bar; the log dicts go to train_log.jsonl
+        disable_tqdm=True,  # progress_callback draws the bar; the log dicts go to train_log.jsonl
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
         bf16=precision == "bf16",  # autocast; the saved weights stay float32
@@ -219,19 +232,11 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
         **extra_args,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    callbacks = [*kind_callbacks, _log_callback(out_dir / "train_log.jsonl"), _progress_callback(progress),
+    callbacks = [*kind_callbacks, log_callback(out_dir / "train_log.jsonl"), progress_callback(progress),
                  *(callbacks or [])]
     trainer = Trainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # with tqdm off it would print every log dict
-    checkpoint = None
-    if resume:
-        # A checkpoint is complete once the trainer has written its state; one cut off mid-save (the
-        # process killed while writing it) is skipped in favour of the one before.
-        done = [c for c in ckpt_dir.glob("checkpoint-*") if (c / "trainer_state.json").exists()
-                and c.name.split("-")[-1].isdigit()]
-        if done:
-            checkpoint = str(max(done, key=lambda c: int(c.name.split("-")[-1])))
-            logger.info("resuming from %s", checkpoint)
+    checkpoint = last_checkpoint(ckpt_dir) if resume else None
     started = time.perf_counter()
     with fused(model) as on:  # SPLADE: projection + max as one autograd step (train/fused.py)
         if on:

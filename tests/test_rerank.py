@@ -1,0 +1,168 @@
+"""The second stage: rescoring only the top K, choices on dev, the system to deploy, the reranker's training rows
+(never a held-out query), denoising mined negatives, and the whole two-stage pipeline on a small example."""
+
+import json
+
+import pytest
+from test_pipeline import example_config, small_example  # noqa: F401  (a fixture)
+
+from searchtune.config import RerankConfig
+from searchtune.data import SearchData, Split
+from searchtune.errors import SearchtuneError
+from searchtune.rerank import stages
+from searchtune.rerank.model import PairScores, rerank_run
+from searchtune.rerank.train import reranker_rows
+
+
+def test_rerank_reorders_only_the_top_k_and_keeps_the_rest_below():
+    run = {"q": {"a": 9.0, "b": 8.0, "c": 7.0, "d": 6.0, "e": 5.0}}
+    scores = {("q", "a"): 0.1, ("q", "b"): 0.2, ("q", "c"): 0.9}
+    out = rerank_run(run, scores, k=3)["q"]
+    assert sorted(out, key=out.get, reverse=True) == ["c", "b", "a", "d", "e"]
+    # with the first stage's score mixed in at full weight the first stage's order comes back
+    same = rerank_run(run, scores, k=3, weight=1.0)["q"]
+    assert sorted(same, key=same.get, reverse=True) == ["a", "b", "c", "d", "e"]
+
+
+def test_k_and_weight_come_from_the_dev_queries_given():
+    # the reranker is right about q1 (product x relevant) and wrong about q2 beyond rank 2
+    run = {"q1": {"y": 3.0, "z": 2.0, "x": 1.0}, "q2": {"r": 3.0, "s": 2.0, "t": 1.0}}
+    scores = {("q1", "x"): 0.9, ("q1", "y"): 0.1, ("q1", "z"): 0.2,
+              ("q2", "r"): 0.5, ("q2", "s"): 0.6, ("q2", "t"): 0.99}
+    q1_only = {"q1": {"x": 1}}
+    best, grid = stages.choose_rerank({"q1": run["q1"]}, scores, q1_only, [2, 3], [0.0, 0.8])
+    assert (best["k"], best["weight"]) == (3, 0.0) and len(grid) == 4  # only K=3 reaches x
+    q2_only = {"q2": {"r": 1}}
+    best, _ = stages.choose_rerank({"q2": run["q2"]}, scores, q2_only, [2, 3], [0.0, 0.8])
+    assert (best["k"], best["weight"]) == (2, 0.8)  # K=2 and K=3 both put r first at 0.8: the smaller K wins
+
+
+def test_the_system_to_deploy_is_the_best_on_dev_a_tie_going_to_the_faster():
+    labels = {}
+    dev = {"bm25": 0.40, "finetuned": 0.45, "finetuned+rerank": 0.451}
+    latency = {"bm25": 1.0, "finetuned": 10.0, "finetuned+rerank": 300.0}
+    rec = stages.recommend(dev, latency, {"finetuned": {"ndcg@10": 0.44}}, labels)
+    assert rec["system"] == "finetuned" and rec["test"] == {"ndcg@10": 0.44} and "faster" in rec["why"]
+    rec = stages.recommend({"bm25": 0.40, "finetuned": 0.30, "finetuned+rerank": 0.60}, latency, {}, labels)
+    assert rec["system"] == "finetuned+rerank"
+    rec = stages.recommend({"bm25": 0.40, "finetuned": 0.30}, latency, {}, labels)
+    assert rec["system"] == "bm25"  # never a system dev puts below BM25
+
+
+def _data():
+    import pandas as pd
+
+    products = pd.DataFrame({"product_id": list("abcdef"), "title": list("abcdef"), "text": [f"text {c}" for c in "abcdef"]})
+    data = SearchData(products, queries={"q1": "one", "q2": "two", "q3": "three"},
+                      qrels={"q1": {"a": 2, "b": 1, "c": 0}, "q2": {"d": 2}, "q3": {"e": 2}})
+    return data
+
+
+def test_reranker_rows_grade_the_judged_pairs_and_never_take_a_held_out_query():
+    data = _data()
+    cfg = RerankConfig(num_negatives=2)
+    rows = reranker_rows(data, ["q1", "q2"], {"q1": ["a", "d", "e", "f"], "q2": ["d", "a"]}, cfg, held_out={"q3"})
+    got = {(q, p): y for q, p, y in zip(rows["query"], rows["product"], rows["label"])}
+    assert got[("one", "text a")] == 1.0 and got[("one", "text b")] == 0.5 and got[("one", "text c")] == 0.0
+    mined_q1 = {p for (q, p), y in got.items() if q == "one" and p not in ("text a", "text b", "text c")}
+    assert len(mined_q1) == 2 and mined_q1 <= {"text d", "text e", "text f"}  # judged products are never mined
+    assert "three" not in rows["query"]
+    with pytest.raises(SearchtuneError, match="held-out"):
+        reranker_rows(data, ["q1", "q3"], {}, cfg, held_out={"q3"})
+    with pytest.raises(SearchtuneError, match="held-out"):  # nor mined for
+        reranker_rows(data, ["q1"], {"q3": ["a"]}, cfg, held_out={"q3"})
+    capped = reranker_rows(data, ["q1", "q2"], {}, RerankConfig(max_pairs=3, seed=1), held_out=())
+    assert len(capped["query"]) <= 3 and len(set(capped["query"])) == 1  # whole queries, up to the cap
+
+
+class FakeReranker:
+    """Scores a pair by whether the product text names the query (and counts what it was asked)."""
+
+    def __init__(self):
+        self.asked = 0
+
+    def predict(self, pairs, **kwargs):
+        self.asked += len(pairs)
+        return [0.9 if q.split()[-1] in t else 0.1 for q, t in pairs]
+
+
+def test_pair_scores_are_computed_once_and_kept_on_disk(tmp_path):
+    data = _data()
+    model = FakeReranker()
+    path = tmp_path / "scores.jsonl"
+    scorer = PairScores(model, data.queries, {"a": "text one", "b": "text b"}, path=path, progress=False)
+    assert scorer.score([("q1", "a"), ("q1", "b")]) == {("q1", "a"): 0.9, ("q1", "b"): 0.1}
+    scorer.score([("q1", "a")])
+    assert model.asked == 2
+    again = PairScores(model, data.queries, {}, path=path, progress=False)  # a resumed run reads them back
+    assert again.score([("q1", "b")]) == {("q1", "b"): 0.1} and model.asked == 2
+
+
+def test_denoising_drops_mined_negatives_the_reranker_calls_relevant(monkeypatch):
+    from searchtune.rerank import model as rerank_model
+    from searchtune.train.negatives import denoise
+
+    data = _data()
+    data.products["text"] = ["one a", "b", "c", "one d", "e", "f"]
+    monkeypatch.setattr(rerank_model, "load_reranker", lambda ref, **kw: FakeReranker())
+    record = {"query_id": "q1", "skipped": {}, "negatives": [
+        {"product_id": "c", "source": "judged"}, {"product_id": "d", "source": "model"},
+        {"product_id": "e", "source": "model"}, {"product_id": "f", "source": "model"}]}
+    dropped = denoise([record], data, "reranker", 0.5, keep=2, progress=False)
+    assert dropped == 1 and record["skipped"]["reranker"] == 1
+    assert [n["product_id"] for n in record["negatives"]] == ["c", "e"]  # judged kept, "one d" dropped, cut to 2
+
+
+@pytest.mark.slow
+def test_two_stage_pipeline_on_a_small_example(tmp_path, small_example):  # noqa: F811
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from searchtune.cli import app
+    from searchtune.export import export_model
+    from searchtune.pipeline import Pipeline
+    from searchtune.rerank.model import load_reranker
+    from searchtune.studio import Studio, create_app
+
+    config = example_config(small_example)
+    r = config.rerank
+    r.enabled, r.model, r.candidates, r.mix_weights, r.latency_queries = True, "splade-tiny", [5, 20], [0.0, 0.5], 5
+    run = tmp_path / "runs" / "r"
+    report = Pipeline(config, run, progress=False).run()
+    p_split = Split.load(run / "split.json")
+    two = report["two_stage"]
+    # every stage is reported, by the same metric names; the two-stage system's test figures once
+    assert set(report["metrics"]) >= {"bm25", "finetuned", "hybrid", "reranked"}
+    assert report["metrics"]["reranked"].keys() == report["metrics"]["bm25"].keys()
+    assert report["fusion"]["chosen_on"] == "dev" and len(report["fusion"]["tried"]) == len(stages.FUSIONS)
+    # K and weight are the best of the dev grid; the dev grid is scored on dev queries only
+    for choice in two["choices"].values():
+        assert choice["ndcg@10"] >= max(g["ndcg@10"] for g in choice["grid"]) - stages.TIE
+    evaluable_dev = {q for q in p_split.dev if q in json.loads((run / "runs" / "bm25.dev.json").read_text())["run"]}
+    assert two["dev_queries"] == len(evaluable_dev)
+    assert {"first_stage", "rerank", "total"} <= set(report["latency"][f"{two['first_stage']}+rerank"])
+    assert report["recommendation"]["system"] in two["dev"] and report["recommendation"]["why"]
+    # the reranker trained on training queries only, and changed
+    stats = report["reranker_training"]
+    assert stats["queries"] <= len(p_split.train) and stats["steps"] > 0
+    trained, base = load_reranker(run / "reranker"), load_reranker("splade-tiny")
+    layer = "bert.encoder.layer.0.attention.self.query.weight"
+    assert not trained.model.state_dict()[layer].equal(base.model.state_dict()[layer])
+    assert (run / "reranker" / "stages.json").is_file() and "## The system to deploy" in (run / "report.md").read_text()
+    # the CLI searches the run's collection and reranks it
+    found = CliRunner().invoke(app, ["search", "table", "--collection", "finetuned", "--data-dir", str(run / "qdrant"),
+                                     "--rerank", str(run / "reranker"), "-k", "3"])
+    assert found.exit_code == 0, found.output
+    assert "first stage #" in found.output and f"top {two['k']}" in found.output
+    # the studio shows the first stage beside the reranked list
+    studio = Studio(data_roots=[small_example], runs_dir=tmp_path / "runs", host="127.0.0.1", port=8765)
+    client = TestClient(create_app(studio), base_url="http://127.0.0.1:8765")
+    assert client.get("/api/collections").json()["rerankers"][0]["run"] == "r"
+    body = client.post("/api/search", json={"place": "run:r", "collection": "finetuned", "query": "table",
+                                            "reranker": "r"}).json()
+    assert len(body["hits"]) == len(body["reranked"]) == 10 and body["rerank"]["k"] == two["k"]
+    assert all("first_rank" in h for h in body["reranked"])
+    # the reranker travels with the exported model
+    exported = export_model(run, tmp_path / "export")
+    assert (exported / "reranker" / "config.json").is_file() and not (exported / "reranker" / "scores.jsonl").exists()
+    assert "## Reranker" in (exported / "README.md").read_text()
