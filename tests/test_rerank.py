@@ -166,3 +166,18 @@ def test_two_stage_pipeline_on_a_small_example(tmp_path, small_example):  # noqa
     exported = export_model(run, tmp_path / "export")
     assert (exported / "reranker" / "config.json").is_file() and not (exported / "reranker" / "scores.jsonl").exists()
     assert "## Reranker" in (exported / "README.md").read_text()
+
+
+def test_rerank_settings_are_checked():
+    from searchtune.config import Config
+
+    config = Config()
+    config.rerank.candidates = [0, 20]
+    with pytest.raises(SearchtuneError, match="--rerank-k"):
+        config.validate()
+    config = Config()
+    config.mine.denoise_with = "runs/x/reranker"
+    with pytest.raises(SearchtuneError, match="--denoise-with"):
+        config.validate()  # the default negatives are judged ones: nothing mined to clean
+    config.mine.source = "ance"
+    assert config.validate().mine.source == "model"
