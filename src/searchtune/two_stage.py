@@ -88,7 +88,7 @@ class TwoStage:
         if system == "bm25":
             from .evaluate import bm25_index
 
-            bm25 = self.__dict__.setdefault("_bm25", bm25_index(self.p.data, stem=True))
+            bm25 = bm25_index(self.p.data, stem=True)
             return lambda text: top(bm25.search({"q": text}, k=k).get("q", {}), k)
         using = self.tuned_system if system == "finetuned" else self.hybrid_system
         return lambda text: [h.product_id for h in col.search(
