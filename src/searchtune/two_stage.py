@@ -47,6 +47,7 @@ class TwoStage:
         self.hybrid_system = "hybrid-dense-bm25" if dense else "hybrid-tuned-bm25"
         self.loaded: dict = {}  # the tuned model, loaded once for every search below
         self.fusion = {"method": "rrf", "weights": None}
+        self.dev_per_query: dict[str, dict[str, float]] = {}  # system → query → dev nDCG@10 (rerank)
 
     # -- first stages ---------------------------------------------------
     def hybrid(self) -> SystemRun:
@@ -145,8 +146,10 @@ class TwoStage:
         for name, run in dev_runs.items():
             best, grid = stages.choose_rerank(run, scorer.scores, qrels, cfg.candidates, cfg.mix_weights)
             choices[name] = {**best, "grid": grid}
-            dev[name] = round(stages.ndcg10(qrels, run), 4)
-            dev[f"{name}+rerank"] = best["ndcg@10"]
+            dev[name] = stages.per_query(qrels, run)
+            dev[f"{name}+rerank"] = stages.per_query(qrels, rerank_run(run, scorer.scores, k=best["k"],
+                                                                       weight=best["weight"]))
+        self.dev_per_query = dev
         latency = self.latency(model, choices, list(dev_queries.values())[:cfg.latency_queries])
         p50 = {n: v["total"]["p50_ms"] for n, v in latency.items()}
         reranked = {n: v for n, v in dev.items() if n.endswith("+rerank")}
@@ -170,7 +173,8 @@ class TwoStage:
         logger.info("reranked (%s, top %d, first-stage weight %.2f, chosen on dev): test nDCG@10 %.4f (%s)", chosen,
                     k, weight, system.metrics["ndcg@10"], duration(time.perf_counter() - t))
         return {"reranker": str(reranker), "first_stage": chosen, "k": k, "weight": weight,
-                "dev_queries": len(qrels), "choices": choices, "dev": dev, "latency": latency}
+                "dev_queries": len(qrels), "choices": choices, "latency": latency,
+                "dev": {n: round(sum(v.values()) / max(1, len(v)), 4) for n, v in dev.items()}}
 
     # -- latency and the recommendation ------------------------------------
     def latency(self, model, choices: dict, queries: list[str]) -> dict:
@@ -211,11 +215,12 @@ class TwoStage:
 
         p = self.p
         if two_stage:
-            dev, latency = two_stage["dev"], two_stage["latency"]
+            dev, latency = self.dev_per_query, two_stage["latency"]
         else:
-            dev = {n: p.dev[n]["ndcg@10"] for n in stages.FIRST_STAGES if n in p.dev}
-            queries = list(p._queries("dev")[0].values())[:p.config.rerank.latency_queries]
-            latency = self.latency(None, {}, queries) if dev else {}
+            queries, qrels = p._queries("dev")
+            dev = {n: stages.per_query(qrels, SystemRun.load(p.out / "runs" / f"{n}.dev.json").run)
+                   for n in stages.FIRST_STAGES if n in p.dev}
+            latency = self.latency(None, {}, list(queries.values())[:p.config.rerank.latency_queries]) if dev else {}
         if not dev:
             return {}
         chosen_two = two_stage["first_stage"] + "+rerank" if two_stage else None
