@@ -50,7 +50,9 @@ def test_pipeline_end_to_end_on_the_example(tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    assert set(report["metrics"]) == {"bm25", "bm25-unstemmed", "base", "finetuned"}
+    # the tuned model's hybrid with BM25 is measured in every run, and the run names the system to deploy
+    assert set(report["metrics"]) == {"bm25", "bm25-unstemmed", "base", "finetuned", "hybrid"}
+    assert report["recommendation"]["system"] in ("bm25", "finetuned", "hybrid") and "deploy:" in result.output
     for metrics in report["metrics"].values():
         assert set(metrics) >= {"ndcg@10", "mrr@10", "recall@10", "recall@100", "precision@10"}
     split = json.loads((out / "split.json").read_text())
