@@ -119,6 +119,8 @@ def recommend(dev: dict[str, dict[str, float]], latency: dict[str, float], test:
         why = (f"dev nDCG@10 {allowed[chosen]:.4f}, not significantly below the best ({labels.get(best, best)}, "
                f"{allowed[best]:.4f}; paired t-test on {n} dev queries) and faster "
                f"({latency.get(chosen, 0):.1f} vs {latency.get(best, 0):.1f} ms p50)")
+        if n < 200:
+            why += f"; {n} dev queries show only large differences: a larger dev split decides more surely"
     return {"system": chosen, "label": labels.get(chosen, chosen), "dev_ndcg@10": round(allowed[chosen], 4),
             "test": test.get(chosen, {}), "latency_p50_ms": latency.get(chosen), "why": why,
             "dev": {s: round(m, 4) for s, m in means.items()}, "dev_queries": n}
