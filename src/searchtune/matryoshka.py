@@ -53,3 +53,19 @@ def matryoshka_runs(model, data, queries: dict[str, str], dims: list[int], *, k:
         out[dim] = run
         timings[f"search_seconds@{dim}"] = round(time.perf_counter() - t, 2)
     return out, timings
+
+
+def indexed_dense(open_index, data, model_ref: str, max_length: int | None) -> np.ndarray | None:
+    """The catalog's vectors for a dense model from the run collection it was indexed in (``finetuned`` or
+    ``base``; ``open_index(name)`` opens one), if any: the Matryoshka evaluation then does not encode the catalog
+    a second time."""
+    from .index import collection as col
+
+    for collection, role in (("finetuned", "tuned"), ("base", "base")):
+        models = col.Models.single(model_ref, role, max_length)
+        with open_index(collection) as index:
+            if index.exists() and index.metadata().get("complete") and \
+                    index.metadata().get("fingerprint") == col.fingerprint(data, models, role == "tuned"):
+                (vector,) = models.named()
+                return index.vectors(data.product_ids, index.layout()[vector]["size"], name=vector)
+    return None

@@ -343,7 +343,7 @@ class Pipeline:
 
     def matryoshka(self, model_ref: str, dims: list[int], prefix: str = "dense-tuned") -> dict[str, SystemRun]:
         """The dense model at each Matryoshka size on the test queries: systems ``<prefix>@<dim>``."""
-        from .matryoshka import matryoshka_runs
+        from .matryoshka import indexed_dense, matryoshka_runs
 
         t = time.perf_counter()
         queries, qrels = self._queries("test")
@@ -351,7 +351,8 @@ class Pipeline:
         model = load_encoder(model_ref, kind="dense")
         runs, timings = matryoshka_runs(model, self.data, queries, sorted(dims, reverse=True), k=max(ev.k),
                                         batch_size=ev.encode_batch_size, precision=ev.precision,
-                                        progress=self.progress, docs=self._indexed_dense(model_ref))
+                                        progress=self.progress,
+                                        docs=indexed_dense(self._index, self.data, model_ref, self.max_length))
         out = {}
         for dim, run in runs.items():
             name = f"{prefix}@{dim}"
@@ -360,20 +361,6 @@ class Pipeline:
                 qrels, ev.k)
         self._timed("matryoshka", t)
         return out
-
-    def _indexed_dense(self, model_ref: str):
-        """The catalog's vectors for a dense model from the collection `evaluate_model` indexed it in, if any
-        (so the Matryoshka evaluation does not encode the catalog a second time)."""
-
-        for collection, role in (("finetuned", "tuned"), ("base", "base")):
-            models = col.Models.single(model_ref, role, self.max_length)
-            with self._index(collection) as index:
-                if index.exists() and index.metadata().get("complete") and \
-                        index.metadata().get("fingerprint") == col.fingerprint(self.data, models, role == "tuned"):
-                    (vector,) = models.named()
-                    size = index.layout()[vector]["size"]
-                    return index.vectors(self.data.product_ids, size, name=vector)
-        return None
 
     def report(self) -> dict:
         split = self.split_
@@ -401,20 +388,6 @@ class Pipeline:
                             reranker_training=self.reranker_training, latency=self.latency)
 
     # -- the whole job ---------------------------------------------------
-    def stages(self, tuned: str, collection: str, reranker: str | None = None) -> None:
-        """After the tuned model: the hybrid first stage, with ``rerank.enabled`` (or a trained ``reranker``) the
-        second stage, and the system to deploy (:mod:`searchtune.two_stage`)."""
-        from .two_stage import TwoStage
-
-        stage = TwoStage(self, tuned, collection)
-        stage.hybrid()
-        if reranker or self.config.rerank.enabled:
-            if not self.split_.dev:
-                raise SearchtuneError("the reranker's K and weight are chosen on the dev split, which is empty; "
-                                      "give a split with dev queries (or a dev fraction above 0)")
-            self.two_stage = stage.rerank(reranker or stage.train_reranker())
-        self.recommendation = stage.recommend(self.two_stage)
-
     def run(self, *, train: bool = True, model: str | None = None, reranker: str | None = None) -> dict:
         """Every step; ``train=False`` evaluates ``model`` (or nothing but the baselines) instead of training;
         ``reranker``: a trained reranker to evaluate on top of every first stage."""
@@ -437,7 +410,9 @@ class Pipeline:
             if self.mining is not None and train:  # the chosen round is indexed already: search that collection
                 tuned, collection = self.mining.best_model, f"round-{self.mining.best_round}"
             self.evaluate_model("finetuned", tuned, collection=collection)
-            self.stages(tuned, collection, reranker)
+            from .two_stage import run_stages
+
+            run_stages(self, tuned, collection, reranker)
             dims = self.config.train.matryoshka_dims
             if dims and self.config.train.kind == "dense":
                 self.matryoshka(tuned, dims)

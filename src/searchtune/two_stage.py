@@ -14,8 +14,8 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from .errors import SearchtuneError
 from .evaluate import SystemRun, hits_to_run, run_systems
 from .files import write_json
 from .index import collection as col
@@ -31,14 +31,26 @@ from .rerank.model import (
     top,
 )
 
-if TYPE_CHECKING:
-    from .pipeline import Pipeline
-
 logger = logging.getLogger(__name__)
 
 
+def run_stages(pipeline, tuned: str, collection: str, reranker: str | None = None) -> None:
+    """After the tuned model: the hybrid first stage, with ``rerank.enabled`` (or a trained ``reranker``) the
+    second stage, and the system to deploy; kept on ``pipeline`` for its report."""
+    stage = TwoStage(pipeline, tuned, collection)
+    stage.hybrid()
+    if reranker or pipeline.config.rerank.enabled:
+        if not pipeline.split_.dev:
+            raise SearchtuneError("the reranker's K and weight are chosen on the dev split, which is empty; "
+                                  "give a split with dev queries (or a dev fraction above 0)")
+        pipeline.two_stage = stage.rerank(reranker or stage.train_reranker())
+    pipeline.recommendation = stage.recommend(pipeline.two_stage)
+
+
 class TwoStage:
-    def __init__(self, pipeline: Pipeline, tuned: str | None, collection: str = "finetuned") -> None:
+    """The steps below on one :class:`~searchtune.pipeline.Pipeline` (passed in; this module does not import it)."""
+
+    def __init__(self, pipeline, tuned: str | None, collection: str = "finetuned") -> None:
         """``tuned``: the tuned model searched in ``collection`` (None: only BM25, to mine a reranker's negatives)."""
         self.p, self.tuned, self.collection = pipeline, tuned, collection
         self.models = col.Models.single(tuned, "tuned", pipeline.max_length) if tuned else None
