@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import statistics
-import time
 
 from ..metrics import evaluate_run
 from .model import pairs_of, rerank_run
@@ -64,27 +63,6 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
     ms = sorted(s * 1000 for s in seconds)
     p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
     return {"p50_ms": round(statistics.median(ms), 2), "p95_ms": round(p95, 2), "queries": len(ms)}
-
-
-def timed(fn, items) -> dict[str, float]:
-    """p50/p95 milliseconds of ``fn(item)`` over ``items``, one at a time (after one warm-up call)."""
-    items = list(items)
-    if not items:
-        return {}
-    fn(items[0])
-    seconds = []
-    for item in items:
-        t = time.perf_counter()
-        fn(item)
-        seconds.append(time.perf_counter() - t)
-    return percentiles(seconds)
-
-
-def rerank_latency(model, queries: list[str], texts: list[str], k: int, batch_size: int) -> dict[str, float]:
-    """p50/p95 of scoring one query's ``k`` candidates (the products' texts cycled to ``k``)."""
-    pool = (texts * (k // max(1, len(texts)) + 1))[:k]
-    return timed(lambda q: model.predict([(q, t) for t in pool], batch_size=batch_size, show_progress_bar=False),
-                 queries)
 
 
 def worse(a: dict[str, float], b: dict[str, float], max_p: float = 0.05) -> float | None:
