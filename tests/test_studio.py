@@ -371,3 +371,29 @@ def test_train_from_the_page_then_read_the_metrics(workspace, tmp_path):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_events_page_imports_and_charts(workspace):
+    from searchtune.config import DataConfig
+    from searchtune.data import load_data
+    from searchtune.events import SimulationConfig, simulate, write_log
+
+    tmp, data_dir, _ = workspace
+    shop = data_dir / "shop"
+    data = load_data(DataConfig(catalog=str(shop / "catalog.csv"), queries=str(shop / "queries.csv")))
+    write_log(simulate(data, list(data.queries), SimulationConfig(impressions=3000, seed=1)), shop / "log.csv.gz")
+    client, _ = client_for(workspace)
+    assert client.get("/api/events").json() == {"stores": []}
+    assert "shop/log.csv.gz" in client.get("/api/files").json()["files"]
+    r = client.post("/api/events/import", json={"file": "shop/log.csv.gz", "catalog": "shop/catalog.csv"},
+                    headers=JSON)
+    assert r.status_code == 200, r.text
+    assert r.json()["added"] == r.json()["rows"] > 0
+    again = client.post("/api/events/import", json={"file": "shop/log.csv.gz"}, headers=JSON).json()
+    assert again["added"] == 0
+    (store,) = client.get("/api/events").json()["stores"]
+    assert store["counts"]["clicks"] > 0 and store["ctr"][0]["position"] == 1
+    assert store["ctr"][0]["ctr"] > store["ctr"][-1]["ctr"]  # clicks fall with position
+    bad = client.post("/api/events/import", json={"file": "shop/catalog.csv"}, headers=JSON)
+    assert bad.status_code == 400 and "column" in bad.json()["error"]
+    assert 'data-page="events"' in client.get("/").text

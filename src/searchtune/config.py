@@ -21,7 +21,7 @@ import yaml
 from .errors import SearchtuneError
 
 COLUMN_ROLES = ("product_id", "title", "brand", "description", "bullets", "attributes", "category", "query",
-                "query_id", "label")
+                "query_id", "label", "timestamp", "search_id", "position", "event")
 SOURCES = ("judged", "none", "model", "bm25")  # where hard negatives come from ("ance" is read as "model")
 
 
@@ -224,6 +224,48 @@ class RerankConfig:
     seed: int = opt(42, "Seed of the negatives and samples.", flag="--reranker-seed")
 
 
+def parse_floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise SearchtuneError(f"expected numbers like 0.6,2.0, got '{text}'") from None
+
+
+@dataclass
+class EventsConfig:
+    """Search logs as training data (searchtune.events): labels from clicks, add-to-cart and purchases,
+    corrected for position bias, and a split by time."""
+
+    log: str | None = opt(help="Search log (CSV, JSON Lines, Parquet) or a folder from `searchtune events "
+                               "import`: train on labels derived from it.", flag="--events")
+    position_bias: str = opt("pbm", "How the examination of each position is estimated: pbm (a position-based "
+                             "click model fitted by EM on the logs), ctr (the raw click-through curve), none.",
+                             flag="--position-bias")
+    max_position: int = opt(20, "Positions past this share its examination estimate.", flag=False, positive=True)
+    min_impressions: int = opt(1, "Times a product must be shown for a query to get a label at all.",
+                               flag="--min-impressions", positive=True)
+    click_weight: float = opt(1.0, "Weight of a click in a product's score.", flag=False)
+    cart_weight: float = opt(2.0, "Weight of an add-to-cart (counted on top of its click).", flag="--cart-weight")
+    purchase_weight: float = opt(4.0, "Weight of a purchase (on top of its click and add-to-cart).",
+                                 flag="--purchase-weight")
+    prior: float = opt(1.0, "Expected examinations added to every product's (smoothing: one click in one "
+                            "impression is not a sure thing).", flag=False)
+    gain_thresholds: list[float] = opt(factory=lambda: [0.6, 2.0], help="Scores from which an interacted-with "
+                                       "product gets gain 2 and gain 3 (clicked below the first: gain 1). The score "
+                                       "is weighted interactions over expected examinations.", flag=False,
+                                       parse=parse_floats)
+    skipped_above: bool = opt(True, "A product shown above a clicked one and not clicked is a negative (gain 0).")
+    min_examinations: float = opt(2.0, "Expected examinations from which a never-clicked product is a negative.",
+                                  flag=False)
+    dev_fraction: float = opt(0.1, "Share of the searches, before the test period, held out for choosing.",
+                              flag="--events-dev-fraction")
+    test_fraction: float = opt(0.2, "Share of the newest searches held out for the report.",
+                               flag="--events-test-fraction")
+    train_on_heldout_queries: bool = opt(False, "Also train on the older events of queries searched again in the "
+                                         "dev or test period (the report then says so).",
+                                         flag="--train-on-heldout-queries")
+
+
 @dataclass
 class EvalConfig:
     k: list[int] = opt(factory=lambda: [10, 100], help="Cut-offs of the metrics.", flag=False)
@@ -252,6 +294,7 @@ class Config:
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     rerank: RerankConfig = field(default_factory=RerankConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -345,6 +388,17 @@ class Config:
             raise SearchtuneError(f"--rerank-k must be one or more positive sizes like 20,50,100, got {r.candidates}")
         if not r.mix_weights or not all(0 <= w <= 1 for w in r.mix_weights):
             raise SearchtuneError(f"rerank.mix_weights must be weights in [0, 1], got {r.mix_weights}")
+        e = self.events
+        if e.position_bias not in ("pbm", "ctr", "none"):
+            raise SearchtuneError(f"--position-bias must be pbm, ctr or none, not '{e.position_bias}'")
+        if len(e.gain_thresholds) != 2 or e.gain_thresholds[0] > e.gain_thresholds[1]:
+            raise SearchtuneError(f"events.gain_thresholds must be two rising scores (gain 2, gain 3), "
+                                  f"got {e.gain_thresholds}")
+        if not (0 <= e.dev_fraction < 1 and 0 < e.test_fraction < 1 and e.dev_fraction + e.test_fraction < 1):
+            raise SearchtuneError(f"--events-dev-fraction ({e.dev_fraction}) and --events-test-fraction "
+                                  f"({e.test_fraction}) must be in [0, 1) (test above 0) and sum below 1")
+        if e.log and self.generate.queries_file:
+            raise SearchtuneError("--events trains on labels from the logs; leave out --queries-file")
         if self.generate.per_product < 1:
             raise SearchtuneError(f"--per-product must be at least 1, got {self.generate.per_product}")
         return self
@@ -386,7 +440,7 @@ class Config:
         return self
 
 
-SECTIONS = ("data", "train", "mine", "generate", "evaluate", "index", "rerank")
+SECTIONS = ("data", "train", "mine", "generate", "evaluate", "index", "rerank", "events")
 # Settings that change how a run goes, not what it trains or measures: a --resume may change them.
 NOT_RESULTS = {"index": None, "generate": {"concurrency", "timeout", "max_retries", "parse_retries", "threads",
                                            "base_url", "cache", "price_input", "price_output"},

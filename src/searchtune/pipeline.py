@@ -79,6 +79,8 @@ class Pipeline:
         self.two_stage: dict | None = None  # the reranker's choices on dev and the per-stage latency
         self.recommendation: dict | None = None  # the system to deploy
         self.latency: dict | None = None  # per system, p50/p95 ms of each stage for one query
+        self.events: dict | None = None  # with --events: counts, position bias, labels per period
+        self.judged: dict[str, dict[str, float]] = {}  # with --events and judgments: metrics on the judged test
         # Every model is evaluated at the length the tuned one is trained with, the untuned one too: the
         # comparison then measures the tuning, not how much more of each product one model reads.
         self.max_length = config.train.max_seq_length
@@ -125,7 +127,7 @@ class Pipeline:
 
         data = self.data or self.load()
         g = self.config.generate
-        if data.queries and not (g.queries_file or g.llm or augment):
+        if self.config.events.log or (data.queries and not (g.queries_file or g.llm or augment)):
             return None
         t = time.perf_counter()
         path = Path(g.queries_file) if g.queries_file else self.out / "synthetic" / "queries.jsonl"
@@ -159,8 +161,14 @@ class Pipeline:
         from .synthetic.dataset import PREFIX, catalog_only, train_on_synthetic
 
         data = self.data or self.load()
-        records = self.synthetic_records if self.synthetic_records is not None else self.synthetic()
         path = self.out / "split.json"
+        if self.config.events.log:  # labels from search logs, split by time (searchtune.events.dataset)
+            from .events.dataset import from_config
+
+            self.data, self.split_, self.events = from_config(data, self.config, self.out / "events")
+            self.split_.save(path)
+            return self.split_
+        records = self.synthetic_records if self.synthetic_records is not None else self.synthetic()
         g, d = self.config.generate, self.config.data
         if records is not None and not data.queries:  # catalog only: split by product
             data, split = catalog_only(data, records, dev_fraction=g.dev_fraction, test_fraction=g.test_fraction,
@@ -234,6 +242,8 @@ class Pipeline:
         self.systems[name] = self._system(name, "test", make, source)
         if self.split_.dev:
             self.dev[name] = self._system(name, "dev", make, source).metrics
+        if self.split_.judged_test:
+            self.judged[name] = self._system(name, "judged_test", make, source).metrics
         return self.systems[name]
 
     def baselines(self) -> dict[str, SystemRun]:
@@ -258,7 +268,7 @@ class Pipeline:
 
     def _index(self, collection: str) -> Index:
         name = collection if not self.config.index.qdrant_url else f"{self.out.name}-{collection}"
-        return open_index(name, self.config.index, data_dir=self.out / "qdrant")
+        return open_index(name, self.config.index, data_dir=self.config.index.data_dir or self.out / "qdrant")
 
     def evaluate_model(self, name: str, model_ref: str, collection: str | None = None) -> SystemRun:
         """Index the catalog with one model (in collection ``name``) and score it on test and dev."""
@@ -385,7 +395,8 @@ class Pipeline:
                             mining=self.mining.to_dict() if self.mining else None,
                             significance=self.significance, fusion=self.fusion, synthetic=self.synthetic_stats,
                             two_stage=self.two_stage, recommendation=self.recommendation,
-                            reranker_training=self.reranker_training, latency=self.latency)
+                            reranker_training=self.reranker_training, latency=self.latency,
+                            events=self.events, judged=self.judged)
 
     # -- the whole job ---------------------------------------------------
     def run(self, *, train: bool = True, model: str | None = None, reranker: str | None = None) -> dict:

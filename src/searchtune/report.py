@@ -94,7 +94,8 @@ def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str,
                  mining: dict | None = None, significance: dict | None = None, fusion: dict | None = None,
                  synthetic: dict | None = None, source: dict | None = None, two_stage: dict | None = None,
                  recommendation: dict | None = None, reranker_training: dict | None = None,
-                 latency: dict | None = None) -> dict:
+                 latency: dict | None = None, events: dict | None = None,
+                 judged: dict[str, dict[str, float]] | None = None) -> dict:
     metrics = {name: {k: round(v, 4) for k, v in s.metrics.items()} for name, s in systems.items()}
     ref = metrics.get("bm25")
     changes = {}
@@ -128,6 +129,8 @@ def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str,
         "reranker_training": reranker_training,
         "latency": latency,
         "recommendation": recommendation,
+        "events": events,
+        "judged_metrics": {n: {k: round(v, 4) for k, v in m.items()} for n, m in (judged or {}).items()} or None,
         "machine": machine(),
         "command": command,
     }
@@ -196,7 +199,11 @@ def render_markdown(report: dict) -> str:
     split = report["split"]
     out.append(f"Evaluated on {split.get('test_evaluated', '?')} held-out test queries (of {split.get('test', '?')} "
                f"in the test split; those without a relevant product are left out), searching the full catalog of "
-               f"{report['counts'].get('products', '?')} products. nDCG uses linear gain. No test or dev query was trained on.")
+               f"{report['counts'].get('products', '?')} products. nDCG uses linear gain."
+               + ("" if (report.get("events") or {}).get("heldout_queries_trained") else
+                  " No test or dev query was trained on."))
+    if report.get("events"):
+        out += events_lines(report)
     syn = report.get("synthetic_queries")
     if syn:
         weak = " (the offline generator: built from the catalog's own fields, a weaker source than an LLM)" \
@@ -265,6 +272,9 @@ def render_markdown(report: dict) -> str:
             out.append("")
     if report.get("mining"):
         out += mining_section(report["mining"])
+    if report.get("events"):
+        out += ["## Search logs", "", "```json", json.dumps({k: v for k, v in report["events"].items()
+                                                           if k != "imports"}, indent=1), "```", ""]
     if syn:
         out += ["## Synthetic queries", "", "```json", json.dumps(syn, indent=1), "```", ""]
     out += ["## Data", ""]
@@ -286,6 +296,31 @@ def render_markdown(report: dict) -> str:
     if report.get("command"):
         out += [f"Command: `{report['command']}`", ""]
     return "\n".join(out)
+
+
+def events_lines(report: dict) -> list[str]:
+    """With ``--events``: what the labels came from, what the test is, and the judged queries' table."""
+    ev, labels = report["events"], report["events"]["labels"]
+    theta = " ".join(f"{x:.2f}" for x in ev["position_bias"]["theta"][:10])
+    out = ["", f"**Trained on labels from search logs**: {ev['searches']:,} searches, {ev['clicks']:,} clicks, "
+           f"{ev['add_to_carts']:,} add-to-carts and {ev['purchases']:,} purchases, split by time. Training: the "
+           f"searches before {ev['periods']['dev_from'][:10]} ({labels['train']['labelled_pairs']:,} labelled "
+           f"pairs of {ev['train_queries']:,} queries); test: the searches from {ev['periods']['test_from'][:10]} on, "
+           f"their labels from their own clicks. Position bias ({ev['position_bias']['method']}), examination by "
+           f"position relative to the top: {theta}. Choices (dev) on "
+           f"{'the judged dev queries' if ev['dev_from'] == 'judgments' else 'the period before the test'}."]
+    if ev.get("heldout_queries_trained"):
+        out.append(f"**{ev['heldout_queries_trained']:,} training queries were searched again in the dev or test "
+                   "period and trained on anyway (`--train-on-heldout-queries`)**: the test is not fully held out.")
+    judged = report.get("judged_metrics")
+    if judged:
+        ref = judged.get("bm25", {}).get("ndcg@10")
+        out += ["", f"On the {ev['judged_test_queries']:,} human-judged test queries:", "",
+                "| system | nDCG@10 | vs BM25 |", "|---|---:|---:|"]
+        for n, m in judged.items():
+            delta = "—" if not ref or n == "bm25" else f"{change(m['ndcg@10'], ref):+.1f}%"
+            out.append(f"| {labels_for(report).get(n, n)} | {m['ndcg@10']:.4f} | {delta} |")
+    return out
 
 
 def mining_section(mining: dict) -> list[str]:

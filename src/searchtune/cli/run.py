@@ -13,7 +13,7 @@ from ..errors import SearchtuneError
 from .app import app
 from .options import command_line, config_command, out_console
 
-TRAINING = ("data", "train", "mine", "generate", "index", "rerank")
+TRAINING = ("data", "train", "mine", "generate", "index", "rerank", "events")
 Out = Annotated[Path, typer.Option("--out", help="Run directory.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")]
 LLMKey = Annotated[str | None, typer.Option(help="LLM API key (else from the provider's variable, "
@@ -44,6 +44,13 @@ def print_metrics(report: dict) -> None:
     line = verdict(report)
     if line:
         out_console.print(line)
+    judged = report.get("judged_metrics")
+    if judged:  # --events with human judgments: their test queries too
+        ref = judged.get("bm25", {}).get("ndcg@10")
+        out_console.print(f"human-judged test queries ({report['events']['judged_test_queries']}): " + ", ".join(
+            f"{labels_for(report, short=True).get(n, n)} {m['ndcg@10']:.4f}"
+            + (f" ({100 * (m['ndcg@10'] - ref) / ref:+.1f}%)" if ref and n != "bm25" else "")
+            for n, m in judged.items()))
     rec = report.get("recommendation")
     if rec:
         test = (rec.get("test") or {}).get("ndcg@10")

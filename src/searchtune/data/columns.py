@@ -31,6 +31,11 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "query": ("query", "search_term", "query_text", "search_query", "keywords", "q"),
     "query_id": ("query_id", "qid", "queryid"),
     "label": ("label", "relevance", "esci_label", "grade", "rating", "judgment", "score"),
+    # search logs (searchtune.events)
+    "timestamp": ("timestamp", "time", "ts", "event_time", "datetime", "date", "created_at"),
+    "search_id": ("search_id", "request_id", "impression_id", "session_id", "sid", "session"),
+    "position": ("position", "rank", "pos", "slot", "result_position"),
+    "event": ("event", "event_type", "action", "interaction", "type"),
 }
 
 
@@ -60,10 +65,14 @@ class Columns:
     query: str | None = None
     query_id: str | None = None
     label: str | None = None
+    timestamp: str | None = None
+    search_id: str | None = None
+    position: str | None = None
+    event: str | None = None
     how: dict[str, str] = field(default_factory=dict, compare=False)  # role → "flag", "name", "pattern" or "values"
 
     def as_dict(self) -> dict[str, str | None]:
-        return {role: getattr(self, role) for role in ROLES}
+        return {role: getattr(self, role) for role in ALL_ROLES}
 
     def used(self) -> set[str]:
         return {c for c in self.as_dict().values() if c}
@@ -71,6 +80,8 @@ class Columns:
 
 ROLES = ("product_id", "title", "brand", "description", "bullets", "attributes", "category", "query", "query_id",
          "label")
+EVENT_ROLES = ("timestamp", "search_id", "query", "product_id", "position", "event")
+ALL_ROLES = ROLES + tuple(r for r in EVENT_ROLES if r not in ROLES)
 
 
 def _flag(role: str) -> str:
@@ -96,7 +107,7 @@ def detect_columns(header: list[str], overrides: dict[str, str | None] | None = 
     how: dict[str, str] = {}
     used: set[str] = set()
     for role, col in overrides.items():
-        if role not in ROLES:
+        if role not in ALL_ROLES:
             raise ValueError(f"unknown column role {role!r}")
         actual = col if col in header else by_norm.get(normalise_header(col))
         if actual is None:
@@ -135,7 +146,7 @@ def detect_columns(header: list[str], overrides: dict[str, str | None] | None = 
             found[role] = matches[0]
             how[role] = "pattern"
             used.add(matches[0])
-    return Columns(**{r: found.get(r) for r in ROLES}, how=how)
+    return Columns(**{r: found.get(r) for r in ALL_ROLES}, how=how)
 
 
 def detect_by_values(frame, cols: Columns, roles: tuple[str, ...], *, file=None) -> Columns:

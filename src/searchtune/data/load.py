@@ -29,7 +29,7 @@ from .catalog import (
     normalise_query,
     truncate,
 )
-from .columns import Columns, detect_by_values, detect_columns
+from .columns import ROLES, Columns, detect_by_values, detect_columns
 from .io import Table, read_table
 from .labels import SCALES, LabelScale, ScaleDetectionError, detect_scale
 
@@ -118,7 +118,7 @@ def load_data(config: DataConfig) -> SearchData:
         raise DataError("give either --data, or --catalog with --queries, not both")
     if config.data:
         table = read_table(config.data, config.encoding)
-        cols = detect_columns(list(table.frame.columns), config.columns, file=table.path)
+        cols = detect_columns(list(table.frame.columns), _only(config.columns, ROLES), file=table.path)
         judged = bool(cols.query or cols.query_id)
         cols = detect_by_values(table.frame, cols, ("product_id", "label") if judged else ("product_id",),
                                 file=table.path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError, SearchtuneError
@@ -24,14 +24,19 @@ class Split:
     dev: list[str]
     test: list[str]
     source: str = "seed"
+    # Logs as training data (searchtune.events): the human-judged test queries, reported beside the
+    # newest period's.
+    judged_test: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        overlap = (set(self.train) & (set(self.dev) | set(self.test))) | (set(self.dev) & set(self.test))
+        held = set(self.dev) | set(self.test) | set(self.judged_test)
+        overlap = (set(self.train) & held) | (set(self.dev) & set(self.test))
         if overlap:
             raise SearchtuneError(f"split is not disjoint: {len(overlap)} queries are in two parts")
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "train": self.train, "dev": self.dev, "test": self.test}
+        out = {"source": self.source, "train": self.train, "dev": self.dev, "test": self.test}
+        return {**out, "judged_test": self.judged_test} if self.judged_test else out
 
     def save(self, path: str | Path) -> None:
         from ..files import write_json
@@ -41,7 +46,7 @@ class Split:
     @classmethod
     def load(cls, path: str | Path) -> Split:
         d = json.loads(Path(path).read_text())
-        return cls(d["train"], d["dev"], d["test"], d.get("source", "seed"))
+        return cls(d["train"], d["dev"], d["test"], d.get("source", "seed"), d.get("judged_test", []))
 
 
 def unit(seed: int, key: str) -> float:

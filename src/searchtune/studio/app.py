@@ -155,6 +155,18 @@ def create_app(studio: Studio) -> FastAPI:
         return studio.search(b.get("place", "user"), b.get("collection", ""), b.get("query", ""), b.get("k", 10),
                              b.get("mode", "sparse"), b.get("reranker") or None)
 
+    @app.get("/api/events")
+    def events():
+        from .events import stores
+
+        return {"stores": stores(studio)}
+
+    @app.post("/api/events/import")
+    async def import_events(request: Request):
+        from .events import import_log
+
+        return await run_in_threadpool(import_log, studio, await body(request))
+
     @app.get("/api/settings")
     def get_settings():
         from ..settings import env_path, masked

@@ -91,7 +91,9 @@ class Studio:
                 dirnames[:] = [d for d in sorted(dirnames) if d not in SKIP_DIRS and not d.startswith(".")
                                and depth < 3]
                 for f in sorted(filenames):
-                    if Path(f).suffix.lower() in DATA_EXTS:
+                    suffixes = [x.lower() for x in Path(f).suffixes[-2:]]
+                    if suffixes and (suffixes[-1] in DATA_EXTS or suffixes[-1] in (".gz", ".zst", ".bz2", ".xz")
+                                     and len(suffixes) == 2 and suffixes[0] in DATA_EXTS):
                         out.append(str((Path(dirpath) / f).relative_to(root)))
         return sorted(set(out))
 
