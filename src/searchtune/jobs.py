@@ -33,8 +33,8 @@ from .settings import redact
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("pipeline", "train", "train-reranker", "evaluate", "index", "mine", "generate", "export", "publish",
-         "average")
+KINDS = ("pipeline", "train", "train-reranker", "train-multi", "matrix", "evaluate", "index", "mine", "generate",
+         "export", "publish", "average")
 JOB_ENV = "SEARCHTUNE_JOB_ID"  # set by the studio for the process it launches
 
 MIGRATIONS = [

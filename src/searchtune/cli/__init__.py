@@ -4,10 +4,10 @@ Every command's options come from the config dataclasses (:mod:`.options`); flag
 from ``--config`` or the default in :mod:`searchtune.config`. User errors print one line and exit with
 status 2. Commands: :mod:`.run` (pipeline, train, evaluate), :mod:`.collections` (index, search, mine),
 :mod:`.tools` (generate-queries, export, average, publish, studio, jobs), :mod:`.events` (events import, simulate,
-show; compare).
+show; compare), :mod:`.multi` (train-multi, matrix).
 """
 
-from . import collections, events, run, tools  # noqa: F401  (each registers its commands on app)
+from . import collections, events, multi, run, tools  # noqa: F401  (each registers its commands on app)
 from .app import app
 
 __all__ = ["app"]

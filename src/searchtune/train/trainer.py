@@ -122,13 +122,17 @@ def progress_callback(enabled: bool):
 def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Path, *, resume: bool = False,
           progress: bool = True, callbacks=None, init_model: str | None = None,
           negatives: dict[str, list[str]] | None = None, negatives_per_row: int = 1,
-          extra_stats: dict | None = None) -> TrainResult:
+          extra_stats: dict | None = None, parts: dict[str, dict[str, list[str]]] | None = None,
+          sampler: str = "proportional") -> TrainResult:
     """Fine-tune ``config.model`` (or ``init_model``, e.g. the previous mining round's) on the training queries
     of ``split``; the model is saved to ``OUT/model``.
 
     Checkpoints go to ``OUT/checkpoints``; with ``resume=True`` training continues from the latest complete
     one instead of starting over. ``negatives`` (a pool per query, :mod:`.negatives`) replaces the judged
-    negatives.
+    negatives. ``parts``: ready training rows by name instead (several data sets: :mod:`searchtune.multi`);
+    every batch comes from one part, the parts ``sampler``-ed (``proportional`` to their rows, or
+    ``round_robin``: one batch of each in turn, until the smallest runs out; sentence-transformers'
+    multi-dataset batch samplers).
     """
     from datasets import Dataset
     from sentence_transformers.sparse_encoder import (
@@ -153,11 +157,12 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
     out_dir = Path(out_dir)
     model_dir = out_dir / "model"
     ckpt_dir = out_dir / "checkpoints"
-    parts = training_rows(data, split.train, judged_negatives=config.judged_negatives,
-                          min_gain=config.min_positive_gain, held_out=set(split.dev) | set(split.test),
-                          negatives=negatives, negatives_per_row=negatives_per_row,
-                          fallback=config.min_gain_fallback, typo_rate=config.query_typo_rate,
-                          typo_seed=config.seed)
+    if parts is None:
+        parts = training_rows(data, split.train, judged_negatives=config.judged_negatives,
+                              min_gain=config.min_positive_gain, held_out=set(split.dev) | set(split.test),
+                              negatives=negatives, negatives_per_row=negatives_per_row,
+                              fallback=config.min_gain_fallback, typo_rate=config.query_typo_rate,
+                              typo_seed=config.seed)
     datasets = {name: Dataset.from_dict(rows) for name, rows in parts.items()}
     dataset = datasets if len(datasets) > 1 else next(iter(datasets.values()))
     n_rows = sum(len(d) for d in datasets.values())
@@ -216,7 +221,7 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
         warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio in transformers v5
         weight_decay=config.weight_decay,
         batch_sampler=BatchSamplers.NO_DUPLICATES,
-        multi_dataset_batch_sampler=MultiDatasetBatchSamplers.PROPORTIONAL,
+        multi_dataset_batch_sampler=MultiDatasetBatchSamplers(sampler),
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=2,
