@@ -49,8 +49,10 @@ def load_set(ds: DataSet, *, synthetic_seed: int = 42) -> LoadedSet:
         from ..synthetic import generate
         from ..synthetic.dataset import train_on_synthetic
 
-        records, _ = generate(data.products, llm=None, per_product=1, max_products=ds.synthetic, seed=synthetic_seed,
-                              progress=False)
+        from ..config import GenerateConfig
+
+        records, _ = generate(data.products, llm=None, per_product=GenerateConfig().per_product,
+                              max_products=ds.synthetic, seed=synthetic_seed, progress=False)
         data, split = train_on_synthetic(data, split, records, keep_real=True)
     return LoadedSet(ds, data, split)
 
