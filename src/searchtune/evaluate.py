@@ -147,3 +147,40 @@ def confidence_interval(values, level: float = 0.95, resamples: int = 2000, seed
     means = np.random.default_rng(seed).choice(x, size=(resamples, len(x)), replace=True).mean(axis=1)
     lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
     return round(float(lo), 4), round(float(hi), 4)
+
+
+def compare_systems(p, models: col.Models, *, systems: list[str] | None = None, fusion: str = "rrf",
+                    weights: list[float] | None = None) -> dict[str, SystemRun]:
+    """Every system the models allow (:mod:`searchtune.index.collection`) on a pipeline's test queries (``p``:
+    a :class:`~searchtune.pipeline.Pipeline`) from one collection (``all``), plus paired significance tests
+    against BM25 and against the best single system; added to ``p.systems``."""
+    import dataclasses
+
+    from .errors import SearchtuneError
+
+    t = time.perf_counter()
+    queries, qrels = p._queries("test")
+    ev = p.config.evaluate
+    models = dataclasses.replace(models, max_length=models.max_length or p.max_length)
+    available = col.available_systems(models, bm25=True)
+    wanted = systems or available
+    missing = [s for s in wanted if s in col.SYSTEM_VECTORS and s not in available]
+    if missing:
+        raise SearchtuneError(f"system(s) {', '.join(missing)} need a model that was not given")
+    with p._index("all") as index:
+        stats = col.build(index, p.data, models, bm25=True, batch_size=ev.encode_batch_size,
+                          precision=ev.precision, progress=p.progress)
+        runs = run_systems(index, queries, models, wanted, k=max(ev.k), fusion=fusion, weights=weights, config=ev)
+    rename = {"sparse-base": "base", "sparse-tuned": "finetuned"}
+    for name, run in runs.items():
+        run.name = rename.get(name, name)
+        run.timings["index"] = stats
+        p.systems[run.name] = score(run, qrels, ev.k)
+    singles = [n for n in p.systems if n in ("bm25", "bm25-qdrant", "base", "finetuned") or
+               len(col.SYSTEM_VECTORS.get(n, [])) == 1]
+    best = max(singles, key=lambda n: p.systems[n].metrics.get("ndcg@10", 0))
+    p.significance = significance(qrels, p.systems, against=sorted({"bm25", "base", best} & set(p.systems)))
+    p.significance["best_single"] = best
+    p.fusion = {"method": fusion, "weights": weights, "rrf_k": 60}
+    p._timed("compare", t)
+    return p.systems

@@ -69,3 +69,26 @@ def indexed_dense(open_index, data, model_ref: str, max_length: int | None) -> n
                 (vector,) = models.named()
                 return index.vectors(data.product_ids, index.layout()[vector]["size"], name=vector)
     return None
+
+
+def evaluate_sizes(p, model_ref: str, dims: list[int], prefix: str = "dense-tuned") -> dict:
+    """The dense model at each Matryoshka size on a pipeline's test queries (``p``: a
+    :class:`~searchtune.pipeline.Pipeline`): systems ``<prefix>@<dim>``, added to ``p.systems``."""
+    from .evaluate import SystemRun, score
+    from .models import load_encoder
+
+    t = time.perf_counter()
+    queries, qrels = p._queries("test")
+    ev = p.config.evaluate
+    model = load_encoder(model_ref, kind="dense")
+    runs, timings = matryoshka_runs(model, p.data, queries, sorted(dims, reverse=True), k=max(ev.k),
+                                    batch_size=ev.encode_batch_size, precision=ev.precision, progress=p.progress,
+                                    docs=indexed_dense(p._index, p.data, model_ref, p.max_length))
+    out = {}
+    for dim, run in runs.items():
+        name = f"{prefix}@{dim}"
+        out[name] = p.systems[name] = score(
+            SystemRun(name, run, timings={"exact_search": True, **timings}, source=f"{model_ref} dim={dim}"),
+            qrels, ev.k)
+    p._timed("matryoshka", t)
+    return out

@@ -35,13 +35,11 @@ from .evaluate import (
     bm25_index,
     bm25_run,
     model_run,
-    run_systems,
     score,
     significance,
 )
 from .files import RunLock
 from .index import Index, open_index
-from .index import collection as col
 from .models import load_encoder, trained_config
 from .progress import duration
 from .report import build_examples, source_summary, write_report
@@ -320,58 +318,6 @@ class Pipeline:
         self._timed("train", t)
         return path
 
-    def compare(self, models: col.Models, *, systems: list[str] | None = None, fusion: str = "rrf",
-                weights: list[float] | None = None) -> dict[str, SystemRun]:
-        """Every system the models allow (:mod:`searchtune.index.collection`) on the test queries from one
-        collection (``all``), plus paired significance tests against BM25 and against the best single system."""
-        t = time.perf_counter()
-        queries, qrels = self._queries("test")
-        ev = self.config.evaluate
-        models = dataclasses.replace(models, max_length=models.max_length or self.max_length)
-        available = col.available_systems(models, bm25=True)
-        wanted = systems or available
-        missing = [s for s in wanted if s in col.SYSTEM_VECTORS and s not in available]
-        if missing:
-            raise SearchtuneError(f"system(s) {', '.join(missing)} need a model that was not given")
-        with self._index("all") as index:
-            stats = col.build(index, self.data, models, bm25=True, batch_size=ev.encode_batch_size,
-                              precision=ev.precision, progress=self.progress)
-            runs = run_systems(index, queries, models, wanted, k=max(ev.k), fusion=fusion, weights=weights, config=ev)
-        rename = {"sparse-base": "base", "sparse-tuned": "finetuned"}
-        for name, run in runs.items():
-            run.name = rename.get(name, name)
-            run.timings["index"] = stats
-            self.systems[run.name] = score(run, qrels, ev.k)
-        singles = [n for n in self.systems if n in ("bm25", "bm25-qdrant", "base", "finetuned") or
-                   len(col.SYSTEM_VECTORS.get(n, [])) == 1]
-        best = max(singles, key=lambda n: self.systems[n].metrics.get("ndcg@10", 0))
-        self.significance = significance(qrels, self.systems, against=sorted({"bm25", "base", best} & set(self.systems)))
-        self.significance["best_single"] = best
-        self.fusion = {"method": fusion, "weights": weights, "rrf_k": 60}
-        self._timed("compare", t)
-        return self.systems
-
-    def matryoshka(self, model_ref: str, dims: list[int], prefix: str = "dense-tuned") -> dict[str, SystemRun]:
-        """The dense model at each Matryoshka size on the test queries: systems ``<prefix>@<dim>``."""
-        from .matryoshka import indexed_dense, matryoshka_runs
-
-        t = time.perf_counter()
-        queries, qrels = self._queries("test")
-        ev = self.config.evaluate
-        model = load_encoder(model_ref, kind="dense")
-        runs, timings = matryoshka_runs(model, self.data, queries, sorted(dims, reverse=True), k=max(ev.k),
-                                        batch_size=ev.encode_batch_size, precision=ev.precision,
-                                        progress=self.progress,
-                                        docs=indexed_dense(self._index, self.data, model_ref, self.max_length))
-        out = {}
-        for dim, run in runs.items():
-            name = f"{prefix}@{dim}"
-            out[name] = self.systems[name] = score(
-                SystemRun(name, run, timings={"exact_search": True, **timings}, source=f"{model_ref} dim={dim}"),
-                qrels, ev.k)
-        self._timed("matryoshka", t)
-        return out
-
     def report(self) -> dict:
         split = self.split_
         _, test_qrels = self._queries("test")
@@ -426,7 +372,9 @@ class Pipeline:
             run_stages(self, tuned, collection, reranker)
             dims = self.config.train.matryoshka_dims
             if dims and self.config.train.kind == "dense":
-                self.matryoshka(tuned, dims)
+                from .matryoshka import evaluate_sizes
+
+                evaluate_sizes(self, tuned, dims)
         self._timed("total", t)
         return self.report()
 

@@ -150,7 +150,9 @@ def evaluate(
 ):
     """Compare BM25, the untuned model and a tuned model on the held-out test queries; write the report."""
     from ..config import parse_sizes
+    from ..evaluate import compare_systems
     from ..index.collection import Models
+    from ..matryoshka import evaluate_sizes
     from ..models import model_kind, trained_config
     from ..pipeline import Pipeline
 
@@ -167,8 +169,8 @@ def evaluate(
                         dense_tuned=dense_model)
         p.split()
         p.baselines()
-        p.compare(models, systems=[x.strip() for x in systems.split(",")] if systems else None, fusion=fusion,
-                  weights=w)
+        compare_systems(p, models, systems=[x.strip() for x in systems.split(",")] if systems else None,
+                        fusion=fusion, weights=w)
     else:
         reranker = reranker or (str(out / "reranker") if (out / "reranker" / "config.json").is_file() else None)
         p.run(train=False, model=tuned, reranker=reranker)
@@ -176,7 +178,7 @@ def evaluate(
     if dense and model_kind(dense) == "dense":
         dims = parse_sizes(matryoshka) if matryoshka else (trained_config(dense) or {}).get("matryoshka_dims") or []
         if dims:
-            p.matryoshka(dense, dims)
+            evaluate_sizes(p, dense, dims)
     elif matryoshka:
         raise SearchtuneError("--matryoshka needs a dense model (--dense-model, or a dense --model)")
     report = p.report()

@@ -46,10 +46,9 @@ def load_set(ds: DataSet, *, synthetic_seed: int = 42) -> LoadedSet:
         raise SearchtuneError(f"data set {ds.name}: no held-out test query ({len(split.train)} training, "
                               f"{len(split.dev)} dev): give it a split file or a test_fraction above 0")
     if ds.synthetic:
+        from ..config import GenerateConfig
         from ..synthetic import generate
         from ..synthetic.dataset import train_on_synthetic
-
-        from ..config import GenerateConfig
 
         records, _ = generate(data.products, llm=None, per_product=GenerateConfig().per_product,
                               max_products=ds.synthetic, seed=synthetic_seed, progress=False)
