@@ -15,7 +15,7 @@ train() {  # train NAME FILE [flags]
   [ -f "$OUT/$name/model/training_stats.json" ] && return
   local resume=()
   [ -d "$OUT/$name" ] && resume=(--resume)
-  .venv/bin/searchtune train-multi --config "$file" --out "$OUT/$name" "${resume[@]}" "$@"
+  .venv/bin/searchtune train-multi --config "$file" --out "$OUT/$name" ${resume[@]+"${resume[@]}"} "$@"
 }
 train icecat-only bench/multi/icecat.yaml
 train multi bench/multi/all.yaml
