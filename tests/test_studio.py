@@ -358,6 +358,24 @@ def test_train_from_the_page_then_read_the_metrics(workspace, tmp_path):
             assert "succeeded" in page.inner_text("#j-detail")
             page.screenshot(path=str(shots / "jobs.png"), full_page=True)
 
+            from searchtune.config import DataConfig
+            from searchtune.data import load_data
+            from searchtune.events import SimulationConfig, simulate, write_log
+
+            shop = load_data(DataConfig(catalog=str(data / "shop" / "catalog.csv"),
+                                        queries=str(data / "shop" / "queries.csv")))
+            write_log(simulate(shop, list(shop.queries), SimulationConfig(impressions=20_000, seed=1)),
+                      data / "shop" / "clicks.csv.gz")
+            page.click("nav button[data-page='events']")
+            page.wait_for_selector("#v-file option[value='shop/clicks.csv.gz']", state="attached")
+            page.select_option("#v-file", "shop/clicks.csv.gz")
+            page.select_option("#v-catalog", "shop/catalog.csv")
+            page.click("#v-import")
+            page.wait_for_selector("#v-stores")
+            page.wait_for_selector("#v-chart rect")
+            assert "new events" in page.inner_text("#v-msg") and page.locator("#v-chart rect").count() == 10
+            page.screenshot(path=str(shots / "events.png"), full_page=True)
+
             page.click("nav button[data-page='settings']")
             page.wait_for_selector("#set-OPENAI_API_KEY")
             page.fill("#set-OPENAI_API_KEY", "sk-browser-secret-9876")

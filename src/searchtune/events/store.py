@@ -157,9 +157,9 @@ def read_events(path: str | Path, *, columns: dict[str, str] | None = None, prod
 def _timestamps(values: pd.Series) -> pd.Series:
     """Milliseconds since 1970 (UTC) from ISO strings or epoch seconds / milliseconds; NaN where unreadable."""
     numbers = pd.to_numeric(values, errors="coerce")
-    if numbers.notna().all():
+    if numbers.notna().mean() > 0.5:  # epoch numbers (the rest are bad rows)
         scale = 1000.0 if numbers.abs().max() < 1e11 else 1.0  # seconds, else already milliseconds
-        return numbers * scale
+        return (numbers * scale).round()
     parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
     ms = (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)  # whatever unit pandas parsed to
     return ms.astype(float)
