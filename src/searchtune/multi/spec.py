@@ -28,9 +28,11 @@ target: homedepot
 A set takes the data options of the single-set CLI (``data``/``catalog``/``queries``/``query_texts``/
 ``split``, ``columns``, ``label_scale``, ``positive_min_gain``, ``duplicate_products``, fractions and seed),
 plus ``max_samples``, ``weight``, ``min_positive_gain`` (its training bar), ``synthetic`` and ``eval_only``.
-Paths are relative to the YAML file. Each set's labels are read on its own scale; training takes its
-positives (gain at or above its bar) and its gain-0 judgments as negatives, so Home Depot's 1-3 floats, ESCI
-letters and BEIR's 0/1 train side by side.
+Paths are relative to the YAML file. Each set's labels are read on its own scale into gains; training takes
+its positives (gain at or above its bar) and its gain-0 judgments as negatives, so Home Depot's 1-3 floats,
+ESCI letters and BEIR's 0/1 train side by side. The gains are not rescaled to one range: training reads only
+"positive or negative", and each set's nDCG keeps its own protocol's gains (rescaling Home Depot's 1 and 2
+to a 0-3 range would change its nDCG).
 """
 
 from __future__ import annotations
