@@ -74,30 +74,34 @@ def test_rows_per_set_never_use_a_held_out_query(tmp_path):
 @pytest.mark.parametrize("sampler", ["proportional", "round_robin"])
 def test_batches_never_mix_sets(tmp_path, sampler):
     from datasets import Dataset
-    from sentence_transformers.base.sampler import DefaultBatchSampler
-    from sentence_transformers.sentence_transformer.training_args import (
-        MultiDatasetBatchSamplers,
+    from sentence_transformers.base.sampler import (
+        DefaultBatchSampler,
+        ProportionalBatchSampler,
     )
     from torch.utils.data import ConcatDataset
 
+    from searchtune.train.trainer import set_round_robin
+
     spec = load_spec(sets_file(tmp_path))
     parts, _ = training_parts([load_set(d) for d in spec.datasets], spec)
+    names = list(parts)
     datasets = [Dataset.from_dict(rows) for rows in parts.values()]
     concat = ConcatDataset(datasets)
     bounds = [0, *concat.cumulative_sizes]
     samplers = [DefaultBatchSampler(range(len(d)), batch_size=8, drop_last=False) for d in datasets]
-    from sentence_transformers.base.sampler import (
-        ProportionalBatchSampler,
-        RoundRobinBatchSampler,
-    )
-
-    cls = {MultiDatasetBatchSamplers.PROPORTIONAL: ProportionalBatchSampler,
-           MultiDatasetBatchSamplers.ROUND_ROBIN: RoundRobinBatchSampler}[MultiDatasetBatchSamplers(sampler)]
+    cls = ProportionalBatchSampler if sampler == "proportional" else set_round_robin([n.split("/")[0] for n in names])
     batches = list(cls(concat, batch_samplers=samplers, seed=0))
-    assert batches
+    sets = []
     for batch in batches:
         owners = {next(i for i in range(len(datasets)) if bounds[i] <= idx < bounds[i + 1]) for idx in batch}
-        assert len(owners) == 1
+        assert len(owners) == 1  # one part, hence one set and one row kind
+        sets.append(names[owners.pop()].split("/")[0])
+    if sampler == "round_robin":  # one set, then the other, in turn; the smaller set's batches all used
+        assert all(a != b for a, b in zip(sets, sets[1:]))
+        smaller = min(sum(len(s) for n, s in zip(names, samplers) if n.startswith(x + "/")) for x in set(sets))
+        assert len(batches) == 2 * smaller
+    else:
+        assert len(batches) == sum(len(s) for s in samplers)
 
 
 def test_recommendation_follows_the_numbers():

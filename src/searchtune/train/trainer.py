@@ -9,6 +9,7 @@ reads, and a progress bar in place of the trainer's printed log dicts.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -83,6 +84,53 @@ def last_checkpoint(ckpt_dir: Path) -> str | None:
     return checkpoint
 
 
+def set_round_robin(groups: list[str]):
+    """A multi-dataset batch sampler for sentence-transformers' trainer: one batch of each *set* in turn
+    (``groups[i]``: the set of the trainer's i-th dataset; a set's row kinds drawn in proportion to their
+    batches), until the set with the fewest batches runs out. sentence-transformers' own round robin turns
+    over datasets, and a set's small row kind (Icecat's few triplets) would end training after a few steps.
+    A ``functools.partial`` of a module-level class: the trainer pickles its arguments into checkpoints."""
+    return functools.partial(_set_round_robin_class(), groups=list(groups))
+
+
+@functools.cache
+def _set_round_robin_class():
+    from itertools import accumulate
+
+    import torch
+    from sentence_transformers.base.sampler import MultiDatasetDefaultBatchSampler
+
+    class SetRoundRobin(MultiDatasetDefaultBatchSampler):
+        def __init__(self, dataset, batch_samplers, generator=None, seed: int = 0, *, groups: list[str]):
+            super().__init__(dataset, batch_samplers, generator=generator, seed=seed)
+            self.groups, self.names = groups, sorted(set(groups))
+
+        def __iter__(self):
+            offsets = [0, *accumulate(len(d) for d in self.dataset.datasets)]
+            generator = torch.Generator()
+            generator.manual_seed((self.seed or 0) + getattr(self, "epoch", 0))
+            streams = []
+            for name in self.names:
+                order = [i for i, g in enumerate(self.groups) if g == name for _ in range(len(self.batch_samplers[i]))]
+                perm = torch.randperm(len(order), generator=generator).tolist()
+                streams.append(([order[j] for j in perm], {i: iter(self.batch_samplers[i]) for i in set(order)}))
+            for step in range(min(len(order) for order, _ in streams)):
+                for order, iters in streams:
+                    i = order[step]
+                    batch = next(iters[i], None)  # a no-duplicates sampler may yield fewer than it counted
+                    if batch is not None:
+                        yield [idx + offsets[i] for idx in batch]
+
+        def __len__(self) -> int:
+            per_set = {name: sum(len(self.batch_samplers[i]) for i, g in enumerate(self.groups) if g == name)
+                       for name in self.names}
+            return min(per_set.values()) * len(per_set)
+
+    SetRoundRobin.__module__, SetRoundRobin.__qualname__ = __name__, "SetRoundRobin"
+    globals()["SetRoundRobin"] = SetRoundRobin  # found by name when a checkpoint's arguments are unpickled
+    return SetRoundRobin
+
+
 @dataclass
 class TrainResult:
     model_dir: Path
@@ -129,10 +177,9 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
 
     Checkpoints go to ``OUT/checkpoints``; with ``resume=True`` training continues from the latest complete
     one instead of starting over. ``negatives`` (a pool per query, :mod:`.negatives`) replaces the judged
-    negatives. ``parts``: ready training rows by name instead (several data sets: :mod:`searchtune.multi`);
-    every batch comes from one part, the parts ``sampler``-ed (``proportional`` to their rows, or
-    ``round_robin``: one batch of each in turn, until the smallest runs out; sentence-transformers'
-    multi-dataset batch samplers).
+    negatives. ``parts``: ready training rows by name (``set/kind``) instead (several data sets:
+    :mod:`searchtune.multi`); every batch comes from one part, drawn ``proportional`` to their rows
+    (sentence-transformers' sampler) or ``round_robin``: one batch of each set in turn (:func:`set_round_robin`).
     """
     from datasets import Dataset
     from sentence_transformers.sparse_encoder import (
@@ -221,7 +268,8 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
         warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio in transformers v5
         weight_decay=config.weight_decay,
         batch_sampler=BatchSamplers.NO_DUPLICATES,
-        multi_dataset_batch_sampler=MultiDatasetBatchSamplers(sampler),
+        multi_dataset_batch_sampler=set_round_robin([k.split("/")[0] for k in datasets])
+        if sampler == "round_robin" else MultiDatasetBatchSamplers(sampler),
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=2,
