@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One model for several catalogs (BENCHMARKS.md, "One model for several catalogs"): Icecat-only and
-# Home Depot + Icecat models trained with train-multi (batches drawn proportionally, and round robin), then
+# Home Depot + Icecat models trained with train-multi (batches drawn proportionally, round robin, and a
+# curriculum: Icecat first, Home Depot last), then
 # the matrix on Home Depot, Icecat and SciFact (never trained on). HD_ONLY: a model trained on Home Depot alone with its protocol
 # (bench/homedepot.sh OUT/hd). A rerun resumes.
 #   bash bench/multi.sh OUT [HD_ONLY_MODEL]
@@ -20,6 +21,7 @@ train() {  # train NAME FILE [flags]
 train icecat-only bench/multi/icecat.yaml
 train multi bench/multi/all.yaml
 train multi-round-robin bench/multi/all.yaml --sampler round_robin
+train curriculum bench/multi/all.yaml --curriculum   # Icecat first, then the target (the first set, Home Depot)
 .venv/bin/searchtune matrix --config bench/multi/all.yaml --out "$OUT/matrix" --model "hd-only=$HD_ONLY" \
   --model "icecat-only=$OUT/icecat-only/model" --model "multi=$OUT/multi/model" \
-  --model "multi-round-robin=$OUT/multi-round-robin/model"
+  --model "multi-round-robin=$OUT/multi-round-robin/model" --model "curriculum=$OUT/curriculum/model"
