@@ -118,7 +118,8 @@ def _set(config: Config, section: str, name: str, value: Any) -> None:
 
 # -- commands ---------------------------------------------------------------------
 ConfigFile = Annotated[Path | None, typer.Option("--config", help="YAML config (sections data, train, mine, "
-                                                 "generate, evaluate, index); flags override it.")]
+                                                 "generate, evaluate, index, rerank, events); flags override "
+                                                 "it.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also the libraries' log lines.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or step summaries; results and "
                                                            "errors only.")]
