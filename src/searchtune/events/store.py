@@ -212,7 +212,6 @@ class EventStore:
         write_json(self.dir / "imports.json", self.imports() + [{
             "file": str(path), "sha256": digest, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **{k: v for k, v in result.to_dict().items() if k not in ("file", "examples")}}])
-        result.seconds = round(result.seconds, 2)
         return result
 
 
