@@ -1,6 +1,6 @@
 """Shared by the Home Depot bench scripts: the data with its fixed split, and one way to score a model.
 
-Scoring is the pipeline's own (searchtune.evaluate.model_run): the catalog is indexed in Qdrant Edge
+Scoring is the pipeline's own (searchtune.evaluation.systems.model_run): the catalog is indexed in Qdrant Edge
 once per model (a collection that already holds this model and catalog is reused), bf16 encoding where
 the CPU has it, ranx metrics. Scripts run as ``python bench/X.py``, so ``import hd`` works.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from searchtune.config import DataConfig, EvalConfig
 from searchtune.data import load_data, load_split_file
-from searchtune.evaluate import model_run
+from searchtune.evaluation.systems import model_run
 from searchtune.index import EdgeIndex
 
 DATA_DIR = os.environ.get("HD_DIR") or str(Path(__file__).resolve().parents[2] / "shared" / "data" / "homedepot")

@@ -23,15 +23,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from searchtune.bm25 import BM25Baseline
 from searchtune.config import DataConfig
 from searchtune.data import load_data, load_split_file
 from searchtune.encode import encode
-from searchtune.evaluate import SystemRun, run_systems, significance
+from searchtune.evaluation.bm25 import BM25Baseline
+from searchtune.evaluation.metrics import evaluate_run
+from searchtune.evaluation.runs import SystemRun, score
+from searchtune.evaluation.stats import significance
+from searchtune.evaluation.systems import run_systems
 from searchtune.index import EdgeIndex
 from searchtune.index import collection as col
 from searchtune.index.bm25_vectors import Bm25Embedder
-from searchtune.metrics import evaluate_run
 from searchtune.models import load_encoder
 
 HD = Path(os.environ.get("HD_DIR") or ROOT.parent / "shared" / "data" / "homedepot")
@@ -71,7 +73,8 @@ def main() -> None:
         metrics = {name: evaluate_run(qrels, r.run, [10, 100]) for name, r in runs.items()}
         singles = ["bm25", "bm25-qdrant", "sparse-base", "sparse-tuned", "dense-base", "dense-tuned"]
         best = max(singles, key=lambda n: metrics[n]["ndcg@10"])
-        sig = significance(qrels, runs, against=sorted({"bm25", best}))
+        sig = significance({n: score(s, qrels, [10]).per_query["ndcg@10"] for n, s in runs.items()},
+                           against=sorted({"bm25", best}))
         sig["best_single"] = best
         # the dev queries too: a system is chosen on dev, never on test
         dev_qrels = data.eval_qrels(split.dev)

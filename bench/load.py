@@ -74,7 +74,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--formats", default="csv,jsonl.gz")
     args = ap.parse_args()
-    from searchtune.report import machine
+    from searchtune.evaluation.report import machine
 
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown CPU") if Path("/proc/cpuinfo").exists() else "unknown CPU"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import hd
 
-from searchtune.bm25 import BM25Baseline
-from searchtune.metrics import evaluate_run
+from searchtune.evaluation.bm25 import BM25Baseline
+from searchtune.evaluation.metrics import evaluate_run
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import hd
 
-from searchtune.metrics import evaluate_run
+from searchtune.evaluation.metrics import evaluate_run
 from searchtune.train.soup import greedy_soup
 
 p = argparse.ArgumentParser()

@@ -50,9 +50,9 @@ def main() -> None:
     import torch
 
     from searchtune.encode import encode_sparse
+    from searchtune.evaluation.report import machine
     from searchtune.models import load_encoder
     from searchtune.precision import autocast, resolve
-    from searchtune.report import machine
 
     hd = Path(os.environ.get("HD_DIR", "../shared/data/homedepot"))
     train = pd.read_csv(hd / "train.csv", encoding="latin-1")

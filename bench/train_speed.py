@@ -24,8 +24,8 @@ def main() -> None:
     args = ap.parse_args()
     from searchtune.config import TrainConfig
     from searchtune.data import Split
+    from searchtune.evaluation.report import machine
     from searchtune.precision import resolve
-    from searchtune.report import machine
     from searchtune.train import fused
     from searchtune.train.trainer import train
 

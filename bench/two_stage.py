@@ -23,8 +23,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from searchtune.config import Config  # noqa: E402
 from searchtune.data import Split, load_data  # noqa: E402
-from searchtune.evaluate import SystemRun, significance  # noqa: E402
-from searchtune.metrics import evaluate_run  # noqa: E402
+from searchtune.evaluation.metrics import evaluate_run  # noqa: E402
+from searchtune.evaluation.runs import SystemRun, score  # noqa: E402
+from searchtune.evaluation.stats import significance  # noqa: E402
 from searchtune.rerank.model import PairScores, load_reranker, pairs_of, rerank_run  # noqa: E402
 
 
@@ -59,7 +60,8 @@ def main() -> None:
         systems[name] = SystemRun(name, rerank_run(first.run, scorer.scores, k=k, weight=best["weight"]))
         rows[name] = {"k": k, "weight": best["weight"], "dev_ndcg@10": best["ndcg@10"]}
     metrics = {n: evaluate_run(qrels, s.run, [10, 100]) for n, s in systems.items()}
-    sig = significance(qrels, systems, against=["bm25", args.first_stage])
+    sig = significance({n: score(s, qrels, [10]).per_query["ndcg@10"] for n, s in systems.items()},
+                       against=["bm25", args.first_stage])
     latency = report.get("latency") or {}
     dev = {**{n: m.get("ndcg@10") for n, m in report["dev_metrics"].items()}, **two["dev"]}
     print(f"{len(qrels)} test queries; dev choices on {two['dev_queries']} dev queries; reranker trained on "

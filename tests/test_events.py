@@ -170,7 +170,7 @@ def test_pipeline_from_events_and_cli(data, log, tmp_path):
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "run2" / "report.json").read_text())["timings"]["training"]["started_from"] \
         == str(out / "model")
-    res = runner.invoke(app, ["compare", "--model", "bm25", "--model", str(out / "model"), "--events", str(path),
+    res = runner.invoke(app, ["compare", "--candidate", "bm25", "--candidate", str(out / "model"), "--events", str(path),
                               *common, "--out", str(tmp_path / "cmp")])
     assert res.exit_code == 0, res.output
     result = json.loads((tmp_path / "cmp" / "compare.json").read_text())

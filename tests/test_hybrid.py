@@ -6,7 +6,9 @@ import pytest
 
 from searchtune.data import SearchData
 from searchtune.errors import SearchtuneError
-from searchtune.evaluate import run_systems, significance
+from searchtune.evaluation.runs import score
+from searchtune.evaluation.stats import significance
+from searchtune.evaluation.systems import run_systems
 from searchtune.index.collection import Models, build
 
 KINDS = ["cordless drill", "circular saw", "garden hose", "leaf blower", "step ladder", "paint roller",
@@ -97,25 +99,14 @@ def test_dbsf_and_weights_change_the_fusion(collection):
 def test_significance_marks_differences(collection):
     d, index, models = collection
     systems = run_systems(index, d.queries, models, k=10, systems=["bm25-qdrant", "dense-base"])
-    sig = significance(d.qrels, systems, against=["bm25-qdrant"])
+    per_query = {n: score(s, d.qrels, [10]).per_query["ndcg@10"] for n, s in systems.items()}
+    sig = significance(per_query, against=["bm25-qdrant"])
     r = sig["results"]["dense-base"]["bm25-qdrant"]
     assert 0 <= r["p"] <= 1 and isinstance(r["significant"], bool)
 
 
-def test_matryoshka_truncation_keeps_unit_vectors():
-    from searchtune.encode import encode_dense
-    from searchtune.models import load_encoder
-
-    m = load_encoder("minilm", kind="dense")
-    full = encode_dense(m, ["cordless drill", "garden hose"])
-    small = encode_dense(m, ["cordless drill", "garden hose"], dim=64)
-    assert full.shape == (2, 384) and small.shape == (2, 64)
-    assert np.allclose(np.linalg.norm(small, axis=1), 1.0, atol=1e-5)
-    assert np.allclose(small, full[:, :64] / np.linalg.norm(full[:, :64], axis=1, keepdims=True), atol=1e-5)
-
-
 def test_matryoshka_runs_match_qdrant_at_full_size_and_cut_each_size(collection):
-    from searchtune.matryoshka import matryoshka_runs
+    from searchtune.evaluation.matryoshka import matryoshka_runs
     from searchtune.models import load_encoder
 
     d, index, models = collection

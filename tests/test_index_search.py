@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from searchtune.bm25 import BM25Baseline
 from searchtune.data import SearchData
 from searchtune.encode import encode_sparse, top_terms
+from searchtune.evaluation.bm25 import BM25Baseline
 from searchtune.index import EdgeIndex, open_index
 from searchtune.index import collection as col
 from searchtune.index.base import point_id

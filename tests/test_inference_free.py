@@ -39,28 +39,30 @@ def test_query_encoding_is_a_table_lookup_equal_to_sentence_transformers(splade)
 def test_an_inference_free_model_trains_saves_reloads_and_searches(tmp_path):
     from test_pipeline import example_config
 
+    from searchtune.evaluation.report import labels_for
+    from searchtune.evaluation.systems import evaluate_model
     from searchtune.export import model_card
     from searchtune.index import collection as col
     from searchtune.models import load_encoder, model_kind
     from searchtune.pipeline import Pipeline
-    from searchtune.report import labels_for
 
     config = example_config(inference_free=True)
     p = Pipeline(config, tmp_path / "run", progress=False)
-    p.split()
+    prepared = p.split()
     before = load_encoder("splade-tiny")
-    model_dir = p.train()
+    model_dir = p.train(prepared).model
     assert model_kind(model_dir) == "sparse"
     model = load_encoder(model_dir)
     assert is_inference_free(model) and model.max_seq_length == 16
     table = query_table(model).weight.detach().numpy()
-    assert not np.allclose(table, idf_weights(before.tokenizer, p.data.products["text"].tolist()).numpy())
-    system = p.evaluate_model("finetuned", str(model_dir))
+    assert not np.allclose(table, idf_weights(before.tokenizer, prepared.data.products["text"].tolist()).numpy())
+    bench = p.bench(prepared)
+    system = evaluate_model(bench, "finetuned", str(model_dir)).test
     assert 0 < system.metrics["ndcg@10"] <= 1
-    with p._index("finetuned") as index:
+    with bench.open("finetuned") as index:
         hits = col.search(index, col.stored_models(index), ["cordless drill"], "sparse-tuned", k=5)[0]
     assert len(hits) == 5
-    report = p.report()
+    report = p.run(train=False, model=str(model_dir))
     assert "inference-free" in labels_for(report)["finetuned"]
     card = model_card(tmp_path / "run")
     assert "- inference-free" in card and "SPLADE fine-tuned (inference-free)" in card

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from searchtune.metrics import evaluate_run
+from searchtune.evaluation.metrics import evaluate_run
 
 
 def independent_ndcg(gains: dict, ranking: list, k: int) -> float:

@@ -184,7 +184,8 @@ class Interrupt(Exception):
 @pytest.mark.slow
 def test_rounds_keep_the_best_and_resume_after_an_interruption(tmp_path, monkeypatch):
     """Two ANCE rounds on tiny data; the run is killed in round 2's training and resumed."""
-    from searchtune.evaluate import model_run, score
+    from searchtune.evaluation.runs import score
+    from searchtune.evaluation.systems import model_run
     from searchtune.index import EdgeIndex
     from searchtune.train import rounds
 

@@ -133,12 +133,12 @@ def test_train_multi_then_matrix(tmp_path):
 
     path = sets_file(tmp_path, curriculum=True, target="shop")
     runner = CliRunner()
-    res = runner.invoke(app, ["train-multi", "--config", str(path), "--out", str(tmp_path / "run")])
+    res = runner.invoke(app, ["train-multi", "--sets", str(path), "--out", str(tmp_path / "run")])
     assert res.exit_code == 0, res.output
     stats = json.loads((tmp_path / "run" / "model" / "training_stats.json").read_text())
     assert stats["curriculum"]["target"] == "shop" and set(stats["datasets"]) == {"shop", "half"}
     assert (tmp_path / "run" / "phase-1" / "model").is_dir()
-    res = runner.invoke(app, ["matrix", "--config", str(path), "--model", f"multi={tmp_path / 'run' / 'model'}",
+    res = runner.invoke(app, ["matrix", "--sets", str(path), "--candidate", f"multi={tmp_path / 'run' / 'model'}",
                               "--out", str(tmp_path / "m")])
     assert res.exit_code == 0, res.output
     matrix = json.loads((tmp_path / "m" / "matrix.json").read_text())

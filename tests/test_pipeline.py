@@ -1,4 +1,4 @@
-"""The Pipeline object step by step: each step returns its result and keeps it for the next."""
+"""The pipeline step by step: each step takes values and returns a value; a finished run reports on its own."""
 
 import json
 
@@ -31,43 +31,60 @@ def example_config(folder=EXAMPLES, **train) -> Config:
     return config
 
 
-def test_steps_return_results_and_keep_them(tmp_path, small_example):
+def test_steps_take_values_and_return_values(tmp_path, small_example):
+    from searchtune.evaluation.systems import baselines
+
     p = Pipeline(example_config(small_example), tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "config.yaml").exists()
     data = p.load()
-    assert p.data is data and len(data.products) == 120 and data.queries
-    assert p.synthetic() is None  # real queries and no LLM: no synthetic queries
-    split = p.split()
-    assert p.split_ is split and split.test and split.dev
-    assert not set(split.train) & (set(split.dev) | set(split.test))
+    assert len(data.products) == 120 and data.queries
+    prepared = p.split(data)
+    split = prepared.split
+    assert prepared.data is data and prepared.synthetic is None  # real queries and no LLM: nothing added
+    assert split.test and split.dev and not set(split.train) & (set(split.dev) | set(split.test))
     assert json.loads((tmp_path / "run" / "split.json").read_text())["test"] == split.test
-    systems = p.baselines()
-    assert set(systems) == {"bm25", "bm25-unstemmed"} and set(p.dev) == {"bm25", "bm25-unstemmed"}
-    assert 0 < systems["bm25"].metrics["ndcg@10"] <= 1
+    systems = baselines(p.bench(prepared))
+    assert set(systems) == {"bm25", "bm25-unstemmed"} and systems["bm25"].dev is not None
+    assert 0 < systems["bm25"].test.metrics["ndcg@10"] <= 1
 
 
 @pytest.mark.slow
-def test_models_train_and_report_from_memory(tmp_path, small_example):
+def test_models_train_and_a_finished_run_reports_on_its_own(tmp_path, small_example):
+    from searchtune.evaluation.report import write_report
+    from searchtune.evaluation.systems import evaluate_model
+    from searchtune.rundir import RunDir
+    from searchtune.system import System
+
     p = Pipeline(example_config(small_example), tmp_path / "run", progress=False)
-    p.split()
-    p.baselines()
-    base = p.evaluate_model("base", "splade-tiny")
-    assert base is p.systems["base"] and base.timings["index"]["documents"] == 120
-    with p._index("base") as index:  # the untuned model reads as many tokens per product as the tuned one
+    prepared = p.split()
+    bench = p.bench(prepared)
+    base = evaluate_model(bench, "base", "splade-tiny", role="base")
+    assert base.test.timings["index"]["documents"] == 120
+    with bench.open("base") as index:  # the untuned model reads as many tokens per product as the tuned one
         assert index.metadata()["fingerprint"]["max_length"] == 16
-    model = p.train()
-    assert model == tmp_path / "run" / "model" and p.training["steps"] > 0 and p.mining is None
+    trained = p.train(prepared)
+    assert trained.model == tmp_path / "run" / "model" and trained.stats["steps"] > 0 and trained.mining is None
     assert not (tmp_path / "run" / "checkpoints").exists()  # removed once the model is saved
-    tuned = p.evaluate_model("finetuned", str(model))
-    report = p.report()
-    assert report["timings"]["training"]["steps"] == p.training["steps"]
-    assert report["metrics"]["finetuned"]["ndcg@10"] == pytest.approx(tuned.metrics["ndcg@10"], abs=1e-4)
     log = (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()
     assert log and "loss" in json.loads(log[0])  # the trainer's log goes to the file, not the console
     # on resume, a model scored before reuses its ranking and collection (same catalog and model)
     again = Pipeline(example_config(small_example), tmp_path / "run", resume=True, progress=False)
-    again.split()
-    assert again.evaluate_model("base", "splade-tiny").metrics == base.metrics
+    assert evaluate_model(again.bench(again.split()), "base", "splade-tiny", role="base").test.metrics == \
+        base.test.metrics
+    report = again.run()  # resumed: training is read back, not redone
+    assert report["timings"]["training"]["steps"] == trained.stats["steps"]
+    # the report of a finished run is written from its results alone, in a new process's terms
+    run = RunDir(tmp_path / "run")
+    before = json.loads(run.report_json.read_text())
+    run.report_json.unlink()
+    run.report_md.unlink()
+    rewritten = json.loads(json.dumps(write_report(run)))
+    assert {k: v for k, v in rewritten.items() if k != "machine"} == \
+        {k: v for k, v in before.items() if k != "machine"}
+    assert run.report_md.read_text().startswith("# searchtune report")
+    # the run names a system one can run: what the report recommends
+    system = System.load(run.root)
+    assert system.label == report["recommendation"]["label"] and report["system"] == system.to_dict()
 
 
 def test_a_run_directory_is_not_overwritten_and_bad_config_is_refused(tmp_path):
@@ -85,27 +102,28 @@ def test_catalog_only_gets_synthetic_queries_and_a_split_by_product(tmp_path):
     config.data.data = str(EXAMPLES / "catalog.csv")
     p = Pipeline(config, tmp_path / "run", progress=False)
     loaded = p.load()
-    records = p.synthetic()
-    assert records and p.synthetic_stats["file"].endswith("queries.jsonl")
-    split = p.split()
-    assert p.data is not loaded and not loaded.queries  # split returned new data; the loaded data is unchanged
-    assert all(q.startswith("syn:") for q in split.train + split.test)
-    assert p.synthetic_stats["evaluation"].startswith("synthetic queries")
+    prepared = p.split(loaded)
+    assert prepared.synthetic["file"].endswith("queries.jsonl")
+    assert prepared.data is not loaded and not loaded.queries  # split returned new data; the loaded is unchanged
+    assert all(q.startswith("syn:") for q in prepared.split.train + prepared.split.test)
+    assert prepared.synthetic["evaluation"].startswith("synthetic queries")
 
 
 def test_few_real_training_queries_get_synthetic_ones_beside_them(tmp_path, small_example):
     p = Pipeline(example_config(small_example), tmp_path / "run", progress=False)
-    real = p.split()  # evaluation alone: nothing added
+    real = p.split().split  # evaluation alone: nothing added
     assert not any(q.startswith("syn:") for q in real.train)
     p = Pipeline(example_config(small_example), tmp_path / "run2", progress=False)
-    split = p.split(augment=True)  # a run that trains, with fewer real training queries than augment_below
+    prepared = p.split(augment=True)  # a run that trains, with fewer real training queries than augment_below
+    split = prepared.split
     assert set(real.train) < set(split.train) and any(q.startswith("syn:") for q in split.train)
     assert split.dev == real.dev and split.test == real.test  # evaluated on real held-out queries only
-    assert p.synthetic_stats["added_to_real"] and p.data.counts["real_training_queries"] == len(real.train)
+    assert prepared.synthetic["added_to_real"]
+    assert prepared.data.counts["real_training_queries"] == len(real.train)
     config = example_config(small_example)
     config.generate.augment_below = 0
     p = Pipeline(config, tmp_path / "run3", progress=False)
-    assert p.split(augment=True).train == real.train
+    assert p.split(augment=True).split.train == real.train
 
 
 def test_a_split_with_nothing_to_train_on_stops_before_any_long_step(tmp_path):
@@ -123,13 +141,19 @@ def test_a_split_with_nothing_to_train_on_stops_before_any_long_step(tmp_path):
     p = Pipeline(config, tmp_path / "run2", progress=False)
     with pytest.raises(SearchtuneError, match="nothing to train on: the split leaves no training query"):
         p.run()
-    assert "bm25" not in p.systems  # stopped before the baselines
+    assert not (tmp_path / "run2" / "runs").exists()  # stopped before the baselines
 
 
 def test_every_report_gives_intervals_and_paired_tests(tmp_path, small_example):
+    from searchtune.evaluation.report import write_report
+    from searchtune.evaluation.systems import baselines
+
     p = Pipeline(example_config(small_example), tmp_path / "run", progress=False)
-    p.baselines()
-    report = p.report()
+    prepared = p.split()
+    results = p.results(prepared)
+    for name, measured in baselines(p.bench(prepared)).items():
+        results.add(name, measured)
+    report = write_report(p.run_dir, results)
     for name, (lo, hi) in report["ndcg@10_95ci"].items():
         assert lo <= report["metrics"][name]["ndcg@10"] <= hi and lo < hi
     assert "bm25" in report["significance"]["results"]["bm25-unstemmed"]
@@ -178,10 +202,12 @@ def test_a_run_is_owned_by_one_live_process(tmp_path):
 
 
 def test_a_truncated_ranking_cache_is_made_again(tmp_path, small_example):
+    from searchtune.evaluation.systems import baselines
+
     p = Pipeline(example_config(small_example), tmp_path / "run", progress=False)
-    first = p.baselines()["bm25"].metrics
+    first = baselines(p.bench(p.split()))["bm25"].test.metrics
     cache = tmp_path / "run" / "runs" / "bm25.test.json"
     cache.write_text(cache.read_text()[:50])
     again = Pipeline(example_config(small_example), tmp_path / "run", resume=True, progress=False)
-    assert again.baselines()["bm25"].metrics == first
+    assert baselines(again.bench(again.split()))["bm25"].test.metrics == first
     assert json.loads(cache.read_text())["run"]

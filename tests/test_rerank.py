@@ -9,9 +9,11 @@ from test_pipeline import example_config, small_example  # noqa: F401  (a fixtur
 from searchtune.config import RerankConfig
 from searchtune.data import SearchData, Split
 from searchtune.errors import SearchtuneError
-from searchtune.rerank import stages
+from searchtune.evaluation import stages
+from searchtune.evaluation.deploy import recommend
 from searchtune.rerank.model import PairScores, rerank_run
 from searchtune.rerank.train import reranker_rows
+from searchtune.system import System
 
 
 def test_rerank_reorders_only_the_top_k_and_keeps_the_rest_below():
@@ -47,14 +49,14 @@ def test_the_system_to_deploy_is_the_fastest_that_dev_does_not_put_significantly
     # better on half the queries, worse on the rest, a little better on average: not significant, so the
     # faster system is chosen
     slightly = {q: v + (0.1 if i % 2 else -0.09) for i, (q, v) in enumerate(bm25.items())}
-    rec = stages.recommend({"bm25": bm25, "finetuned+rerank": slightly}, latency, {"bm25": {"ndcg@10": 0.3}}, {})
+    rec = recommend({"bm25": bm25, "finetuned+rerank": slightly}, latency, {"bm25": {"ndcg@10": 0.3}}, {})
     assert rec["system"] == "bm25" and rec["test"] == {"ndcg@10": 0.3} and "faster" in rec["why"]
     # a lift on every query is significant: the better, slower system is chosen
     clearly = {q: v + 0.1 for q, v in bm25.items()}
-    rec = stages.recommend({"bm25": bm25, "finetuned": slightly, "finetuned+rerank": clearly}, latency, {}, {})
+    rec = recommend({"bm25": bm25, "finetuned": slightly, "finetuned+rerank": clearly}, latency, {}, {})
     assert rec["system"] == "finetuned+rerank" and rec["dev_queries"] == 60
     below = {q: v - 0.2 for q, v in bm25.items()}
-    assert stages.recommend({"bm25": bm25, "finetuned": below}, latency, {}, {})["system"] == "bm25"
+    assert recommend({"bm25": bm25, "finetuned": below}, latency, {}, {})["system"] == "bm25"
 
 
 def _data():
@@ -156,10 +158,17 @@ def test_two_stage_pipeline_on_a_small_example(tmp_path, small_example):  # noqa
     trained, base = load_reranker(run / "reranker"), load_reranker("splade-tiny")
     layer = "bert.encoder.layer.0.attention.self.query.weight"
     assert not trained.model.state_dict()[layer].equal(base.model.state_dict()[layer])
-    assert (run / "reranker" / "stages.json").is_file() and "## The system to deploy" in (run / "report.md").read_text()
-    # the CLI searches the run's collection and reranks it
+    assert "## The system to deploy" in (run / "report.md").read_text()
+    # the run names the system it recommends, and the CLI runs it as it was measured
+    system = System.load(run)
+    assert system.label == report["recommendation"]["label"]
+    assert (system.reranker is not None) == report["recommendation"]["system"].endswith("+rerank")
+    found = CliRunner().invoke(app, ["search", "table", "--system", str(run), "-k", "3"])
+    assert found.exit_code == 0, found.output
+    assert system.collection in found.output
+    # a collection and a reranker given by hand: first stage, then the reranker
     found = CliRunner().invoke(app, ["search", "table", "--collection", "finetuned", "--data-dir", str(run / "qdrant"),
-                                     "--rerank", str(run / "reranker"), "-k", "3"])
+                                     "--reranker", str(run / "reranker"), "--rerank-k", str(two["k"]), "-k", "3"])
     assert found.exit_code == 0, found.output
     assert "first stage #" in found.output and f"top {two['k']}" in found.output
     # the studio shows the first stage beside the reranked list
@@ -170,6 +179,10 @@ def test_two_stage_pipeline_on_a_small_example(tmp_path, small_example):  # noqa
                                             "reranker": "r"}).json()
     assert len(body["hits"]) == len(body["reranked"]) == 10 and body["rerank"]["k"] == two["k"]
     assert all("first_rank" in h for h in body["reranked"])
+    # the studio runs the run's recommended system too
+    assert client.get("/api/collections").json()["systems"][0]["label"] == system.label
+    found = client.post("/api/search", json={"system": "r", "query": "table"}).json()
+    assert len(found["hits"]) == 10 and found["system"] == system.describe()
     # the reranker travels with the exported model
     exported = export_model(run, tmp_path / "export")
     assert (exported / "reranker" / "config.json").is_file() and not (exported / "reranker" / "scores.jsonl").exists()

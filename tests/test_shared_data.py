@@ -22,8 +22,8 @@ def test_home_depot_loads_with_the_protocol(homedepot):
 
 @pytest.mark.slow
 def test_bm25_reproduces_the_protocol_baseline(homedepot):
-    from searchtune.evaluate import bm25_index, bm25_run
-    from searchtune.metrics import evaluate_run
+    from searchtune.evaluation.bm25 import bm25_index, bm25_run
+    from searchtune.evaluation.metrics import evaluate_run
 
     data = load_data(DataConfig(data=str(homedepot / "train.csv"), duplicate_products="first"))
     split = load_split_file(homedepot / "split.json", data.queries)

@@ -40,6 +40,4 @@ def finetune(data: str | Path, queries: str | Path | None = None, *, out: str | 
     if evaluate:
         pipeline.run()
         return Path(out) / "model"
-    pipeline.load()
-    pipeline.split()
-    return pipeline.train()
+    return pipeline.train(pipeline.split(augment=True)).model

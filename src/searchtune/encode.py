@@ -82,22 +82,18 @@ def encode_sparse(model, texts: list[str], *, kind: str = "document", batch_size
 
 
 def encode_dense(model, texts: list[str], *, kind: str = "document", batch_size: int = 128, precision: str = "auto",
-                 dim: int | None = None, show_progress: bool = False) -> np.ndarray:
-    """L2-normalised rows (the collection uses cosine); with ``dim`` a Matryoshka-trained vector is cut to
-    its first ``dim`` values and normalised again."""
+                 show_progress: bool = False) -> np.ndarray:
+    """L2-normalised rows (the collection uses cosine)."""
     from .precision import autocast
 
     if kind not in SIDES:
         raise ValueError(f"kind must be 'query' or 'document', got {kind!r}")
-    size = dim or embedding_dim(model)
     if not texts:
-        return np.zeros((0, size), dtype=np.float32)
+        return np.zeros((0, embedding_dim(model)), dtype=np.float32)
     fn = model.encode_query if kind == "query" else model.encode_document
     with autocast(model, precision):
         emb = fn(capped(model, texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=show_progress)
     emb = np.asarray(emb, dtype=np.float32)
-    if dim:
-        emb = emb[:, :dim]
     return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 
 

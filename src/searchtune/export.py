@@ -25,7 +25,7 @@ def model_card(run: Path) -> str:
 
     Ours rather than sentence-transformers' generated card: that one describes the training datasets and
     logs, this one the held-out comparison against BM25 and the untuned model that the run measured."""
-    from .report import comparison_table, labels_for
+    from .evaluation.report import comparison_table, labels_for
 
     run = Path(run)
     model = _run_model(run)

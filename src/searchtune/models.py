@@ -12,6 +12,7 @@ a Hugging Face hub id.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +99,7 @@ def load_encoder(name_or_path: str | Path, *, kind: str | None = None, device: s
     """
     from sentence_transformers import SentenceTransformer, SparseEncoder
 
-    kind = kind or model_kind(name_or_path)
+    kind = model_kind(name_or_path, declared=kind) if kind is None else kind
     target = resolve_model(name_or_path)
     try:
         model = SparseEncoder(target, device=device) if kind == "sparse" else SentenceTransformer(target, device=device)
@@ -113,17 +114,51 @@ def load_encoder(name_or_path: str | Path, *, kind: str | None = None, device: s
     return model
 
 
-def model_kind(name_or_path: str | Path) -> str:
-    """'sparse' or 'dense' for a bundled name or a saved sentence-transformers folder."""
+KINDS = ("sparse", "dense")
+SAVED_FILES = ("config_sentence_transformers.json", "modules.json", "router_config.json")
+
+
+def _saved(name_or_path: str | Path, names) -> dict[str, str]:
+    """The files ``names`` that a model has, by name: from its folder, or for a hub id from the local Hugging
+    Face cache (nothing is downloaded)."""
+    path = Path(str(name_or_path)).expanduser()
+    if path.is_dir():
+        return {f: (path / f).read_text() for f in names if (path / f).is_file()}
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = {f: try_to_load_from_cache(str(name_or_path), f) for f in names}
+    except ValueError:  # not a valid hub id
+        return {}
+    return {f: Path(c).read_text() for f, c in cached.items() if isinstance(c, str)}
+
+
+def model_kind(name_or_path: str | Path, declared: str | None = None) -> str:
+    """'sparse' or 'dense', read from the model itself: a short name's kind; a sentence-transformers model's
+    saved modules; a bare transformers checkpoint's architecture (a masked-LM head is SPLADE's, as
+    ``SparseEncoder`` loads it; any other is ``declared``, else dense, as ``SentenceTransformer`` loads it). A
+    model with neither (a hub id not downloaded yet) is ``declared`` (the user's ``--kind``), else an error.
+    This is the one place that decides: collections, training and loading all ask it."""
     if str(name_or_path) in BUNDLED:
         return BUNDLED[str(name_or_path)].kind
-    path = Path(str(name_or_path))
-    saved = [path / f for f in ("config_sentence_transformers.json", "modules.json", "router_config.json")]
-    if any(f.exists() for f in saved):
-        text = "".join(f.read_text() for f in saved if f.exists())
+    files = _saved(name_or_path, (*SAVED_FILES, "config.json"))
+    text = "".join(files.get(f, "") for f in SAVED_FILES)
+    if text:
         sparse = '"SparseEncoder"' in text or "SpladePooling" in text or "sparse_encoder" in text
         return "sparse" if sparse else "dense"
-    return "sparse"
+    if "config.json" in files:
+        try:
+            architectures = json.loads(files["config.json"]).get("architectures") or []
+        except ValueError:
+            architectures = []
+        if any(a.endswith("ForMaskedLM") for a in architectures):
+            return "sparse"
+        return declared if declared in KINDS else "dense"
+    if declared in KINDS:
+        return declared
+    raise SearchtuneError(
+        f"cannot tell whether model '{name_or_path}' is sparse (SPLADE) or dense: it is not a short name "
+        f"({', '.join(BUNDLED)}) and has no saved model files here; pass --kind sparse or --kind dense")
 
 
 def trained_config(name_or_path: str | Path) -> dict | None:

@@ -10,30 +10,40 @@ from rich.table import Table
 
 from ..config import Config
 from ..errors import SearchtuneError
-from .app import app
+from .app import SEARCH, STEPS, app
 from .options import config_command, out_console
 
 Collection = Annotated[str, typer.Option(help="Collection name.")]
 
 
-@config_command(app, "index", sections=("data", "train", "index"), job="index")
+@config_command(app, "index", sections=("data", "index"), job="index", panel=SEARCH)
 def index(
     config: Config, collection: Collection = "products",
+    model: Annotated[str, typer.Option(help="The model to index with: splade-tiny, minilm, a folder (e.g. RUN/model) "
+                                            "or a hub id.")] = "splade-tiny",
+    kind: Annotated[str | None, typer.Option(help="sparse or dense, for a hub id not downloaded yet (any other "
+                                                  "model says what it is).")] = None,
     dense_model: Annotated[str | None, typer.Option(help="Also a dense model: one collection for --mode sparse, "
                                                          "dense, hybrid and bm25.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Tokens per product text (default: each model's own; a "
+                                                        "tuned model's run evaluates at its training length).")] = None,
     quiet: bool = False,
 ):
-    """Encode the catalog with a model (--model; and --dense-model) into a Qdrant collection, with BM25 vectors."""
+    """Encode the catalog with a model (and --dense-model) into a Qdrant collection, with BM25 vectors."""
     from ..data import load_data
     from ..index import collection as col
     from ..index import open_index
-    from ..models import model_kind, resolve_model
+    from ..models import model_kind, resolve_model, trained_config
 
     data = load_data(config.data)
-    ref = resolve_model(config.train.model)
-    models = col.Models(**{f"{model_kind(ref)}_base": ref})
+    ref = resolve_model(model)
+    kind = model_kind(ref, declared=kind)
+    role = "tuned" if trained_config(ref) else "base"  # a searchtune-trained model is stored as tuned
+    models = col.Models(**{f"{kind}_{role}": ref}, max_length=max_length)
     if dense_model:
-        models = col.Models(sparse_base=models.sparse_base, dense_base=resolve_model(dense_model))
+        if kind == "dense":
+            raise SearchtuneError("--dense-model adds a dense model beside a sparse --model; --model is dense already")
+        models = col.Models(**{f"sparse_{role}": ref}, dense_base=resolve_model(dense_model), max_length=max_length)
     with open_index(collection, config.index) as ix:
         stats = col.build(ix, data, models, bm25=True, batch_size=config.evaluate.encode_batch_size,
                           precision=config.evaluate.precision, progress=not quiet)
@@ -44,69 +54,68 @@ def index(
     return {"metrics": {"points": count}, "artifacts": {"collection": collection}}
 
 
-@config_command(app, "search", sections=("index",))
+@config_command(app, "search", sections=("index",), panel=SEARCH)
 def search(
     config: Config,
     query: Annotated[str, typer.Argument(help="The search query.")],
+    system: Annotated[Path | None, typer.Option(help="A search system to run: a run directory (its system.json, "
+                                                     "what its report recommends) or a system.json file.")] = None,
     collection: Collection = "products",
     k: Annotated[int, typer.Option("-k", "--top-k", help="How many products.")] = 10,
     terms: Annotated[bool, typer.Option(help="Also show the query's top expansion terms.")] = False,
-    mode: Annotated[str, typer.Option(help="sparse, dense, hybrid or bm25 (dense and hybrid need a collection "
-                                           "indexed with --dense-model).")] = "sparse",
-    fusion: Annotated[str, typer.Option(help="Hybrid fusion: rrf or dbsf.")] = "rrf",
-    rerank: Annotated[str | None, typer.Option(help="A trained reranker (RUN/reranker) rescoring the top K; the "
-                                                     "table then shows each product's first-stage rank too.")] = None,
-    rerank_k: Annotated[int | None, typer.Option(help="Products the reranker rescores (default: the K its run "
-                                                      "chose on dev, else 50).")] = None,
-    weight: Annotated[float | None, typer.Option(help="Weight of the first stage's score mixed in (default: the "
-                                                      "run's choice on dev, else 0).")] = None,
+    mode: Annotated[str, typer.Option(help="Without --system: sparse, dense, hybrid or bm25 (dense and hybrid need "
+                                           "a collection indexed with --dense-model).")] = "sparse",
+    fusion: Annotated[str, typer.Option(help="Without --system: hybrid fusion, rrf or dbsf.")] = "rrf",
+    reranker: Annotated[Path | None, typer.Option(help="Without --system: a trained reranker (RUN/reranker) "
+                                                       "rescoring the top K.")] = None,
+    rerank_k: Annotated[int, typer.Option(help="With --reranker: products it rescores.")] = 50,
+    rerank_weight: Annotated[float, typer.Option(help="With --reranker: weight of the first stage's score mixed "
+                                                      "in.")] = 0.0,
 ):
-    """Search a collection and print the ranked products (with --rerank: first stage, then the reranker)."""
+    """Search with a system (--system RUN: first stage, then its reranker) or a collection in a mode, and print
+    the ranked products."""
     from ..encode import top_terms
     from ..index import collection as col
     from ..index import open_index
-    from ..rerank.model import load_reranker, rerank_hits, saved_choice
+    from ..system import Reranker, Searcher
+    from ..system import System as SearchSystem
 
-    with open_index(collection, config.index) as ix:
-        models = col.stored_models(ix)
-        system = models.mode_system(mode)
-        using = col.SYSTEM_VECTORS[system]
-        sparse = next((v for v in using if v.startswith("sparse")), None)
-        sparse = sparse or next((v for v in models.named() if v.startswith("sparse")), None)
-        if terms and sparse is None:
-            raise SearchtuneError(f"collection '{collection}' has no SPLADE model: --terms shows its expansion")
-        loaded = {}  # the query is encoded once, for the search and the terms
-        vectors, _ = col.query_vectors(ix, models, [query], list(dict.fromkeys([*using, *([sparse] if terms else [])])),
-                                       loaded=loaded)
-        choice = saved_choice(rerank) if rerank else {}
-        rerank_k = rerank_k or choice.get("k") or 50
-        hits = col.search(ix, models, [query], system, k=max(k, rerank_k) if rerank else k, fusion=fusion,
-                          vectors=vectors)[0]
+    if system is not None:
+        chosen = SearchSystem.load(system)
+    else:
+        with open_index(collection, config.index) as ix:
+            models = col.stored_models(ix)
+        name = models.mode_system(mode)
+        chosen = SearchSystem(vectors=tuple(col.SYSTEM_VECTORS[name]), models=models.named(), collection=collection,
+                              data_dir=config.index.data_dir, fusion=fusion, max_length=models.max_length,
+                              reranker=Reranker(str(reranker), rerank_k, rerank_weight) if reranker else None)
+    with Searcher(chosen, config.index) as searcher:
+        ranked = searcher.search(query, k)
         if terms:
-            shown = top_terms(loaded[sparse], vectors[sparse], 12)
+            sparse = next((v for v in chosen.vectors if v.startswith("sparse")), None) or \
+                next((v for v in searcher.models.named() if v.startswith("sparse")), None)
+            if sparse is None:
+                raise SearchtuneError(f"collection '{chosen.collection}' has no SPLADE model: --terms shows its "
+                                      "expansion")
+            vectors, _ = col.query_vectors(searcher.index, searcher.models, [query], [sparse], loaded=searcher.loaded)
+            shown = top_terms(searcher.loaded[sparse], vectors[sparse], 12)
             out_console.print("query terms: " + ", ".join(f"{t} {w:.2f}" for t, w in shown))
     columns = [("#", "right"), ("score", "right"), ("product id", "left"), ("title", "left")]
-    if rerank:
-        ranked = rerank_hits(load_reranker(rerank), query, hits, k=rerank_k,
-                             weight=choice.get("weight", 0.0) if weight is None else weight)[:k]
-        rows = [(r["hit"], r["score"], r["first_rank"]) for r in ranked]
+    if chosen.reranker:
         columns.insert(2, ("first stage #", "right"))
-        title = f"“{query}” in {collection} ({system}, then the reranker on the top {rerank_k})"
-    else:
-        rows = [(h, h.score, None) for h in hits]
-        title = f"“{query}” in {collection} ({system})"
-    table = Table(title=title)
+    table = Table(title=f"“{query}”: {chosen.describe()}")
     for c, j in columns:
         table.add_column(c, justify=j)
-    for i, (h, score, first) in enumerate(rows, 1):
+    for i, r in enumerate(ranked, 1):
+        h, score = r["hit"], r["score"]
         cells = [str(i), "—" if score is None else f"{score:.3f}", h.product_id, h.payload.get("title", "")]
-        if rerank:
-            cells.insert(2, str(first))
+        if chosen.reranker:
+            cells.insert(2, str(r["first_rank"]))
         table.add_row(*cells)
     out_console.print(table)
 
 
-@config_command(app, "mine", sections=("data", "train", "mine", "index"), job="mine")
+@config_command(app, "mine", sections=("data", "train", "mine", "index"), job="mine", panel=STEPS)
 def mine(
     config: Config,
     out: Annotated[Path, typer.Option("--out", help="JSONL file for the mined negatives (one line per query).")],
@@ -116,7 +125,7 @@ def mine(
     """Mine hard negatives for the training queries (never dev or test) and write them to JSONL for inspection."""
     import json
 
-    from ..data import load_data, load_split_file, split_queries
+    from ..data import load_data, split_for
     from ..index import collection as col
     from ..index import open_index
     from ..models import load_encoder, resolve_model
@@ -129,11 +138,7 @@ def mine(
     if cfg.mine.source == "none":
         raise SearchtuneError("--negatives none mines nothing; use ance (the model) or bm25")
     data = load_data(cfg.data)
-    if cfg.data.split:
-        split = load_split_file(cfg.data.split, data.queries)
-    else:
-        split = split_queries(list(data.queries), dev_fraction=cfg.data.dev_fraction,
-                              test_fraction=cfg.data.test_fraction, seed=cfg.data.split_seed)
+    split = split_for(cfg.data, data.queries)
     options = {"min_gain": cfg.train.min_positive_gain, "fallback": cfg.train.min_gain_fallback,
                "progress": not quiet}
     if cfg.mine.source == "bm25":

@@ -11,11 +11,11 @@ from rich.table import Table
 
 from ..config import Config
 from ..errors import SearchtuneError
-from .app import app
+from .app import LOGS, app
 from .options import config_command, out_console
 
 events_app = typer.Typer(no_args_is_help=True, help="Search logs: import them, simulate them, look at them.")
-app.add_typer(events_app, name="events")
+app.add_typer(events_app, name="events", rich_help_panel=LOGS)
 
 Store = Annotated[Path | None, typer.Option("--store", help="Event store folder (default: "
                                                            "$SEARCHTUNE_HOME/events).")]
@@ -66,7 +66,7 @@ def simulate_log(
     seed: Annotated[int, typer.Option(help="Seed: the same seed writes the same log.")] = 42,
     ranker: Annotated[str, typer.Option(help="The production ranker whose results are shown.")] = "bm25",
     click_model: Annotated[str, typer.Option(help="pbm (position-based) or cascade.")] = "pbm",
-    position_bias: Annotated[float, typer.Option(help="PBM: examination at position k is (1/k)^this.")] = 1.0,
+    examination_decay: Annotated[float, typer.Option(help="PBM: examination at position k is (1/k)^this.")] = 1.0,
     noise: Annotated[float, typer.Option(help="Attractiveness of an irrelevant product.")] = 0.1,
     ranking_noise: Annotated[float, typer.Option(help="How much the shown order varies between searches.")] = 0.7,
     zipf: Annotated[float, typer.Option(help="Query frequency exponent.")] = 1.0,
@@ -93,7 +93,7 @@ def simulate_log(
         split = load_split_file(config.data.split, data.queries)
         qids = split.train
     sim = SimulationConfig(impressions=impressions, seed=seed, ranker=ranker, click_model=click_model,
-                           position_bias=position_bias, noise=noise, ranking_noise=ranking_noise, zipf=zipf,
+                           position_bias=examination_decay, noise=noise, ranking_noise=ranking_noise, zipf=zipf,
                            page_size=page_size, cart_rate=cart_rate, purchase_rate=purchase_rate, days=days,
                            start=start)
     log = simulate(data, qids, sim)
@@ -125,10 +125,10 @@ def show(source: Annotated[Path, typer.Argument(help="An event store folder or a
     run_job(body)
 
 
-@config_command(app, "compare", sections=("data", "index", "events"))
+@config_command(app, "compare", sections=("data", "index", "events"), panel=LOGS)
 def compare(
     config: Config,
-    model: Annotated[list[str], typer.Option("--model", help="A model (folder, short name or hub id) or bm25; "
+    candidate: Annotated[list[str], typer.Option("--candidate", help="A model (folder, short name or hub id) or bm25; "
                                                               "give exactly two.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the two models' collections and compare.json.")],
     seed: Annotated[int, typer.Option(help="Seed of the team draws and the simulated clicks.")] = 42,
@@ -141,8 +141,9 @@ def compare(
     from ..events.ranking import rank_queries
     from ..files import write_json
 
+    model = candidate
     if len(model) != 2:
-        raise SearchtuneError(f"give exactly two --model options, got {len(model)}")
+        raise SearchtuneError(f"give exactly two --candidate options, got {len(model)}")
     if not config.events.log:
         raise SearchtuneError("pass the logged traffic with --events LOG (a log file or an event store folder)")
     data = _catalog(config)

@@ -8,16 +8,16 @@ from typing import Annotated
 import typer
 
 from ..errors import SearchtuneError
-from .app import app
+from .app import MULTI, app
 from .options import out_console, run_job, setup_logging
 
-SetsFile = Annotated[Path, typer.Option("--config", help="The data sets YAML (see searchtune.multi.spec).")]
+SetsFile = Annotated[Path, typer.Option("--sets", help="The data sets YAML (see docs/several-catalogs.md).")]
 Out = Annotated[Path, typer.Option("--out", help="Output folder.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or step summaries.")]
 
 
-@app.command("train-multi")
-def train_multi_command(config: SetsFile, out: Out,
+@app.command("train-multi", rich_help_panel=MULTI)
+def train_multi_command(sets: SetsFile, out: Out,
                         resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run.")] = False,
                         sampler: Annotated[str | None, typer.Option(help="proportional or round_robin (default: "
                                                                          "the file's).")] = None,
@@ -34,7 +34,7 @@ def train_multi_command(config: SetsFile, out: Out,
 
         from ..multi import load_spec, train_multi
 
-        spec = load_spec(config)
+        spec = load_spec(sets)
         spec = dataclasses.replace(spec, sampler=sampler or spec.sampler,
                                    curriculum=spec.curriculum if curriculum is None else curriculum)
         if spec.sampler not in ("proportional", "round_robin"):
@@ -48,9 +48,9 @@ def train_multi_command(config: SetsFile, out: Out,
     run_job(body, "train-multi", out, prepare=None)
 
 
-@app.command("matrix")
-def matrix_command(config: SetsFile, out: Out,
-                   model: Annotated[list[str] | None, typer.Option("--model", help="NAME=PATH (repeat); bm25 and "
+@app.command("matrix", rich_help_panel=MULTI)
+def matrix_command(sets: SetsFile, out: Out,
+                   candidate: Annotated[list[str] | None, typer.Option("--candidate", help="NAME=PATH (repeat); bm25 and "
                                                                                   "the untuned base are always "
                                                                                   "rows.")] = None,
                    quiet: Quiet = False) -> None:
@@ -62,14 +62,14 @@ def matrix_command(config: SetsFile, out: Out,
         from ..multi import load_spec, run_matrix
 
         models = {}
-        for item in model or []:
+        for item in candidate or []:
             name, sep, path = item.partition("=")
             if not sep or not name or not path:
-                raise SearchtuneError(f"--model takes NAME=PATH, got '{item}'")
+                raise SearchtuneError(f"--candidate takes NAME=PATH, got '{item}'")
             if name in ("bm25", "base") or name in models:
-                raise SearchtuneError(f"--model name '{name}' is taken (bm25 and base are always rows)")
+                raise SearchtuneError(f"--candidate name '{name}' is taken (bm25 and base are always rows)")
             models[name] = path
-        run_matrix(load_spec(config), models, out, progress=not quiet)
+        run_matrix(load_spec(sets), models, out, progress=not quiet)
         out_console.print((out / "matrix.md").read_text())
         return {"artifacts": {"matrix": str(out / "matrix.json")}}
 

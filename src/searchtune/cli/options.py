@@ -127,12 +127,13 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or 
 
 def config_command(app: typer.Typer, name: str | None = None, *, sections: tuple[str, ...] = ("data",),
                    rename: dict[str, str] | None = None, job: str | None = None, run_dir: str | None = None,
-                   default_config=None):
+                   default_config=None, panel: str | None = None):
     """Register ``fn(config, *, quiet, ...own options)`` as a command with the options of ``sections``.
 
-    ``rename`` gives a field another flag in this command (``{"generate.seed": "--seed"}``); ``job`` records
+    ``rename`` gives a field another flag in this command (``{"section.field": "--flag"}``); ``job`` records
     the run in the job store under that kind (``run_dir``: the option holding its run directory);
-    ``default_config(own_options)`` names the YAML read when ``--config`` is not given.
+    ``default_config(own_options)`` names the YAML read when ``--config`` is not given; ``panel``: the group
+    ``searchtune --help`` lists it in.
     """
     def register(fn):
         own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name not in ("config", "quiet")]
@@ -166,7 +167,7 @@ def config_command(app: typer.Typer, name: str | None = None, *, sections: tuple
         command.__signature__ = inspect.Signature(params)
         command.__annotations__ = {p.name: p.annotation for p in params}
         del command.__wrapped__
-        app.command(name)(command)
+        app.command(name, rich_help_panel=panel)(command)
         return fn
 
     return register

@@ -10,10 +10,10 @@ from rich.table import Table
 
 from ..config import Config
 from ..errors import SearchtuneError
-from .app import app
-from .options import command_line, config_command, out_console
+from .app import MAIN, STEPS, app
+from .options import command_line, config_command, out_console, run_job, setup_logging
 
-TRAINING = ("data", "train", "mine", "generate", "index", "rerank", "events")
+TRAINING = ("data", "train", "mine", "generate", "index", "events")  # pipeline adds rerank
 Out = Annotated[Path, typer.Option("--out", help="Run directory.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out.")]
 LLMKey = Annotated[str | None, typer.Option(help="LLM API key (else from the provider's variable, "
@@ -21,7 +21,7 @@ LLMKey = Annotated[str | None, typer.Option(help="LLM API key (else from the pro
 
 
 def print_metrics(report: dict) -> None:
-    from ..report import labels_for, marks, verdict
+    from ..evaluation.report import labels_for, marks, verdict
 
     metrics, changes = report["metrics"], report["change_vs_bm25_percent"]
     table = Table(title=f"Held-out test queries ({report['split'].get('test_evaluated')})")
@@ -57,7 +57,7 @@ def print_metrics(report: dict) -> None:
         out_console.print(f"deploy: {rec['label']} — {rec['why']}" + (f"; test nDCG@10 {test:.4f}" if test else ""))
 
 
-@config_command(app, "pipeline", sections=TRAINING, job="pipeline", run_dir="out")
+@config_command(app, "pipeline", sections=(*TRAINING, "rerank"), job="pipeline", run_dir="out", panel=MAIN)
 def pipeline(config: Config, out: Out, resume: Resume = False, llm_api_key: LLMKey = None, quiet: bool = False):
     """Load → split → BM25 baselines → fine-tune → index → evaluate → report, in one run directory.
 
@@ -75,49 +75,52 @@ def pipeline(config: Config, out: Out, resume: Resume = False, llm_api_key: LLMK
                                                         "report": str(out / "report.md")}}
 
 
-@config_command(app, "train", sections=TRAINING, job="train", run_dir="out")
+@config_command(app, "train", sections=TRAINING, job="train", run_dir="out", panel=STEPS)
 def train(config: Config, out: Out, resume: Resume = False, llm_api_key: LLMKey = None, quiet: bool = False):
     """Fine-tune a model on the training queries (dev and test queries are held out); synthetic queries as in
     `pipeline` when the data has none, or with --llm / --synthetic-queries."""
     from ..pipeline import Pipeline
 
     p = Pipeline(config, out, resume=resume, progress=not quiet, command=command_line(), llm_api_key=llm_api_key)
-    p.split(augment=True)
-    p.check_trainable()
-    path = p.train()
-    out_console.print(f"model: {path}")
-    return {"artifacts": {"run": str(out), "model": str(path)}}
+    trained = p.train(p.split(augment=True))
+    out_console.print(f"model: {trained.model}")
+    return {"artifacts": {"run": str(out), "model": str(trained.model)}}
 
 
 @config_command(app, "train-reranker", sections=("data", "rerank", "index"), job="train-reranker",
-                run_dir="out", default_config=lambda own: _run_config(own))
+                run_dir="out", default_config=lambda own: _run_config(own), panel=STEPS)
 def train_reranker(
     config: Config, out: Out,
-    model: Annotated[str | None, typer.Option("--model", help="The tuned first stage whose hybrid with BM25 mines "
-                                                             "the negatives (default: OUT/model; none: BM25).")] = None,
+    first_stage: Annotated[str | None, typer.Option("--first-stage", help="The tuned first stage whose hybrid with "
+                                                    "BM25 mines the negatives (default: OUT/model; none: BM25).")] = None,
     resume: Resume = False, quiet: bool = False,
 ):
     """Train a cross-encoder reranker (--reranker-model, minilm by default) on the training queries' judged pairs
     plus negatives mined by the first stage; saved to OUT/reranker. Dev and test queries are never used."""
+    from ..evaluation.systems import evaluate_model
+    from ..evaluation.two_stage import FirstStages, hybrid
     from ..models import trained_config
     from ..pipeline import Pipeline
-    from ..two_stage import TwoStage
+    from ..rundir import RunDir
 
-    if (out / "reranker" / "training_stats.json").exists() and not resume:
-        raise SearchtuneError(f"{out / 'reranker'} holds a trained reranker; pass --resume to keep it, or remove "
+    run = RunDir(out)
+    if run.has_reranker() and not resume:
+        raise SearchtuneError(f"{run.reranker} holds a trained reranker; pass --resume to keep it, or remove "
                               "that folder to train another")
-    tuned = model or (str(out / "model") if (out / "model").is_dir() else None)
+    tuned = first_stage or (str(run.model) if run.model.is_dir() else None)
     p = Pipeline(config, out, resume=True, progress=not quiet, command=command_line(), check_config=False)
-    p.split()
-    stage = TwoStage(p, None)
+    prepared = p.split()
+    first = None
     if tuned:
-        p.max_length = (trained_config(tuned) or {}).get("max_seq_length") or p.max_length
-        stage = TwoStage(p, tuned)
-        p.evaluate_model("finetuned", tuned)  # its collection (with BM25) serves the hybrid that mines
-        stage.hybrid()
-    path = stage.train_reranker()
-    out_console.print(f"reranker: {path} ({p.reranker_training['pairs']:,} pairs, "
-                      f"{p.reranker_training['seconds']:.0f}s); evaluate it with `searchtune evaluate --out {out}`")
+        bench = p.bench(prepared, (trained_config(tuned) or {}).get("max_seq_length"))
+        evaluate_model(bench, "finetuned", tuned, kind=config.train.kind)  # its collection (with BM25) serves the hybrid
+        first = FirstStages(bench, tuned, kind=config.train.kind)
+        hybrid(first)
+    else:
+        bench = p.bench(prepared)
+    path, stats = p.train_reranker(bench, first)
+    out_console.print(f"reranker: {path} ({stats['pairs']:,} pairs, {stats['seconds']:.0f}s); evaluate it with "
+                      f"`searchtune evaluate --out {out}`")
     return {"artifacts": {"run": str(out), "reranker": str(path)}}
 
 
@@ -126,20 +129,22 @@ def _run_config(own: dict) -> Path | None:
     return path if path.exists() else None
 
 
-@config_command(app, "evaluate", sections=("data", "index"), job="evaluate", run_dir="out", default_config=_run_config)
+@config_command(app, "evaluate", sections=("data", "index"), job="evaluate", run_dir="out", default_config=_run_config,
+                panel=STEPS)
 def evaluate(
     config: Config, out: Out,
-    model: Annotated[str | None, typer.Option("--model", help="The tuned model to evaluate (default: OUT/model).")] = None,
+    tuned_model: Annotated[str | None, typer.Option("--tuned-model", help="The tuned model to evaluate (default: "
+                                                                          "OUT/model).")] = None,
     base_model: Annotated[str | None, typer.Option(help="The untuned model to compare with (default: the run's "
                                                         "base model).")] = None,
-    dense_model: Annotated[str | None, typer.Option(help="A tuned dense model: adds dense and hybrid systems.")] = None,
-    dense_base: Annotated[str | None, typer.Option(help="The untuned dense model (default minilm with "
-                                                        "--dense-model).")] = None,
+    tuned_dense: Annotated[str | None, typer.Option(help="A tuned dense model: adds dense and hybrid systems.")] = None,
+    base_dense: Annotated[str | None, typer.Option(help="The untuned dense model (default minilm with "
+                                                        "--tuned-dense).")] = None,
     systems: Annotated[str | None, typer.Option(help="Comma list of systems (default: all the given models allow): "
                                                      "bm25-qdrant, sparse-base, sparse-tuned, dense-base, dense-tuned, "
                                                      "hybrid-base, hybrid-tuned, hybrid-tuned-both, hybrid-tuned-bm25.")] = None,
     fusion: Annotated[str, typer.Option(help="Hybrid fusion in Qdrant: rrf or dbsf.")] = "rrf",
-    weights: Annotated[str | None, typer.Option(help="RRF weights per list, e.g. 1,2 (sparse, dense).")] = None,
+    fusion_weights: Annotated[str | None, typer.Option(help="RRF weights per list, e.g. 1,2 (sparse, dense).")] = None,
     matryoshka: Annotated[str | None, typer.Option(help="Also evaluate the tuned dense model cut to these sizes, "
                                                         "e.g. 384,256,128,64 (default: the sizes it was trained "
                                                         "with).")] = None,
@@ -150,38 +155,66 @@ def evaluate(
 ):
     """Compare BM25, the untuned model and a tuned model on the held-out test queries; write the report."""
     from ..config import parse_sizes
-    from ..evaluate import compare_systems
+    from ..evaluation import systems as measure
+    from ..evaluation.matryoshka import evaluate_sizes
+    from ..evaluation.report import write_report
     from ..index.collection import Models
-    from ..matryoshka import evaluate_sizes
     from ..models import model_kind, trained_config
     from ..pipeline import Pipeline
+    from ..rundir import RunDir
 
+    run = RunDir(out)
     if base_model:
         config.train.model = base_model
-    tuned = model or (str(out / "model") if (out / "model").is_dir() else None)
+    tuned = tuned_model or (str(run.model) if run.model.is_dir() else None)
     p = Pipeline(config, out, resume=True, progress=not quiet, command=command_line(), check_config=False)
-    if dense_model or dense_base or systems:
-        try:
-            w = [float(x) for x in weights.split(",")] if weights else None
-        except ValueError:
-            raise SearchtuneError(f"--weights must be numbers like 1,2, got '{weights}'") from None
-        models = Models(sparse_base=config.train.model, sparse_tuned=tuned, dense_base=dense_base or "minilm",
-                        dense_tuned=dense_model)
-        p.split()
-        p.baselines()
-        compare_systems(p, models, systems=[x.strip() for x in systems.split(",")] if systems else None,
-                        fusion=fusion, weights=w)
-    else:
-        reranker = reranker or (str(out / "reranker") if (out / "reranker" / "config.json").is_file() else None)
-        p.run(train=False, model=tuned, reranker=reranker)
-    dense = dense_model or tuned
-    if dense and model_kind(dense) == "dense":
+    dense = tuned_dense or tuned
+    dims = []
+    if dense and model_kind(dense, declared=config.train.kind) == "dense":
         dims = parse_sizes(matryoshka) if matryoshka else (trained_config(dense) or {}).get("matryoshka_dims") or []
-        if dims:
-            evaluate_sizes(p, dense, dims)
     elif matryoshka:
-        raise SearchtuneError("--matryoshka needs a dense model (--dense-model, or a dense --model)")
-    report = p.report()
+        raise SearchtuneError("--matryoshka needs a dense model (--tuned-dense, or a dense --tuned-model)")
+    if not (tuned_dense or base_dense or systems):
+        reranker = reranker or (str(run.reranker) if run.has_reranker() else None)
+        report = p.run(train=False, model=tuned, reranker=reranker, matryoshka=dims)
+    else:
+        try:
+            w = [float(x) for x in fusion_weights.split(",")] if fusion_weights else None
+        except ValueError:
+            raise SearchtuneError(f"--fusion-weights must be numbers like 1,2, got '{fusion_weights}'") from None
+        models = Models(sparse_base=config.train.model, sparse_tuned=tuned, dense_base=base_dense or "minilm",
+                        dense_tuned=tuned_dense)
+        prepared = p.split()
+        bench = p.bench(prepared)
+        results = p.results(prepared)
+        for name, measured in measure.baselines(bench).items():
+            results.add(name, measured)
+        results.systems.update(measure.compare_systems(
+            bench, models, systems=[x.strip() for x in systems.split(",")] if systems else None, fusion=fusion,
+            weights=w))
+        if dims:
+            results.systems.update(evaluate_sizes(bench, dense, dims))
+        best = measure.best_single(results.systems)
+        results.significance = {**measure.against_references(results.systems, (best,)), "best_single": best}
+        results.fusion = {"method": fusion, "weights": w, "rrf_k": 60}
+        results.save(run.results)
+        report = write_report(run, results)
     print_metrics(report)
-    out_console.print(f"report: {out / 'report.md'}")
-    return {"metrics": report["metrics"], "artifacts": {"run": str(out), "report": str(out / "report.md")}}
+    out_console.print(f"report: {run.report_md}")
+    return {"metrics": report["metrics"], "artifacts": {"run": str(out), "report": str(run.report_md)}}
+
+
+@app.command("report", rich_help_panel=MAIN)
+def report(out: Annotated[Path, typer.Option("--out", help="A finished run directory.")]):
+    """Write report.md and report.json again from a finished run's results.json (e.g. after an upgrade)."""
+    setup_logging()
+
+    def body():
+        from ..evaluation.report import write_report
+        from ..rundir import RunDir
+
+        run = RunDir(out)
+        print_metrics(write_report(run))
+        out_console.print(f"report: {run.report_md}")
+
+    run_job(body)

@@ -10,12 +10,12 @@ from rich.table import Table
 
 from ..config import Config
 from ..errors import SearchtuneError
-from .app import app
+from .app import MAIN, SEARCH, STEPS, TOOLS, app
 from .options import config_command, out_console, run_job, setup_logging
 
 
-@config_command(app, "generate-queries", sections=("data", "generate"), job="generate",
-                 rename={"generate.seed": "--seed"})
+@config_command(app, "generate-queries", sections=("data", "generate"), job="generate", panel=STEPS,
+)
 def generate_queries(
     config: Config,
     out: Annotated[Path, typer.Option("--out", help="queries.jsonl to write (stats go to queries.stats.json).")],
@@ -48,7 +48,7 @@ def generate_queries(
             "artifacts": {"queries": str(out)}}
 
 
-@app.command()
+@app.command(rich_help_panel=SEARCH)
 def export(
     run: Annotated[Path, typer.Argument(help="Run directory (with model/ and report.json).")],
     out: Annotated[Path, typer.Option("--out", help="Folder to write the model to.")],
@@ -67,13 +67,13 @@ def export(
     run_job(body, "export", run)
 
 
-@app.command()
+@app.command(rich_help_panel=STEPS)
 def average(
     models: Annotated[list[str], typer.Argument(help="Models fine-tuned from the same base (folders).")],
     out: Annotated[Path, typer.Option("--out", help="Folder to write the averaged model to.")],
     weights: Annotated[str | None, typer.Option(help="Comma-separated weights, one per model (default equal).")] = None,
 ) -> None:
-    """Average the weights of fine-tuned models (a model soup); `evaluate --model OUT` tells whether it helps.
+    """Average the weights of fine-tuned models (a model soup); `evaluate --tuned-model OUT` tells whether it helps.
     Inside a run, `pipeline --negatives ance --soup` does this greedily and keeps a soup only if dev rises."""
     setup_logging()
 
@@ -91,7 +91,7 @@ def average(
     run_job(body, "average", out)
 
 
-@app.command()
+@app.command(rich_help_panel=SEARCH)
 def publish(
     run: Annotated[Path, typer.Argument(help="Run directory (with model/ and report.json).")],
     repo: Annotated[str, typer.Option("--repo", help="Hub repository, user/name.")],
@@ -112,7 +112,7 @@ def publish(
 
 jobs_app = typer.Typer(help="The job history: every train, evaluate, index, mine, export and publish run.",
                        no_args_is_help=True)
-app.add_typer(jobs_app, name="jobs")
+app.add_typer(jobs_app, name="jobs", rich_help_panel=TOOLS)
 
 
 @jobs_app.command("list")
@@ -169,7 +169,7 @@ def jobs_cancel(job_id: Annotated[str, typer.Argument(help="Job id.")]) -> None:
     run_job(body)
 
 
-@app.command()
+@app.command(rich_help_panel=TOOLS)
 def studio(
     host: Annotated[str, typer.Option(help="Address to bind; anything but 127.0.0.1 needs --token.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8765,
@@ -196,7 +196,7 @@ def studio(
     run_job(body)
 
 
-@config_command(app, "inspect", sections=("data",))
+@config_command(app, "inspect", sections=("data",), panel=MAIN)
 def inspect_data(
     config: Config,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (columns, label_scale, counts, "

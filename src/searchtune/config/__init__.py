@@ -181,7 +181,7 @@ class Config:
         except yaml.YAMLError as exc:
             raise SearchtuneError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(raw, dict):
-            raise SearchtuneError(f"{path}: expected sections data/train/evaluate/index at the top level")
+            raise SearchtuneError(f"{path}: expected sections {', '.join(SECTIONS)} at the top level")
         for section, values in raw.items():
             target = getattr(self, section, None) if section in SECTIONS else None
             if target is None:

@@ -14,7 +14,7 @@ SOURCES = ("judged", "none", "model", "bm25")  # where hard negatives come from 
 
 
 def opt(default: Any = None, help: str = "", *, flag: str | bool = True, parse=None, also: tuple[str, ...] = (),
-        implies: dict[str, Any] | None = None, factory=None, secret: bool = False, envvar: str | None = None,
+        implies: dict[str, Any] | None = None, factory=None, envvar: str | None = None,
         positive: bool = False):
     """A config field that is also a command-line option.
 
@@ -23,7 +23,7 @@ def opt(default: Any = None, help: str = "", *, flag: str | bool = True, parse=N
     other fields of the same section when the flag is given and they are not. Numbers are finite and at least
     0; ``positive``: above 0 (an int at least 1).
     """
-    meta = {"help": help, "flag": flag, "parse": parse, "also": also, "implies": implies or {}, "secret": secret,
+    meta = {"help": help, "flag": flag, "parse": parse, "also": also, "implies": implies or {},
             "envvar": envvar, "positive": positive}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
@@ -185,7 +185,7 @@ class RerankConfig:
     (searchtune.rerank). Candidates K and the mix with the first stage's score are chosen on dev."""
 
     enabled: bool = opt(False, "Pipeline: also train a reranker and evaluate every first stage with it.",
-                        flag="--reranker")
+                        flag="--rerank")
     model: str = opt("minilm", "Cross-encoder base: minilm, a folder or a hub id (a new one-score head is added).",
                      flag="--reranker-model")
     learning_rate: float = opt(5e-5, "Reranker learning rate.", flag="--reranker-lr", positive=True)
@@ -267,7 +267,7 @@ class EvalConfig:
 @dataclass
 class IndexConfig:
     qdrant_url: str | None = opt(help="Qdrant server URL (default: embedded Qdrant Edge).")
-    qdrant_api_key: str | None = opt(help="Qdrant API key (never written to disk).", secret=True,
+    qdrant_api_key: str | None = opt(help="Qdrant API key (never written to disk).",
                                      envvar="QDRANT_API_KEY")
     data_dir: str | None = opt(help="Qdrant Edge storage folder (default RUN/qdrant or ~/.searchtune/qdrant).")
     upsert_batch_size: int = opt(256, "Points per upsert request.", flag=False, positive=True)

@@ -5,7 +5,7 @@ from .columns import Columns, detect_columns
 from .io import Table, read_table
 from .labels import SCALES, LabelScale, detect_scale
 from .load import SearchData, load_data
-from .split import Split, load_split_file, split_queries
+from .split import Split, load_split_file, split_for, split_queries
 
 __all__ = [
     "SCALES",
@@ -22,5 +22,6 @@ __all__ = [
     "load_split_file",
     "normalise_query",
     "read_table",
+    "split_for",
     "split_queries",
 ]

@@ -49,7 +49,7 @@ class SearchData:
     positive_min_gain: int = 1
     counts: dict[str, int] = field(default_factory=dict)
     # What was read and how: files (format, encoding, rows), columns (role → name), how (role → flag, name,
-    # pattern or values), attributes (wide columns used), ignored (columns not used), warnings. See inspect.py.
+    # pattern or values), attributes (wide columns used), ignored (columns not used), warnings.
     source: dict = field(default_factory=dict)
 
     @property

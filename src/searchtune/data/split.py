@@ -106,3 +106,11 @@ def load_split_file(path: str | Path, queries: dict[str, str]) -> Split:
     held = set(parts["test"]) | set(parts["dev"])
     train = sorted(q for q in queries if q not in held)
     return Split(train, parts["dev"], parts["test"], source=str(path))
+
+
+def split_for(config, queries: dict[str, str]) -> Split:
+    """The split a :class:`~searchtune.config.DataConfig` asks for: its split file, else seeded by query."""
+    if config.split:
+        return load_split_file(config.split, queries)
+    return split_queries(list(queries), dev_fraction=config.dev_fraction, test_fraction=config.test_fraction,
+                         seed=config.split_seed)

@@ -105,14 +105,12 @@ def events_dataset(data: SearchData, events: pd.DataFrame, config: EventsConfig,
 def from_config(data: SearchData, config: Config, store: Path) -> tuple[SearchData, Split, dict]:
     """The pipeline's data from ``config.events.log``: the log imported into ``store`` (idempotent, so a
     resumed run adds nothing), the judgments of ``data`` (if any) split as the data options say."""
-    from ..data import load_split_file, split_queries
+    from ..data import split_for
     from .store import load_events
 
     judged = None
     if data.queries:
-        d = config.data
-        judged = load_split_file(d.split, data.queries) if d.split else split_queries(
-            list(data.queries), dev_fraction=d.dev_fraction, test_fraction=d.test_fraction, seed=d.split_seed)
+        judged = split_for(config.data, data.queries)
     events, imports = load_events(config.events.log, columns=config.data.columns, products=data.product_ids,
                                   encoding=config.data.encoding, store=store)
     for result in imports:

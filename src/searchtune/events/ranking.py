@@ -16,7 +16,8 @@ def rank_queries(ref: str, data: SearchData, events: pd.DataFrame, config: Confi
                  k: int = 10, progress: bool = True) -> dict[str, list[str]]:
     """query key → the top ``k`` product ids of ``ref`` (``bm25``, or a model indexed in ``data_dir``; an
     index built earlier from the same model and catalog is reused)."""
-    from ..evaluate import bm25_index, model_run
+    from ..evaluation.bm25 import bm25_index
+    from ..evaluation.systems import model_run
     from ..index import open_index
     from ..models import trained_config
 

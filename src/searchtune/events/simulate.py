@@ -76,7 +76,7 @@ def examination(positions: np.ndarray, position_bias: float) -> np.ndarray:
 def simulate(data: SearchData, qids: list[str], config: SimulationConfig, progress: bool = False) -> pd.DataFrame:
     """A log of ``config.impressions`` impressions (and the clicks, carts and purchases they led to) for the
     labelled queries ``qids`` of ``data``, in the store's columns."""
-    from ..evaluate import bm25_index
+    from ..evaluation.bm25 import bm25_index
 
     config.validate()
     qids = [q for q in sorted(qids) if data.qrels.get(q)]

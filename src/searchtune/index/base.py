@@ -135,8 +135,10 @@ class Index(ABC):
             raise SearchtuneError(f"fusion must be one of {', '.join(FUSIONS)}, not '{fusion}'")
         missing = [n for n in using if n not in self.layout()]
         if missing:
+            hint = " (`searchtune index --dense-model minilm` adds a dense one)" if any(
+                m.startswith("dense") for m in missing) else ""
             raise SearchtuneError(f"collection '{self.name}' has no vector {', '.join(missing)}; it holds "
-                                  f"{', '.join(self.layout())}. Index it with those models first")
+                                  f"{', '.join(self.layout())}. Index it with those models first{hint}")
 
     @abstractmethod
     def query(self, named: dict, using: list[str], limit: int = 10, *, fusion: str = "rrf",

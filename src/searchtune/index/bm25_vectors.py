@@ -2,7 +2,7 @@
 
 They come from Qdrant Edge's own BM25 embedder (English stop words and Snowball stemming; document
 side = term-frequency saturation, query side = 1 per term); the collection's IDF modifier supplies the
-IDF. The bm25s baseline of the reports is :mod:`searchtune.bm25`; this one makes hybrids with BM25.
+IDF. The bm25s baseline of the reports is :mod:`searchtune.evaluation.bm25`; this one makes hybrids with BM25.
 """
 
 from __future__ import annotations

@@ -83,11 +83,12 @@ class Models:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name in VECTOR_FIELDS and getattr(self, f.name)}
 
     @classmethod
-    def single(cls, ref: str, role: str = "base", max_length: int | None = None) -> Models:
-        """A collection of one model, its vector named by the model's kind (sparse/dense) and ``role``."""
+    def single(cls, ref: str, role: str = "base", max_length: int | None = None, kind: str | None = None) -> Models:
+        """A collection of one model, its vector named by the model's kind (sparse/dense; ``kind`` for a model
+        that does not say, see :func:`searchtune.models.model_kind`) and ``role``."""
         from ..models import model_kind
 
-        return cls(**{f"{model_kind(ref)}_{role}": str(ref)}, max_length=max_length)
+        return cls(**{f"{model_kind(ref, declared=kind)}_{role}": str(ref)}, max_length=max_length)
 
     def mode_system(self, mode: str) -> str:
         """The system ``searchtune search --mode`` runs: the tuned model where the collection holds one."""

@@ -13,7 +13,10 @@ import hashlib
 import logging
 from pathlib import Path
 
-from ..evaluate import bm25_index, bm25_run, model_run, score, significance
+from ..evaluation.bm25 import bm25_index, bm25_run
+from ..evaluation.runs import score
+from ..evaluation.stats import significance
+from ..evaluation.systems import model_run
 from ..files import write_json, write_text
 from .sets import LoadedSet, load_set
 from .spec import MultiSpec
@@ -21,7 +24,6 @@ from .spec import MultiSpec
 logger = logging.getLogger(__name__)
 
 METRICS = ("ndcg@10", "mrr@10")
-SIGNIFICANT_P = 0.05
 
 
 def run_matrix(spec: MultiSpec, models: dict[str, str], out: str | Path, *, progress: bool = True,
@@ -52,7 +54,7 @@ def run_matrix(spec: MultiSpec, models: dict[str, str], out: str | Path, *, prog
                                 role="base", max_length=max_length)
             systems[name] = score(run, qrels, ev.k)
             logger.info("%s on %s: nDCG@10 %.4f", name, s.name, systems[name].metrics["ndcg@10"])
-        sig = significance(qrels, systems, against=["bm25"])["results"]
+        sig = significance({n: r.per_query["ndcg@10"] for n, r in systems.items()}, against=["bm25"])["results"]
         ref_ndcg = systems["bm25"].metrics["ndcg@10"]
         for name, system in systems.items():
             cell = {m: round(system.metrics[m], 4) for m in METRICS}

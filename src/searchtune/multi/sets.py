@@ -6,7 +6,7 @@ import logging
 import random
 from dataclasses import dataclass
 
-from ..data import SearchData, Split, load_data, load_split_file, split_queries
+from ..data import SearchData, Split, load_data, split_for
 from ..errors import SearchtuneError
 from .spec import DataSet
 
@@ -36,12 +36,8 @@ def load_set(ds: DataSet, *, synthetic_seed: int = 42) -> LoadedSet:
         raise SearchtuneError(f"data set {ds.name}: no labelled queries (the matrix and training need them)")
     if ds.eval_only:
         split = Split([], [], sorted(data.queries), source="eval_only: every query is a test query")
-    elif ds.data.split:
-        split = load_split_file(ds.data.split, data.queries)
     else:
-        d = ds.data
-        split = split_queries(list(data.queries), dev_fraction=d.dev_fraction, test_fraction=d.test_fraction,
-                              seed=d.split_seed)
+        split = split_for(ds.data, data.queries)
     if not split.test:
         raise SearchtuneError(f"data set {ds.name}: no held-out test query ({len(split.train)} training, "
                               f"{len(split.dev)} dev): give it a split file or a test_fraction above 0")

@@ -37,7 +37,6 @@ to a 0-3 range would change its nDCG).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -141,7 +140,3 @@ def parse_spec(raw: dict, where: str = "datasets", base: Path | None = None) -> 
     if spec.target and spec.by_name(spec.target).eval_only:
         raise SearchtuneError(f"{where}: target '{spec.target}' is eval_only; it cannot be trained on")
     return spec
-
-
-def with_train(spec: MultiSpec, **changes) -> MultiSpec:
-    return dataclasses.replace(spec, train=dataclasses.replace(spec.train, **changes))

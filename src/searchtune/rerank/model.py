@@ -19,8 +19,6 @@ from ..progress import bar
 
 logger = logging.getLogger(__name__)
 
-RERANKER_DIR = "reranker"  # RUN/reranker: the trained cross-encoder
-CHOICE_FILE = "stages.json"  # RUN/reranker/stages.json: the first stage, K and weight the run chose on dev
 
 
 def load_reranker(ref: str | Path, *, max_length: int | None = None):
@@ -118,10 +116,14 @@ def pairs_of(run: dict[str, dict[str, float]], k: int) -> list[tuple[str, str]]:
     return [(q, p) for q, ranking in run.items() for p in top(ranking, k)]
 
 
-def saved_choice(reranker: str | Path) -> dict:
-    """The first stage, K and weight chosen on dev for ``reranker`` by the run that trained it ({} if none)."""
-    path = Path(str(reranker)) / CHOICE_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+def saved_choice(run_dir: str | Path) -> dict:
+    """The first stage, K and weight a run chose on dev for its reranker (its report's ``two_stage``; {} if none)."""
+    path = Path(str(run_dir)) / "report.json"
+    try:
+        two = json.loads(path.read_text()).get("two_stage") or {} if path.is_file() else {}
+    except (ValueError, OSError):
+        return {}
+    return {k: two[k] for k in ("first_stage", "k", "weight") if k in two}
 
 
 def hit_text(payload: dict) -> str:

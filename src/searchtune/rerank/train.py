@@ -21,7 +21,7 @@ from ..config import RerankConfig
 from ..data import SearchData, Split
 from ..errors import SearchtuneError
 from ..files import write_json
-from .model import RERANKER_DIR, load_reranker
+from .model import load_reranker
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def train_reranker(data: SearchData, split: Split, config: RerankConfig, out_dir
     from ..train.trainer import last_checkpoint, log_callback, progress_callback
 
     out_dir = Path(out_dir)
-    model_dir, ckpt_dir = out_dir / RERANKER_DIR, out_dir / "reranker-checkpoints"
+    model_dir, ckpt_dir = out_dir / "reranker", out_dir / "reranker-checkpoints"
     rows = reranker_rows(data, split.train, candidates, config, held_out=set(split.dev) | set(split.test))
     n_queries = len(set(rows["query"]))
     mined = sum(1 for x in rows["label"] if x == 0.0)

@@ -147,11 +147,13 @@ def create_app(studio: Studio) -> FastAPI:
 
     @app.get("/api/collections")
     def collections():
-        return {"collections": studio.collections(), "rerankers": studio.rerankers()}
+        return {"collections": studio.collections(), "rerankers": studio.rerankers(), "systems": studio.systems()}
 
     @app.post("/api/search")
     async def search(request: Request):
         b = await body(request)
+        if b.get("system"):  # a run's recommended system, as `searchtune search --system RUN` runs it
+            return studio.search_system(b["system"], b.get("query", ""), b.get("k", 10))
         return studio.search(b.get("place", "user"), b.get("collection", ""), b.get("query", ""), b.get("k", 10),
                              b.get("mode", "sparse"), b.get("reranker") or None)
 

@@ -123,7 +123,7 @@ class Studio:
         config.save(config_path)
         args = [kind, "--out", str(out), "--config", str(config_path)]
         if kind == "evaluate" and spec.get("model"):
-            args += ["--model", self._model(spec["model"])]
+            args += ["--tuned-model", self._model(spec["model"])]
         if spec.get("resume"):
             args.append("--resume")
         command = "searchtune " + " ".join(args)
@@ -277,10 +277,69 @@ class Studio:
 
     def rerankers(self) -> list[dict]:
         """The runs' trained rerankers (``RUN/reranker``), with the K and weight each run chose on dev."""
-        from ..rerank.model import RERANKER_DIR, is_reranker, saved_choice
+        from ..rerank.model import is_reranker, saved_choice
+        from ..rundir import RunDir
 
-        return [{"run": d.name, **saved_choice(d / RERANKER_DIR)} for d in sorted(self.runs_dir.iterdir())
-                if is_reranker(d / RERANKER_DIR)]
+        return [{"run": d.name, **saved_choice(d)} for d in sorted(self.runs_dir.iterdir())
+                if is_reranker(RunDir(d).reranker)]
+
+    def systems(self) -> list[dict]:
+        """The runs' recommended search systems (``RUN/system.json``)."""
+        from ..system import System
+
+        out = []
+        for d in sorted(self.runs_dir.iterdir()):
+            if (d / "system.json").is_file():
+                try:
+                    system = System.load(d)
+                except SearchtuneError:
+                    continue
+                out.append({"run": d.name, "label": system.label, "describe": system.describe()})
+        return out
+
+    def search_system(self, run: str, query: str, k: int = 10) -> dict:
+        """Run a run's recommended system (``RUN/system.json``): its first stage, then its reranker. Its collection
+        must be in the run's own Qdrant folder and its models bundled or inside the run."""
+        from ..index import EdgeIndex
+        from ..index import collection as col
+        from ..models import BUNDLED
+        from ..rerank.model import rerank_hits
+        from ..system import System
+
+        if not isinstance(query, str) or not query.strip():
+            raise HTTPException(400, "type a query")
+        root = self.run_path(run).resolve()
+        system = System.load(root)
+        inside = [system.data_dir, *system.models.values(), *([system.reranker.model] if system.reranker else [])]
+        for path in inside:
+            if path and path not in BUNDLED and not Path(path).resolve().is_relative_to(root):
+                raise HTTPException(400, f"run '{run}': its system.json points outside the run ({path})")
+        index = EdgeIndex(system.collection, root / "qdrant")
+        if not index.exists():
+            raise HTTPException(404, f"run '{run}': collection '{system.collection}' not found")
+        k = max(1, min(int(k), 100))
+        try:
+            models = system.collection_models
+            loaded = _cached(models)
+            depth = max(k, system.reranker.k) if system.reranker else k
+            hits = col.search(index, models, [query], system.first_stage_name(), k=depth, fusion=system.fusion,
+                              weights=list(system.weights) if system.weights else None, loaded=loaded)[0]
+            _keep(models, loaded)
+        except (HTTPException, SearchtuneError):
+            raise
+        except Exception as exc:  # e.g. the shard is being written by a running job
+            raise HTTPException(409, f"collection '{system.collection}' is busy or unreadable ({exc})") from None
+        finally:
+            index.close()
+        if system.reranker:
+            ranked = rerank_hits(_reranker(Path(system.reranker.model)), query, hits, k=system.reranker.k,
+                                 weight=system.reranker.weight)[:k]
+        else:
+            ranked = [{"hit": h, "score": h.score, "first_rank": i} for i, h in enumerate(hits[:k], 1)]
+        return {"run": run, "system": system.describe(), "label": system.label,
+                "hits": [{"product_id": r["hit"].product_id, "title": r["hit"].payload.get("title", ""),
+                          "brand": r["hit"].payload.get("brand", ""), "first_rank": r["first_rank"],
+                          "score": None if r["score"] is None else round(r["score"], 4)} for r in ranked]}
 
     def search(self, place: str, collection: str, query: str, k: int = 10, mode: str = "sparse",
                reranker: str | None = None) -> dict:
@@ -310,9 +369,10 @@ class Studio:
             k = max(1, min(int(k), 100))
             choice = {}
             if reranker:
-                from ..rerank.model import RERANKER_DIR, rerank_hits, saved_choice
+                from ..rerank.model import rerank_hits, saved_choice
+                from ..rundir import RunDir
 
-                choice = {"k": 50, "weight": 0.0, **saved_choice(self.run_path(reranker) / RERANKER_DIR)}
+                choice = {"k": 50, "weight": 0.0, **saved_choice(self.run_path(reranker))}
             hits = col.search(index, models, [query], system, k=max(k, choice.get("k", 0)), vectors=vectors)[0]
             sparse = next((v for v in col.SYSTEM_VECTORS[system] if v.startswith("sparse")), None)
             terms = top_terms(loaded[sparse], vectors[sparse], 12) if sparse else []
@@ -331,7 +391,7 @@ class Studio:
                "terms": [{"term": t, "weight": round(w, 3)} for t, w in terms],
                "hits": [shown(h, h.score) for h in hits[:k]]}
         if reranker:
-            ranked = rerank_hits(_reranker(self.run_path(reranker) / RERANKER_DIR), query, hits, k=choice["k"],
+            ranked = rerank_hits(_reranker(RunDir(self.run_path(reranker)).reranker), query, hits, k=choice["k"],
                                  weight=choice["weight"])[:k]
             out["reranked"] = [{**shown(r["hit"], r["score"]), "first_rank": r["first_rank"]} for r in ranked]
             out["rerank"] = {"run": reranker, "k": choice["k"], "weight": choice["weight"]}

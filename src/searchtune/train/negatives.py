@@ -30,7 +30,7 @@ from pathlib import Path
 from ..config import MineConfig
 from ..data import SearchData, Split
 from ..errors import SearchtuneError
-from ..evaluate import bm25_index
+from ..evaluation.bm25 import bm25_index
 from ..index import collection as col
 
 logger = logging.getLogger(__name__)

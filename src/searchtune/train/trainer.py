@@ -41,10 +41,15 @@ CONFIG_FILE = "searchtune_config.yaml"
 
 
 def base_model(config: TrainConfig) -> str:
-    """The model training starts from: ``config.model`` if it is of ``config.kind``, else that kind's default
-    (``--kind dense`` with the default ``splade-tiny`` trains ``minilm``)."""
-    if config.kind == "dense" and model_kind(config.model) != "dense":
+    """The model training starts from: ``config.model``, which must be of ``config.kind`` (a hub id that is not
+    downloaded is taken to be). The one exception is the default: ``--kind dense`` without ``--model`` trains
+    ``config.dense_model`` (minilm) instead of the default SPLADE model."""
+    if config.kind == "dense" and config.model == TrainConfig().model:
         return config.dense_model
+    kind = model_kind(config.model, declared=config.kind)
+    if kind != config.kind:
+        raise SearchtuneError(f"--model {config.model} is a {kind} model, but --kind is {config.kind}; pass "
+                              f"--kind {kind}, or a {config.kind} model")
     return config.model
 
 

@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
-from .encode import embedding_dim, encode_dense
-from .errors import SearchtuneError
+from ..encode import embedding_dim, encode_dense
+from ..errors import SearchtuneError
 
 
 def matryoshka_runs(model, data, queries: dict[str, str], dims: list[int], *, k: int = 100, batch_size: int = 128,
@@ -59,7 +59,7 @@ def indexed_dense(open_index, data, model_ref: str, max_length: int | None) -> n
     """The catalog's vectors for a dense model from the run collection it was indexed in (``finetuned`` or
     ``base``; ``open_index(name)`` opens one), if any: the Matryoshka evaluation then does not encode the catalog
     a second time."""
-    from .index import collection as col
+    from ..index import collection as col
 
     for collection, role in (("finetuned", "tuned"), ("base", "base")):
         models = col.Models.single(model_ref, role, max_length)
@@ -71,24 +71,18 @@ def indexed_dense(open_index, data, model_ref: str, max_length: int | None) -> n
     return None
 
 
-def evaluate_sizes(p, model_ref: str, dims: list[int], prefix: str = "dense-tuned") -> dict:
-    """The dense model at each Matryoshka size on a pipeline's test queries (``p``: a
-    :class:`~searchtune.pipeline.Pipeline`): systems ``<prefix>@<dim>``, added to ``p.systems``."""
-    from .evaluate import SystemRun, score
-    from .models import load_encoder
+def evaluate_sizes(bench, model_ref: str, dims: list[int], prefix: str = "dense-tuned") -> dict:
+    """The dense model at each Matryoshka size on the test queries of ``bench`` (a :class:`~.bench.Bench`):
+    ``{"<prefix>@<dim>": scored run}``."""
+    from ..models import load_encoder
+    from .runs import SystemRun, score
 
-    t = time.perf_counter()
-    queries, qrels = p._queries("test")
-    ev = p.config.evaluate
+    queries, qrels = bench.queries("test")
+    ev = bench.config
     model = load_encoder(model_ref, kind="dense")
-    runs, timings = matryoshka_runs(model, p.data, queries, sorted(dims, reverse=True), k=max(ev.k),
-                                    batch_size=ev.encode_batch_size, precision=ev.precision, progress=p.progress,
-                                    docs=indexed_dense(p._index, p.data, model_ref, p.max_length))
-    out = {}
-    for dim, run in runs.items():
-        name = f"{prefix}@{dim}"
-        out[name] = p.systems[name] = score(
-            SystemRun(name, run, timings={"exact_search": True, **timings}, source=f"{model_ref} dim={dim}"),
-            qrels, ev.k)
-    p._timed("matryoshka", t)
-    return out
+    runs, timings = matryoshka_runs(model, bench.data, queries, sorted(dims, reverse=True), k=bench.k,
+                                    batch_size=ev.encode_batch_size, precision=ev.precision, progress=bench.progress,
+                                    docs=indexed_dense(bench.open, bench.data, model_ref, bench.max_length))
+    return {f"{prefix}@{dim}": score(SystemRun(f"{prefix}@{dim}", run, timings={"exact_search": True, **timings},
+                                               source=f"{model_ref} dim={dim}"), qrels, ev.k)
+            for dim, run in runs.items()}

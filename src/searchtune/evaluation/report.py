@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import platform
-from pathlib import Path
 
-from .data import SearchData
-from .evaluate import SystemRun, confidence_interval
-from .files import write_json, write_text
+from ..data import SearchData
+from ..files import write_json, write_text
+from ..rundir import RunDir
+from .results import Results
+from .runs import SystemRun
+from .stats import confidence_interval, significance
 
 SYSTEM_LABELS = {
     "bm25": "BM25 (stemmed, stop words)",
@@ -89,53 +91,64 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
 
 
-def write_report(out_dir: Path, *, systems: dict[str, SystemRun], dev: dict[str, dict[str, float]], examples,
-                 config: dict, counts: dict, split_sizes: dict, timings: dict, command: str | None,
-                 mining: dict | None = None, significance: dict | None = None, fusion: dict | None = None,
-                 synthetic: dict | None = None, source: dict | None = None, two_stage: dict | None = None,
-                 recommendation: dict | None = None, reranker_training: dict | None = None,
-                 latency: dict | None = None, events: dict | None = None,
-                 judged: dict[str, dict[str, float]] | None = None) -> dict:
+def build_report(results: Results) -> dict:
+    """``report.json``: the test table (with BM25-relative changes, 95% intervals and paired tests), dev
+    metrics, and every step's record."""
+    r = results
+    systems = r.systems
     metrics = {name: {k: round(v, 4) for k, v in s.metrics.items()} for name, s in systems.items()}
     ref = metrics.get("bm25")
     changes = {}
     if ref:
         changes = {name: {k: round(change(v, ref[k]), 2) for k, v in m.items() if ref.get(k)} for name, m in metrics.items()
                    if name != "bm25"}
-    intervals = {name: confidence_interval(s.per_query["ndcg@10"].values())
-                 for name, s in systems.items() if s.per_query and "ndcg@10" in s.per_query}
-    report = {
+    per_query = {name: s.per_query["ndcg@10"] for name, s in systems.items() if s.per_query.get("ndcg@10")}
+    intervals = {name: confidence_interval(v.values()) for name, v in per_query.items()}
+    sig = r.significance
+    if sig is None and len(per_query) > 1:  # every report: each system against BM25 and the untuned model
+        sig = significance(per_query, against=[n for n in ("bm25", "base") if n in per_query])
+    timings = dict(r.timings)
+    if r.training:
+        timings["training"] = r.training
+    timings["systems"] = {n: s.timings for n, s in systems.items()}
+    return {
         "metrics": metrics,
         "ndcg@10_95ci": intervals,
         "change_vs_bm25_percent": changes,
-        "dev_metrics": dev,
+        "dev_metrics": r.dev,
         "protocol": {
             "queries": "held-out test queries that have at least one positive judgment",
             "corpus": "the full catalog",
             "ndcg": "linear gain (ranx ndcg, Jarvelin & Kekalainen)",
             "relevant": "gain >= the positive threshold of the label scale",
         },
-        "split": split_sizes,
-        "counts": counts,
-        "source": source,
-        "config": config,
+        "split": r.split,
+        "counts": r.counts,
+        "source": r.source,
+        "config": r.config,
         "timings": timings,
-        "examples": examples,
-        "mining": mining,
-        "synthetic_queries": synthetic,
-        "significance": significance,
-        "fusion": fusion,
-        "two_stage": two_stage,
-        "reranker_training": reranker_training,
-        "latency": latency,
-        "recommendation": recommendation,
-        "events": events,
-        "judged_metrics": {n: {k: round(v, 4) for k, v in m.items()} for n, m in (judged or {}).items()} or None,
+        "examples": r.examples,
+        "mining": r.mining,
+        "synthetic_queries": r.synthetic,
+        "significance": sig,
+        "fusion": r.fusion,
+        "two_stage": r.two_stage,
+        "reranker_training": r.reranker_training,
+        "latency": r.latency,
+        "recommendation": r.recommendation,
+        "system": r.system,
+        "events": r.events,
+        "judged_metrics": {n: {k: round(v, 4) for k, v in m.items()} for n, m in r.judged.items()} or None,
         "machine": machine(),
-        "command": command,
+        "command": r.command,
     }
-    write_json(out_dir / "report.json", report, indent=2)
-    write_text(out_dir / "report.md", render_markdown(report))
+
+
+def write_report(run: RunDir, results: Results | None = None) -> dict:
+    """``report.md`` and ``report.json`` of a run, from ``results`` or else the run's saved ``results.json``."""
+    report = build_report(results or Results.load(run.results))
+    write_json(run.report_json, report, indent=2)
+    write_text(run.report_md, render_markdown(report))
     return report
 
 
@@ -227,7 +240,7 @@ def render_markdown(report: dict) -> str:
         sig = report["significance"]
         best = sig.get("best_single")
         out += [f"95% CI: percentile bootstrap over the test queries. Significance: paired {sig['test']} t-test "
-                f"(ranx) on per-query {sig['metric']}, p < {sig['max_p']}: † differs significantly from BM25, "
+                f"on per-query {sig['metric']}, p < {sig['max_p']}: † differs significantly from BM25, "
                 "‡ from the untuned model" + (f", § from the best single system ({best})"
                                                if best and best not in MARKS else "") + "."]
         line = verdict(report)

@@ -8,6 +8,7 @@ unstemmed variant that the report also shows.
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 
@@ -55,3 +56,18 @@ class BM25Baseline:
         if not ids:
             return np.zeros(len(self.ids), dtype=np.float32)
         return self.retriever.get_scores([int(i) for i in ids])
+
+
+def bm25_index(data, *, stem: bool) -> BM25Baseline:
+    """BM25 over ``data``'s product texts (a :class:`~searchtune.data.SearchData`)."""
+    return BM25Baseline(stem=stem).index(data.product_ids, data.products["text"].tolist())
+
+
+def bm25_run(bm25: BM25Baseline, queries: dict[str, str], *, k: int):
+    from .runs import SystemRun
+
+    t0 = time.perf_counter()
+    run = bm25.search(queries, k=k)
+    seconds = time.perf_counter() - t0
+    return SystemRun(bm25.name, run, timings={"search_seconds": round(seconds, 3),
+                                              "queries_per_second": round(len(queries) / seconds, 1) if seconds else None})

@@ -1,0 +1,145 @@
+"""A search system you can run: one value for what a report recommends, ``search`` runs and ``export`` ships.
+
+A :class:`System` names the first stage (BM25, a sparse or dense model, or a fusion of two lists with its
+method and weights: the vectors of one Qdrant collection, :mod:`searchtune.index.collection`), an optional
+reranker with its K and weight, and where the collection lives. The pipeline saves the one it recommends as
+``RUN/system.json``; ``searchtune search --system RUN``, ``searchtune evaluate --system``, the studio's Search
+page and ``searchtune export`` take it.
+
+BM25 as a first stage is the collection's ``bm25`` vectors (Qdrant's IDF modifier), which rank close to, not
+exactly as, the bm25s baseline the report measures.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from .errors import SearchtuneError
+from .files import write_json
+from .index import Hit, open_index
+from .index import collection as col
+
+FILE = "system.json"
+
+
+@dataclass(frozen=True)
+class Reranker:
+    model: str  # a trained cross-encoder folder
+    k: int = 50  # first-stage products it rescores
+    weight: float = 0.0  # weight of the first stage's (min-max scaled) score mixed in
+
+
+@dataclass(frozen=True)
+class System:
+    vectors: tuple[str, ...]  # the collection's vectors searched (fused when two): e.g. ("sparse_tuned", "bm25")
+    models: dict[str, str] = field(default_factory=dict)  # vector name -> model (folder or name)
+    collection: str = "products"
+    data_dir: str | None = None  # the Qdrant Edge folder (None: the default, or the server of --qdrant-url)
+    fusion: str = "rrf"
+    weights: tuple[float, ...] | None = None
+    max_length: int | None = None  # tokens per text the collection was built with
+    reranker: Reranker | None = None
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "vectors", tuple(self.vectors))
+        if self.weights is not None:
+            object.__setattr__(self, "weights", tuple(self.weights))
+        if self.first_stage_name() is None:
+            raise SearchtuneError(f"no first stage searches the vectors {list(self.vectors)}; known: "
+                                  + "; ".join(", ".join(v) for v in col.SYSTEM_VECTORS.values()))
+
+    def first_stage_name(self) -> str | None:
+        """The collection system (:data:`searchtune.index.collection.SYSTEM_VECTORS`) of the first stage."""
+        return next((n for n, v in col.SYSTEM_VECTORS.items() if tuple(v) == self.vectors), None)
+
+    @property
+    def collection_models(self) -> col.Models:
+        return col.Models(**{v: m for v, m in self.models.items() if v in col.VECTOR_FIELDS},
+                          max_length=self.max_length)
+
+    def describe(self) -> str:
+        first = " + ".join(self.vectors) + (f" ({self.fusion.upper()}{' ' + str(list(self.weights)) if self.weights else ''})"
+                                           if len(self.vectors) > 1 else "")
+        rr = f", then the reranker over the top {self.reranker.k} (first-stage weight {self.reranker.weight:g})" \
+            if self.reranker else ""
+        return f"{self.label or first}: {first} in '{self.collection}'{rr}"
+
+    # -- files -------------------------------------------------------------
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["vectors"], out["weights"] = list(self.vectors), list(self.weights) if self.weights else None
+        return out
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, self.to_dict(), indent=1)
+
+    @classmethod
+    def from_dict(cls, raw: dict, where: str = "system") -> System:
+        try:
+            rr = raw.get("reranker")
+            return cls(**{**raw, "reranker": Reranker(**rr) if rr else None})
+        except TypeError as exc:
+            raise SearchtuneError(f"{where}: not a searchtune system ({exc})") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> System:
+        """A saved system: a ``system.json``, or a run directory holding one."""
+        path = Path(path)
+        file = path / FILE if path.is_dir() else path
+        if not file.is_file():
+            raise SearchtuneError(f"{path}: no {FILE} here; a finished `searchtune pipeline` run writes the system "
+                                  "it recommends there")
+        try:
+            raw = json.loads(file.read_text())
+        except json.JSONDecodeError as exc:
+            raise SearchtuneError(f"{file}: not valid JSON ({exc})") from None
+        return cls.from_dict(raw, str(file))
+
+    def moved(self, old: Path, new: Path) -> System:
+        """The same system with paths under ``old`` pointing under ``new`` (an exported or copied run)."""
+        def move(p):
+            try:
+                return str(Path(new) / Path(p).relative_to(old)) if p and Path(p).is_absolute() else p
+            except ValueError:
+                return p
+        return replace(self, models={v: move(m) for v, m in self.models.items()}, data_dir=move(self.data_dir),
+                       reranker=replace(self.reranker, model=move(self.reranker.model)) if self.reranker else None)
+
+
+class Searcher:
+    """A :class:`System` ready to answer queries: its collection open and its models loaded once."""
+
+    def __init__(self, system: System, index_config=None) -> None:
+        self.system = system
+        self.index = open_index(system.collection, index_config, data_dir=system.data_dir)
+        self.models = system.collection_models
+        self.loaded: dict = {}
+        self.reranker = None
+        if system.reranker:
+            from .rerank.model import load_reranker
+
+            self.reranker = load_reranker(system.reranker.model)
+
+    def search(self, query: str, k: int = 10) -> list[dict]:
+        """The top ``k``: per product the hit, its score, and with a reranker its first-stage rank."""
+        s = self.system
+        depth = max(k, s.reranker.k) if s.reranker else k
+        hits: list[Hit] = col.search(self.index, self.models, [query], s.first_stage_name(), k=depth, fusion=s.fusion,
+                                     weights=list(s.weights) if s.weights else None, loaded=self.loaded)[0]
+        if self.reranker is None:
+            return [{"hit": h, "score": h.score, "first_rank": i} for i, h in enumerate(hits[:k], 1)]
+        from .rerank.model import rerank_hits
+
+        return rerank_hits(self.reranker, query, hits, k=s.reranker.k, weight=s.reranker.weight)[:k]
+
+    def close(self) -> None:
+        self.index.close()
+
+    def __enter__(self) -> Searcher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
