@@ -26,7 +26,7 @@ MIN_COLUMNS = 256  # narrower chunks make the matmul itself slow
 _warned: set[str] = set()
 
 
-def _parts(model):
+def model_parts(model):
     """(transformer module, BertForMaskedLM) when the model's documents go through plain SPLADE over a
     BERT-style MLM (the document route of an inference-free model too), else None."""
     from .inference_free import document_modules
@@ -48,7 +48,7 @@ def _parts(model):
 
 def supported(model) -> bool:
     """Whether ``model`` takes the fast path; the first model that does not is named once in the log."""
-    ok = _parts(model) is not None
+    ok = model_parts(model) is not None
     if not ok:
         from .inference_free import document_modules
 
@@ -106,7 +106,7 @@ def encode(model, texts: list[str], *, batch_size: int = 128, columns: np.ndarra
     """
     import torch
 
-    transformer, hf = _parts(model)
+    transformer, hf = model_parts(model)
     weight, bias = projection(hf)
     full = weight.shape[0]
     if columns is not None:

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import yaml
 
 from ..config import RerankConfig
 from ..data import SearchData, Split
 from ..errors import SearchtuneError
-from ..files import write_json
+from ..rundir import RunDir
+from ..train.fit import common_args, fit, save_stats
 from .model import load_reranker
 
 logger = logging.getLogger(__name__)
@@ -75,51 +73,30 @@ def train_reranker(data: SearchData, split: Split, config: RerankConfig, out_dir
     (checkpoints in ``OUT/reranker-checkpoints``, the loss log in ``OUT/reranker_log.jsonl``).
     ``candidates``: each training query's first-stage ranking, mined for negatives (``candidates_from`` names
     that first stage in the record)."""
-    import shutil
-
     from datasets import Dataset
     from sentence_transformers.cross_encoder import (
         CrossEncoderTrainer,
         CrossEncoderTrainingArguments,
     )
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
-    from transformers import PrinterCallback
-
-    from ..precision import resolve
-    from ..train.trainer import last_checkpoint, log_callback, progress_callback
 
     out_dir = Path(out_dir)
-    model_dir, ckpt_dir = out_dir / "reranker", out_dir / "reranker-checkpoints"
+    model_dir, ckpt_dir = RunDir(out_dir).reranker, out_dir / "reranker-checkpoints"
     rows = reranker_rows(data, split.train, candidates, config, held_out=set(split.dev) | set(split.test))
     n_queries = len(set(rows["query"]))
     mined = sum(1 for x in rows["label"] if x == 0.0)
     logger.info("reranker: training on %s pairs from %s queries (%s with target 0)", f"{len(rows['query']):,}",
                 f"{n_queries:,}", f"{mined:,}")
     model = load_reranker(config.model, max_length=config.max_length)
-    used = resolve(precision, model.device.type)
-    args = CrossEncoderTrainingArguments(
-        output_dir=str(ckpt_dir), num_train_epochs=config.epochs, per_device_train_batch_size=config.batch_size,
-        learning_rate=config.learning_rate, warmup_steps=0.1, save_strategy="steps", save_steps=200,
-        save_total_limit=2, logging_steps=20, seed=config.seed, data_seed=config.seed, report_to="none",
-        disable_tqdm=True, dataloader_num_workers=0, dataloader_pin_memory=False, bf16=used == "bf16",
-        use_cpu=model.device.type == "cpu")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=Dataset.from_dict(rows),
-                                  loss=BinaryCrossEntropyLoss(model),
-                                  callbacks=[log_callback(out_dir / "reranker_log.jsonl"), progress_callback(progress)])
-    trainer.remove_callback(PrinterCallback)
-    checkpoint = last_checkpoint(ckpt_dir) if resume else None
-    started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    seconds = time.perf_counter() - started
-    model.save_pretrained(str(model_dir))
-    (model_dir / CONFIG_FILE).write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+    common, used = common_args(model, output_dir=ckpt_dir, epochs=config.epochs, batch_size=config.batch_size,
+                               learning_rate=config.learning_rate, warmup=0.1, save_steps=200, logging_steps=20,
+                               seed=config.seed, precision=precision)
+    run, _ = fit(CrossEncoderTrainer, model=model, args=CrossEncoderTrainingArguments(**common),
+                 train_dataset=Dataset.from_dict(rows), loss=BinaryCrossEntropyLoss(model), model_dir=model_dir,
+                 ckpt_dir=ckpt_dir, log_path=out_dir / "reranker_log.jsonl", record={CONFIG_FILE: asdict(config)},
+                 progress=progress, resume=resume)
     stats = {"pairs": len(rows["query"]), "queries": n_queries, "mined_negatives": mined,
-             "negatives_from": candidates_from, "epochs": config.epochs, "steps": trainer.state.global_step,
-             "seconds": round(seconds, 2),
-             "pairs_per_second": round(result.metrics.get("train_samples_per_second", 0.0), 2),
-             "final_loss": result.metrics.get("train_loss"), "resumed": bool(checkpoint), "precision": used,
+             "negatives_from": candidates_from, "epochs": config.epochs, **run, "precision": used,
              "started_from": config.model}
-    write_json(model_dir / "training_stats.json", stats, indent=2)
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    save_stats(model_dir, stats, ckpt_dir)
     return RerankerResult(model_dir, stats)

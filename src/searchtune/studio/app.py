@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__
 from ..errors import SearchtuneError
 from ..models import BUNDLED
+from . import search as search_page
 from .workspace import STATIC, Studio
 
 MAX_BODY = 1 << 20  # the largest request the page sends is a few KB
@@ -147,15 +148,16 @@ def create_app(studio: Studio) -> FastAPI:
 
     @app.get("/api/collections")
     def collections():
-        return {"collections": studio.collections(), "rerankers": studio.rerankers(), "systems": studio.systems()}
+        return {"collections": search_page.collections(studio), "rerankers": search_page.rerankers(studio),
+                "systems": search_page.systems(studio)}
 
     @app.post("/api/search")
     async def search(request: Request):
         b = await body(request)
         if b.get("system"):  # a run's recommended system, as `searchtune search --system RUN` runs it
-            return studio.search_system(b["system"], b.get("query", ""), b.get("k", 10))
-        return studio.search(b.get("place", "user"), b.get("collection", ""), b.get("query", ""), b.get("k", 10),
-                             b.get("mode", "sparse"), b.get("reranker") or None)
+            return search_page.search_system(studio, b["system"], b.get("query", ""), b.get("k", 10))
+        return search_page.search(studio, b.get("place", "user"), b.get("collection", ""), b.get("query", ""),
+                                  b.get("k", 10), b.get("mode", "sparse"), b.get("reranker") or None)
 
     @app.get("/api/events")
     def events():

@@ -60,9 +60,9 @@ def _max_projection():
 def fused(model):
     """Within the block, ``model``'s SPLADE document modules train through :class:`MaxProjection`; a model
     the fast path does not recognise (:func:`searchtune.fast_splade.supported`) is left as it is."""
-    from ..fast_splade import _parts, hidden_states, projection
+    from ..fast_splade import hidden_states, model_parts, projection
 
-    parts = _parts(model) if ENABLED else None
+    parts = model_parts(model) if ENABLED else None
     if parts is None:
         yield False
         return

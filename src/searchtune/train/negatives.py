@@ -32,6 +32,7 @@ from ..data import SearchData, Split
 from ..errors import SearchtuneError
 from ..evaluation.bm25 import bm25_index
 from ..index import collection as col
+from ..rerank.model import PairScores, load_reranker
 
 logger = logging.getLogger(__name__)
 
@@ -210,8 +211,6 @@ def denoise(records: list[dict], data: SearchData, reranker: str, threshold: flo
     """Drop, in place, the mined (not judged) negatives ``reranker`` scores at ``threshold`` or above: the
     top of a ranking is full of relevant products nobody labelled. Each pool is then cut to ``keep``; returns
     how many were dropped."""
-    from ..rerank.model import PairScores, load_reranker
-
     pairs = [(r["query_id"], n["product_id"]) for r in records for n in r["negatives"] if n["source"] != "judged"]
     scores = PairScores(load_reranker(reranker), data.queries, data.texts, progress=progress).score(
         pairs, "denoising negatives")

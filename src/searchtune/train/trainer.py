@@ -12,18 +12,13 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import shutil
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import yaml
 
 from ..config import TrainConfig
 from ..data import SearchData, Split
 from ..encode import embedding_dim
 from ..errors import SearchtuneError
-from ..files import write_json
 from ..inference_free import (
     QUERY_LEARNING_RATE,
     TABLE_PATTERN,
@@ -32,6 +27,7 @@ from ..inference_free import (
     query_table,
 )
 from ..models import load_encoder, model_kind
+from .fit import common_args, fit, save_stats
 from .fused import fused
 from .rows import training_rows
 
@@ -59,34 +55,6 @@ def logging_steps(config: TrainConfig, dataset_rows: list[int]) -> int:
     would stay empty for a short run on a small catalog)."""
     steps = int(sum(-(-n // config.batch_size) for n in dataset_rows) * config.epochs)
     return max(1, min(config.logging_steps, steps // 10))
-
-
-def log_callback(path: Path):
-    """A trainer callback appending every log entry (loss, lr, ...) to ``path`` as JSON lines: the
-    studio draws the live loss curve from it."""
-    from transformers import TrainerCallback
-
-    class JsonlLog(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs:
-                entry = {"step": state.global_step, "time": round(time.time(), 2), **logs}
-                with path.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(entry, default=float) + "\n")
-
-    return JsonlLog()
-
-
-def last_checkpoint(ckpt_dir: Path) -> str | None:
-    """The latest complete checkpoint in ``ckpt_dir`` (to resume from), or None. A checkpoint is complete once
-    the trainer has written its state; one cut off mid-save (the process killed while writing it) is skipped in
-    favour of the one before."""
-    done = [c for c in ckpt_dir.glob("checkpoint-*") if (c / "trainer_state.json").exists()
-            and c.name.split("-")[-1].isdigit()]
-    if not done:
-        return None
-    checkpoint = str(max(done, key=lambda c: int(c.name.split("-")[-1])))
-    logger.info("resuming from %s", checkpoint)
-    return checkpoint
 
 
 def set_round_robin(groups: list[str]):
@@ -142,36 +110,6 @@ class TrainResult:
     stats: dict  # rows, steps, seconds, speed, final loss, precision (also model/training_stats.json)
 
 
-def progress_callback(enabled: bool):
-    """A rich progress bar over the training steps with ETA and the latest loss, instead of the trainer's
-    tqdm bar with a log dict printed at every logging step (those go to train_log.jsonl)."""
-    from transformers import TrainerCallback
-
-    from ..progress import duration, progress_bar
-
-    class Progress(TrainerCallback):
-        def on_train_begin(self, args, state, control, **kwargs):
-            from rich.progress import TextColumn
-
-            self.bar = progress_bar("training", enabled, TextColumn("{task.fields[loss]}"))
-            self.bar.start()
-            self.task = self.bar.add_task("train", total=state.max_steps, completed=state.global_step, loss="")
-            self.started = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            self.bar.update(self.task, completed=state.global_step)
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and "loss" in logs:
-                self.bar.update(self.task, loss=f"loss {float(logs['loss']):.3f}")
-
-        def on_train_end(self, args, state, control, **kwargs):
-            self.bar.stop()
-            logger.info("training: %d steps in %s", state.global_step, duration(time.perf_counter() - self.started))
-
-    return Progress()
-
-
 def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Path, *, resume: bool = False,
           progress: bool = True, callbacks=None, init_model: str | None = None,
           negatives: dict[str, list[str]] | None = None, negatives_per_row: int = 1,
@@ -202,9 +140,6 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
         BatchSamplers,
         MultiDatasetBatchSamplers,
     )
-    from transformers import PrinterCallback
-
-    from ..precision import resolve
 
     out_dir = Path(out_dir)
     model_dir = out_dir / "model"
@@ -261,66 +196,39 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
         kind_callbacks = [SpladeRegularizerWeightSchedulerCallback(loss)]
     else:
         raise SearchtuneError(f"kind must be sparse or dense, not '{config.kind}'")
-    precision = resolve(config.precision, "cuda" if model.device.type == "cuda" else "cpu")
     model.max_seq_length = config.max_seq_length
     if is_inference_free(model):  # the query table reads its length from the tokenizer once saved
         query_table(model).tokenizer.model_max_length = config.max_seq_length
+    common, precision = common_args(
+        model, output_dir=ckpt_dir, epochs=config.epochs, batch_size=config.batch_size,
+        learning_rate=config.learning_rate, warmup=config.warmup_ratio, save_steps=config.save_steps,
+        logging_steps=logging_steps(config, [len(d) for d in datasets.values()]), seed=config.seed,
+        precision=config.precision)
     args = Args(
-        output_dir=str(ckpt_dir),
-        num_train_epochs=config.epochs,
-        per_device_train_batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio in transformers v5
+        **common,
         weight_decay=config.weight_decay,
         batch_sampler=BatchSamplers.NO_DUPLICATES,
         multi_dataset_batch_sampler=set_round_robin([k.split("/")[0] for k in datasets])
         if sampler == "round_robin" else MultiDatasetBatchSamplers(sampler),
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=2,
-        logging_steps=logging_steps(config, [len(d) for d in datasets.values()]),
-        seed=config.seed,
-        data_seed=config.seed,
-        report_to="none",
-        disable_tqdm=True,  # progress_callback draws the bar; the log dicts go to train_log.jsonl
-        dataloader_num_workers=0,
-        dataloader_pin_memory=False,
-        bf16=precision == "bf16",  # autocast; the saved weights stay float32
-        use_cpu=model.device.type == "cpu",  # transformers refuses bf16 without a GPU unless told
         **extra_args,
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    callbacks = [*kind_callbacks, log_callback(out_dir / "train_log.jsonl"), progress_callback(progress),
-                 *(callbacks or [])]
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks)
-    trainer.remove_callback(PrinterCallback)  # with tqdm off it would print every log dict
-    checkpoint = last_checkpoint(ckpt_dir) if resume else None
-    started = time.perf_counter()
-    with fused(model) as on:  # SPLADE: projection + max as one autograd step (train/fused.py)
-        if on:
-            logger.debug("training through the fused SPLADE projection")
-        result = trainer.train(resume_from_checkpoint=checkpoint)
-    seconds = time.perf_counter() - started
-    model.save_pretrained(str(model_dir))
-    (model_dir / CONFIG_FILE).write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+    run, trainer = fit(Trainer, model=model, args=args, train_dataset=dataset, loss=loss, model_dir=model_dir,
+                       ckpt_dir=ckpt_dir, log_path=out_dir / "train_log.jsonl", record={CONFIG_FILE: asdict(config)},
+                       progress=progress, resume=resume, callbacks=[*kind_callbacks, *(callbacks or [])],
+                       around=fused)  # SPLADE: projection + max as one autograd step (train/fused.py)
     stats = {
         "pairs": n_rows,
         "rows_by_kind": {k: len(v) for k, v in datasets.items()},
         "queries": n_queries,
         "epochs": config.epochs,
-        "steps": trainer.state.global_step,
-        "seconds": round(seconds, 2),
-        "pairs_per_second": round(result.metrics.get("train_samples_per_second", 0.0), 2),
-        "final_loss": result.metrics.get("train_loss"),
-        "resumed": bool(checkpoint),
+        **run,
         "precision": precision,
         "started_from": init_model or base_model(config),
         "kind": config.kind,
         **(extra_stats or {}),
     }
-    write_json(model_dir / "training_stats.json", stats, indent=2)
     (model_dir / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
-    shutil.rmtree(ckpt_dir, ignore_errors=True)  # the model is saved: the checkpoints (~100 MB) served only resume
+    save_stats(model_dir, stats, ckpt_dir)
     return TrainResult(model_dir, stats)
 
 

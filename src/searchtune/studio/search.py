@@ -1,0 +1,200 @@
+"""The studio's Search and Collections pages: every Qdrant collection (the user's and each run's), a query
+in a mode against one of them, with a run's reranker, or a run's recommended system (``RUN/system.json``).
+Collections are opened read-only from the user's folder or a run's ``qdrant/``; a run's system must point
+inside its run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi import HTTPException
+
+from ..errors import SearchtuneError
+from .workspace import NAME
+
+
+def collections(studio) -> list[dict]:
+    from ..index import default_data_dir
+
+    places = [("user", Path(default_data_dir()))]
+    places += [(f"run:{d.name}", d / "qdrant") for d in sorted(studio.runs_dir.iterdir()) if (d / "qdrant").is_dir()]
+    out = []
+    for place, folder in places:
+        if not folder.is_dir():
+            continue
+        for meta_file in sorted(folder.glob("*.json")):
+            if not (folder / meta_file.stem).is_dir():
+                continue
+            meta = json.loads(meta_file.read_text())
+            models = (meta.get("fingerprint") or {}).get("models") or {}
+            out.append({"place": place, "name": meta_file.stem, "points": meta.get("points"),
+                        "model": ", ".join(models.values()), "backend": meta.get("backend", "qdrant-edge"),
+                        "complete": meta.get("complete", True),
+                        "vectors": {n: {"kind": v["kind"], "distance": "cosine" if v["kind"] == "dense" else "dot",
+                                        "modifier": "idf" if v.get("idf") else "none"}
+                                    for n, v in (meta.get("vectors") or {}).items()},
+                        "indexed": (meta.get("index_stats") or {}).get("documents_per_second")})
+    return out
+
+
+def collection_dir(studio, place: str) -> Path:
+    from ..index import default_data_dir
+
+    if place == "user":
+        return Path(default_data_dir())
+    if place.startswith("run:"):
+        return studio.run_path(place[4:]) / "qdrant"
+    raise HTTPException(400, f"unknown collection place '{place}'")
+
+
+def rerankers(studio) -> list[dict]:
+    """The runs' trained rerankers (``RUN/reranker``), with the K and weight each run chose on dev."""
+    from ..rerank.model import is_reranker, saved_choice
+    from ..rundir import RunDir
+
+    return [{"run": d.name, **saved_choice(d)} for d in sorted(studio.runs_dir.iterdir())
+            if is_reranker(RunDir(d).reranker)]
+
+
+def systems(studio) -> list[dict]:
+    """The runs' recommended search systems (``RUN/system.json``)."""
+    from ..system import System
+
+    out = []
+    for d in sorted(studio.runs_dir.iterdir()):
+        if (d / "system.json").is_file():
+            try:
+                system = System.load(d)
+            except SearchtuneError:
+                continue
+            out.append({"run": d.name, "label": system.label, "describe": system.describe()})
+    return out
+
+
+def search_system(studio, run: str, query: str, k: int = 10) -> dict:
+    """Run a run's recommended system (``RUN/system.json``): its first stage, then its reranker. Its collection
+    must be in the run's own Qdrant folder and its models bundled or inside the run."""
+    from ..index import EdgeIndex
+    from ..index import collection as col
+    from ..models import BUNDLED
+    from ..rerank.model import rerank_hits
+    from ..system import System
+
+    if not isinstance(query, str) or not query.strip():
+        raise HTTPException(400, "type a query")
+    root = studio.run_path(run).resolve()
+    system = System.load(root)
+    inside = [system.data_dir, *system.models.values(), *([system.reranker.model] if system.reranker else [])]
+    for path in inside:
+        if path and path not in BUNDLED and not Path(path).resolve().is_relative_to(root):
+            raise HTTPException(400, f"run '{run}': its system.json points outside the run ({path})")
+    index = EdgeIndex(system.collection, root / "qdrant")
+    if not index.exists():
+        raise HTTPException(404, f"run '{run}': collection '{system.collection}' not found")
+    k = max(1, min(int(k), 100))
+    try:
+        models = system.collection_models
+        loaded = _cached(models)
+        depth = max(k, system.reranker.k) if system.reranker else k
+        hits = col.search(index, models, [query], system.first_stage_name(), k=depth, fusion=system.fusion,
+                          weights=list(system.weights) if system.weights else None, loaded=loaded)[0]
+        _keep(models, loaded)
+    except (HTTPException, SearchtuneError):
+        raise
+    except Exception as exc:  # e.g. the shard is being written by a running job
+        raise HTTPException(409, f"collection '{system.collection}' is busy or unreadable ({exc})") from None
+    finally:
+        index.close()
+    if system.reranker:
+        ranked = rerank_hits(_reranker(Path(system.reranker.model)), query, hits, k=system.reranker.k,
+                             weight=system.reranker.weight)[:k]
+    else:
+        ranked = [{"hit": h, "score": h.score, "first_rank": i} for i, h in enumerate(hits[:k], 1)]
+    return {"run": run, "system": system.describe(), "label": system.label,
+            "hits": [{"product_id": r["hit"].product_id, "title": r["hit"].payload.get("title", ""),
+                      "brand": r["hit"].payload.get("brand", ""), "first_rank": r["first_rank"],
+                      "score": None if r["score"] is None else round(r["score"], 4)} for r in ranked]}
+
+
+def search(studio, place: str, collection: str, query: str, k: int = 10, mode: str = "sparse",
+           reranker: str | None = None) -> dict:
+    """Search a collection in a mode (:mod:`searchtune.index.collection`, as `searchtune search` does); with
+    ``reranker`` (a run's name) also the first stage's top K reordered by that run's reranker."""
+    from ..encode import top_terms
+    from ..index import EdgeIndex
+    from ..index import collection as col
+
+    if not isinstance(query, str) or not query.strip():
+        raise HTTPException(400, "type a query")
+    if not NAME.match(collection or ""):
+        raise HTTPException(400, f"invalid collection name '{collection}'")
+    if mode not in col.MODES:
+        raise HTTPException(400, "mode must be sparse, dense, hybrid or bm25")
+    index = EdgeIndex(collection, collection_dir(studio, place))
+    if not index.exists():
+        raise HTTPException(404, f"collection '{collection}' not found in {place}")
+    try:
+        models = col.stored_models(index)
+        system = models.mode_system(mode)
+        if any(v not in index.layout() for v in col.SYSTEM_VECTORS[system]):
+            raise HTTPException(400, f"collection '{collection}' has no vectors for --mode {mode}; index it with "
+                                     "`searchtune index --dense-model ...` for that mode")
+        loaded = _cached(models)
+        vectors, _ = col.query_vectors(index, models, [query], col.SYSTEM_VECTORS[system], loaded=loaded)
+        k = max(1, min(int(k), 100))
+        choice = {}
+        if reranker:
+            from ..rerank.model import rerank_hits, saved_choice
+            from ..rundir import RunDir
+
+            choice = {"k": 50, "weight": 0.0, **saved_choice(studio.run_path(reranker))}
+        hits = col.search(index, models, [query], system, k=max(k, choice.get("k", 0)), vectors=vectors)[0]
+        sparse = next((v for v in col.SYSTEM_VECTORS[system] if v.startswith("sparse")), None)
+        terms = top_terms(loaded[sparse], vectors[sparse], 12) if sparse else []
+        _keep(models, loaded)
+    except (HTTPException, SearchtuneError):
+        raise
+    except Exception as exc:  # e.g. the shard is being written by a running job
+        raise HTTPException(409, f"collection '{collection}' is busy or unreadable ({exc})") from None
+    finally:
+        index.close()
+    def shown(h, score):
+        return {"product_id": h.product_id, "score": None if score is None else round(score, 4),
+                "title": h.payload.get("title", ""), "brand": h.payload.get("brand", "")}
+
+    out = {"collection": collection, "place": place, "models": models.named(), "mode": mode, "system": system,
+           "terms": [{"term": t, "weight": round(w, 3)} for t, w in terms],
+           "hits": [shown(h, h.score) for h in hits[:k]]}
+    if reranker:
+        ranked = rerank_hits(_reranker(RunDir(studio.run_path(reranker)).reranker), query, hits, k=choice["k"],
+                             weight=choice["weight"])[:k]
+        out["reranked"] = [{**shown(r["hit"], r["score"]), "first_rank": r["first_rank"]} for r in ranked]
+        out["rerank"] = {"run": reranker, "k": choice["k"], "weight": choice["weight"]}
+    return out
+
+
+_CACHE: dict[tuple[str, str], object] = {}  # (vector, model ref) → loaded model: loading one takes seconds
+
+
+def _cached(models) -> dict:
+    """The loaded models of a collection by vector name; what a search loads is kept (the last four)."""
+    loaded = {v: _CACHE[(v, ref)] for v, ref in models.named().items() if (v, ref) in _CACHE}
+    return loaded
+
+
+def _keep(models, loaded: dict) -> None:
+    for v, model in loaded.items():
+        _CACHE[(v, models.named()[v])] = model
+    while len(_CACHE) > 4:
+        _CACHE.pop(next(iter(_CACHE)))
+
+
+def _reranker(path: Path):
+    """A run's reranker, loaded once per folder (loading takes seconds)."""
+    from ..rerank.model import load_reranker
+
+    key = ("reranker", str(path))
+    if key not in _CACHE:
+        _CACHE[key] = load_reranker(path)
+    return _CACHE[key]

@@ -1,0 +1,66 @@
+"""The shape of the house: no import cycle, small modules, a configuration reference that matches the code."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "searchtune"
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for f in SRC.rglob("*.py"):
+        parts = list(f.relative_to(SRC.parent).with_suffix("").parts)
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    return out
+
+
+def imports(name: str, path: Path, known) -> set[str]:
+    """The searchtune modules ``name`` imports anywhere in its body (function-level imports too)."""
+    found = set()
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else [])) \
+                if node.level else node.module or ""
+            targets = [f"{base}.{a.name}" for a in node.names] + [base]
+        elif isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        else:
+            continue
+        for t in targets:
+            while t and t not in known:
+                t = t.rpartition(".")[0]
+            if t and t != name and not name.startswith(t + "."):  # a package's own __init__ is not a cycle
+                found.add(t)
+    return found
+
+
+def test_no_module_imports_back_a_module_that_imports_it():
+    known = modules()
+    graph = {m: imports(m, p, known) for m, p in known.items()}
+    cycles = []
+
+    def visit(m, path, seen):
+        for t in graph[m]:
+            if t == path[0]:
+                cycles.append(path + [t])
+            elif t not in seen:
+                seen.add(t)
+                visit(t, path + [t], seen)
+
+    for m in graph:
+        visit(m, [m], {m})
+    assert not cycles, f"import cycles: {cycles[:3]}"
+
+
+def test_no_module_is_two_ideas():
+    long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > 420}
+    assert not long, f"modules over ~400 lines: {long}"
+
+
+def test_the_configuration_reference_is_current():
+    from searchtune.config.reference import markdown
+
+    assert (ROOT / "docs" / "config-reference.md").read_text() == markdown(), \
+        "docs/config-reference.md is stale: python -m searchtune.config.reference > docs/config-reference.md"
