@@ -127,7 +127,7 @@ def main() -> None:
             continue
         r = sig["results"].get(name, {})
         marks = ("†" if r.get("bm25", {}).get("significant") else "") + \
-                ("‡" if r.get(best, {}).get("significant") else "")
+                ("§" if r.get(best, {}).get("significant") else "")
         m = metrics[name]
         print(f"| {name} | {dev_metrics[name]['ndcg@10']:.4f} | {m['ndcg@10']:.4f} | {m['mrr@10']:.4f} | "
               f"{m['recall@100']:.4f} | {marks} |")

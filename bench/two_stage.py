@@ -1,8 +1,8 @@
-"""Two-stage search, the table: a finished `searchtune pipeline --reranker` run, plus one first stage reranked at
+"""Two-stage search, the table: a finished `searchtune pipeline --rerank` run, plus one first stage reranked at
 each K with the weight dev chose for that K (test read once per such system).
 
 Usage (from the repository root, after the run):
-  bash bench/homedepot.sh runs/hd-rr --reranker --reranker-max-pairs 40000 --rerank-dev-queries 400
+  bash bench/homedepot.sh runs/hd-rr --rerank --reranker-max-pairs 40000 --rerank-dev-queries 400
   .venv/bin/python bench/two_stage.py runs/hd-rr [--first-stage hybrid]
 
 Reads RUN/report.json (the pipeline's systems, dev choices, latency, reranker training) and RUN/runs (the
@@ -75,14 +75,14 @@ def main() -> None:
         lat = latency.get(f"{args.first_stage}+rerank" if row else name, {}).get("total") or {}
         if row and row["k"] != two["choices"][args.first_stage]["k"]:
             lat = {}  # latency was timed at the K dev chose
-        marks = "".join(m_ for r, m_ in (("bm25", "†"), (args.first_stage, "‡"))
+        marks = "".join(m_ for r, m_ in (("bm25", "†"), (args.first_stage, "§"))
                         if sig["results"].get(name, {}).get(r, {}).get("significant"))
         d = row.get("dev_ndcg@10", dev.get(name))
         print(f"| {name}{marks} | {row.get('k', '')} | {row.get('weight', '')} | "
               f"{'' if d is None else f'{d:.4f}'} | {m['ndcg@10']:.4f} | {m['recall@100']:.4f} | "
               f"{100 * (m['ndcg@10'] - ref) / ref:+.1f}% | "
               f"{ms(lat)} |")
-    print("† differs from BM25, ‡ from the first stage (paired t-test on per-query nDCG@10, p < 0.05)")
+    print("† differs from BM25, § from the first stage (paired t-test on per-query nDCG@10, p < 0.05)")
     (run / "two_stage.json").write_text(json.dumps({"metrics": metrics, "rows": rows, "significance": sig,
                                                     "latency": latency}, indent=1))
 

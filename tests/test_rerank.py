@@ -109,12 +109,12 @@ def test_pair_scores_are_computed_once_and_kept_on_disk(tmp_path):
 
 
 def test_denoising_drops_mined_negatives_the_reranker_calls_relevant(monkeypatch):
-    from searchtune.rerank import model as rerank_model
+    from searchtune.train import negatives
     from searchtune.train.negatives import denoise
 
     data = _data()
     data.products["text"] = ["one a", "b", "c", "one d", "e", "f"]
-    monkeypatch.setattr(rerank_model, "load_reranker", lambda ref, **kw: FakeReranker())
+    monkeypatch.setattr(negatives, "load_reranker", lambda ref, **kw: FakeReranker())
     record = {"query_id": "q1", "skipped": {}, "negatives": [
         {"product_id": "c", "source": "judged"}, {"product_id": "d", "source": "model"},
         {"product_id": "e", "source": "model"}, {"product_id": "f", "source": "model"}]}
@@ -187,6 +187,9 @@ def test_two_stage_pipeline_on_a_small_example(tmp_path, small_example):  # noqa
     exported = export_model(run, tmp_path / "export")
     assert (exported / "reranker" / "config.json").is_file() and not (exported / "reranker" / "scores.jsonl").exists()
     assert "## Reranker" in (exported / "README.md").read_text()
+    shipped = System.load(exported)  # the recommended system travels too, pointing into the export
+    assert shipped.collection == "products" and all(str(exported) in m for v, m in shipped.models.items()
+                                                    if v.endswith("_tuned"))
 
 
 def test_rerank_settings_are_checked():

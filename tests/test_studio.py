@@ -349,6 +349,7 @@ def test_train_from_the_page_then_read_the_metrics(workspace, tmp_path):
             page.click("nav button[data-page='collections']")
             page.wait_for_selector("#c-table table")
             assert "browser-run" in page.inner_text("#c-table")
+            assert str(tmp_path) not in page.inner_text("#c-table")  # folders named as the pages name them
             page.screenshot(path=str(shots / "collections.png"))
 
             page.click("nav button[data-page='jobs']")
@@ -356,6 +357,7 @@ def test_train_from_the_page_then_read_the_metrics(workspace, tmp_path):
             page.click("#jobs-table button[data-job]")
             page.wait_for_selector("#j-detail pre.log")
             assert "succeeded" in page.inner_text("#j-detail")
+            assert str(tmp_path) not in page.inner_text("#j-detail") and "runs/browser-run" in page.inner_text("#j-detail")
             page.screenshot(path=str(shots / "jobs.png"), full_page=True)
 
             from searchtune.config import DataConfig

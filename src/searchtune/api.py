@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import Config, update
+from .rundir import RunDir
 
 
 def finetune(data: str | Path, queries: str | Path | None = None, *, out: str | Path = "searchtune-run",
@@ -39,5 +40,5 @@ def finetune(data: str | Path, queries: str | Path | None = None, *, out: str | 
     pipeline = Pipeline(config, out, resume=resume, progress=progress)
     if evaluate:
         pipeline.run()
-        return Path(out) / "model"
+        return RunDir(out).model
     return pipeline.train(pipeline.split(augment=True)).model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -10,10 +11,14 @@ from pathlib import Path
 import yaml
 
 from .errors import SearchtuneError
+from .models import model_kind
+from .rundir import RunDir, trained_stats
+from .system import FILE as SYSTEM_FILE
+from .system import System
 
 
 def _run_model(run: Path) -> Path:
-    model = run / "model"
+    model = RunDir(run).model
     if not (model / "config.json").exists() and not (model / "modules.json").exists():
         raise SearchtuneError(f"{run} has no trained model (expected {model}); train it first with "
                               f"`searchtune pipeline --out {run}` or `searchtune train --out {run}`")
@@ -27,42 +32,49 @@ def model_card(run: Path) -> str:
     logs, this one the held-out comparison against BM25 and the untuned model that the run measured."""
     from .evaluation.report import comparison_table, labels_for
 
-    run = Path(run)
-    model = _run_model(run)
-    report = json.loads((run / "report.json").read_text()) if (run / "report.json").exists() else {}
+    rd = RunDir(run)
+    model = _run_model(rd.root)
+    report = json.loads(rd.report_json.read_text()) if rd.report_json.exists() else {}
     cfg_path = model / "searchtune_config.yaml"
     train_cfg = yaml.safe_load(cfg_path.read_text()) if cfg_path.exists() else {}
-    stats_path = model / "training_stats.json"
-    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+    stats = trained_stats(model) or {}
     base = train_cfg.get("model", "unknown")
-    front = {"library_name": "sentence-transformers", "pipeline_tag": "feature-extraction",
-             "tags": ["sentence-transformers", "sparse-encoder", "splade", "searchtune", "product-search"],
+    dense = model_kind(model) == "dense"
+    tags = ["sentence-transformers", "dense-encoder" if dense else "sparse-encoder", *([] if dense else ["splade"]),
+            "searchtune", "product-search"]
+    front = {"library_name": "sentence-transformers", "pipeline_tag": "feature-extraction", "tags": tags,
              "base_model": base}
     if train_cfg.get("inference_free"):
         front["tags"].append("inference-free")
+    cls = "SentenceTransformer" if dense else "SparseEncoder"
     lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
-             f"# SPLADE model fine-tuned with searchtune from `{base}`", "",
-             "A sparse (SPLADE) retrieval model fine-tuned on a product catalog's labelled queries. "
-             "Load it with sentence-transformers:", "",
-             "```python", "from sentence_transformers import SparseEncoder",
-             "model = SparseEncoder(\"path/to/this/folder\")",
+             f"# {'Dense' if dense else 'SPLADE'} model fine-tuned with searchtune from `{base}`", "",
+             f"A {'dense' if dense else 'sparse (SPLADE)'} retrieval model fine-tuned on a product catalog's labelled "
+             "queries. Load it with sentence-transformers:", "",
+             "```python", f"from sentence_transformers import {cls}",
+             f"model = {cls}(\"path/to/this/folder\")",
              "query = model.encode_query([\"cordless drill\"])",
              "docs = model.encode_document([\"DeWalt 20V MAX cordless drill kit\"])",
              "print(model.similarity(query, docs))", "```", ""]
     if train_cfg.get("inference_free"):
         lines += ["Inference-free: `encode_query` is a learned weight per vocabulary token (no transformer pass); "
                   "documents are encoded by the SPLADE model.", ""]
-    if (run / "reranker" / "config.json").is_file():
+    if rd.has_reranker():
         choice = report.get("two_stage") or {}
         lines += ["## Reranker", "",
                   "`reranker/` holds the cross-encoder trained on the same catalog (sentence-transformers "
                   "`CrossEncoder`): search with this model, then rescore the top "
                   f"{choice.get('k', 'K')} products with it"
                   + (f", mixing in the first stage's score at weight {choice['weight']}" if choice.get("weight") else "")
-                  + " (chosen on dev; `reranker/stages.json`).", "",
+                  + " (chosen on dev).", "",
                   "```python", "from sentence_transformers import CrossEncoder",
                   "reranker = CrossEncoder(\"path/to/this/folder/reranker\")",
                   "scores = reranker.predict([(\"cordless drill\", \"DeWalt 20V MAX cordless drill kit\")])", "```", ""]
+    if report.get("recommendation") and (rd.root / SYSTEM_FILE).is_file():
+        rec = report["recommendation"]
+        lines += ["## The system to deploy", "", f"**{rec['label']}**: {rec['why']}. `system.json` names it: index the "
+                  "catalog with this model (`searchtune index --model path/to/this/folder --collection products`), "
+                  "then `searchtune search \"cordless drill\" --system path/to/this/folder` runs it.", ""]
     if report.get("metrics"):
         split = report.get("split", {})
         lines += ["## Evaluation", "",
@@ -82,18 +94,29 @@ def model_card(run: Path) -> str:
 def export_model(run: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
     """Copy ``RUN/model`` to ``out`` with a model card; sentence-transformers loads ``out`` directly."""
     run, out = Path(run), Path(out)
+    rd = RunDir(run)
     model = _run_model(run)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise SearchtuneError(f"{out} exists and is not empty; choose another --out or pass --overwrite")
         shutil.rmtree(out)
     shutil.copytree(model, out, ignore=shutil.ignore_patterns("checkpoint-*"))
-    if (run / "reranker" / "config.json").is_file():  # the second stage travels with the first
-        shutil.copytree(run / "reranker", out / "reranker", ignore=shutil.ignore_patterns("scores.jsonl"))
+    if rd.has_reranker():  # the second stage travels with the first
+        shutil.copytree(rd.reranker, out / "reranker", ignore=shutil.ignore_patterns("scores.jsonl"))
+    if rd.system.is_file():  # the system the run recommends, pointing at the exported folders
+        exported(System.load(rd.root), out.resolve()).save(out / SYSTEM_FILE)
     (out / "README.md").write_text(model_card(run))
-    if (run / "report.json").exists():
-        shutil.copy2(run / "report.json", out / "searchtune_report.json")
+    if rd.report_json.exists():
+        shutil.copy2(rd.report_json, out / "searchtune_report.json")
     return out
+
+
+def exported(system: System, out: Path) -> System:
+    """``system`` as it runs from an exported folder: the tuned model is ``out``, the reranker ``out/reranker``,
+    and the collection is ``products`` in the default Qdrant folder, indexed by `searchtune index --model out`."""
+    models = {v: str(out) if v.endswith("_tuned") else m for v, m in system.models.items()}
+    reranker = dataclasses.replace(system.reranker, model=str(out / "reranker")) if system.reranker else None
+    return dataclasses.replace(system, models=models, reranker=reranker, collection="products", data_dir=None)
 
 
 def hub_token() -> str | None:

@@ -1,4 +1,5 @@
-"""The job store: every train, evaluate, index, mine, export and publish run, from the CLI or the studio.
+"""The job store: every pipeline, train, train-reranker, evaluate, index, mine, generate-queries, average,
+export, publish, train-multi and matrix run, from the CLI or the studio.
 
 One SQLite file, ``$SEARCHTUNE_HOME/jobs.db`` (``SEARCHTUNE_HOME`` defaults to
 ``~/.searchtune``; tests point it at a temporary folder). WAL mode, so readers

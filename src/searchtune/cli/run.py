@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..config import Config
 from ..errors import SearchtuneError
+from ..rundir import RunDir
 from .app import MAIN, STEPS, app
 from .options import command_line, config_command, out_console, run_job, setup_logging
 
@@ -70,9 +71,11 @@ def pipeline(config: Config, out: Out, resume: Resume = False, llm_api_key: LLMK
     report = Pipeline(config, out, resume=resume, progress=not quiet, command=command_line(),
                       llm_api_key=llm_api_key).run()
     print_metrics(report)
-    out_console.print(f"report: {out / 'report.md'}   model: {out / 'model'}")
-    return {"metrics": report["metrics"], "artifacts": {"run": str(out), "model": str(out / "model"),
-                                                        "report": str(out / "report.md")}}
+    run = RunDir(out)
+    out_console.print(f"report: {run.report_md}   model: {run.model}" + (
+        f"   system: searchtune search QUERY --system {out}" if run.system.is_file() else ""))
+    return {"metrics": report["metrics"], "artifacts": {"run": str(out), "model": str(run.model),
+                                                        "report": str(run.report_md), "system": str(run.system)}}
 
 
 @config_command(app, "train", sections=TRAINING, job="train", run_dir="out", panel=STEPS)
@@ -125,7 +128,7 @@ def train_reranker(
 
 
 def _run_config(own: dict) -> Path | None:
-    path = own["out"] / "config.yaml"
+    path = RunDir(own["out"]).config
     return path if path.exists() else None
 
 

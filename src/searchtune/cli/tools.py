@@ -110,7 +110,8 @@ def publish(
     run_job(body, "publish", run)
 
 
-jobs_app = typer.Typer(help="The job history: every train, evaluate, index, mine, export and publish run.",
+jobs_app = typer.Typer(help="The job history: every pipeline, train, train-reranker, evaluate, index, mine, "
+                            "generate-queries, average, export, publish, train-multi and matrix run.",
                        no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs", rich_help_panel=TOOLS)
 
@@ -182,7 +183,7 @@ def studio(
                                                                 "by (repeatable; the bound address and this "
                                                                 "machine's names are allowed already).")] = None,
 ) -> None:
-    """Start the local web dashboard (train, evaluate, search, collections, jobs, settings)."""
+    """Start the local web dashboard (train, evaluate, search, collections, events, jobs, settings)."""
     setup_logging()
 
     def body():

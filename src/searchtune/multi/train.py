@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import SearchtuneError
 from ..files import write_json
+from ..rundir import STATS, RunDir
 from ..train.trainer import TrainResult, train
 from .sets import LoadedSet, load_set, set_rows
 from .spec import MultiSpec
@@ -50,10 +51,10 @@ def train_multi(spec: MultiSpec, out: str | Path, *, resume: bool = False, progr
         raise SearchtuneError("inference-free training reads one catalog's IDF; train on one set for it")
     if not spec.trained:
         raise SearchtuneError(f"{spec.path}: every data set is eval_only: there is nothing to train on")
-    stats_file = out / "model" / "training_stats.json"
+    stats_file = RunDir(out).model / STATS
     if resume and stats_file.exists():
-        logger.info("training already finished in %s", out / "model")
-        return TrainResult(out / "model", json.loads(stats_file.read_text()))
+        logger.info("training already finished in %s", RunDir(out).model)
+        return TrainResult(RunDir(out).model, json.loads(stats_file.read_text()))
     if out.exists() and any(out.iterdir()) and not resume:
         raise SearchtuneError(f"{out} already holds a run; pass --resume to continue it, or choose a new --out")
     sets = sets or [load_set(d) for d in spec.datasets]
@@ -73,9 +74,9 @@ def train_multi(spec: MultiSpec, out: str | Path, *, resume: bool = False, progr
     if not first or not last:
         raise SearchtuneError(f"curriculum needs the target ({target}) and at least one other trained set")
     phase = out / "phase-1"
-    done = phase / "model" / "training_stats.json"
+    done = RunDir(phase).model / STATS
     if resume and done.exists():
-        general = TrainResult(phase / "model", json.loads(done.read_text()))
+        general = TrainResult(RunDir(phase).model, json.loads(done.read_text()))
     else:
         logger.info("curriculum, phase 1: %s", ", ".join(sorted({k.split('/')[0] for k in first})))
         general = train(None, None, spec.train, phase, resume=resume, progress=progress, parts=first,

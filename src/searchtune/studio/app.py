@@ -106,8 +106,8 @@ def create_app(studio: Studio) -> FastAPI:
 
     @app.get("/api/jobs")
     def jobs(status: str | None = None, kind: str | None = None, limit: int = 100):
-        return {"jobs": [j.to_dict() for j in studio.store.list(status=status or None, kind=kind or None,
-                                                                 limit=limit)]}
+        return {"jobs": [studio.shown(j.to_dict()) for j in studio.store.list(status=status or None,
+                                                                              kind=kind or None, limit=limit)]}
 
     @app.post("/api/jobs")
     async def start_job(request: Request):
@@ -121,12 +121,12 @@ def create_app(studio: Studio) -> FastAPI:
     @app.get("/api/jobs/{job_id}")
     def job(job_id: str):
         studio.store.reconcile()
-        return studio.store.get(job_id).to_dict()
+        return studio.shown(studio.store.get(job_id).to_dict())
 
     @app.get("/api/jobs/{job_id}/log")
     def job_log(job_id: str, offset: int = 0):
         text, end = studio.store.log(job_id, max(0, offset))
-        return {"text": text, "offset": end}
+        return {"text": studio.shown(text), "offset": end}
 
     @app.get("/api/jobs/{job_id}/progress")
     def job_progress(job_id: str):
@@ -148,8 +148,8 @@ def create_app(studio: Studio) -> FastAPI:
 
     @app.get("/api/collections")
     def collections():
-        return {"collections": search_page.collections(studio), "rerankers": search_page.rerankers(studio),
-                "systems": search_page.systems(studio)}
+        return studio.shown({"collections": search_page.collections(studio),
+                             "rerankers": search_page.rerankers(studio), "systems": search_page.systems(studio)})
 
     @app.post("/api/search")
     async def search(request: Request):

@@ -22,6 +22,7 @@ from ..config import Config
 from ..errors import SearchtuneError
 from ..jobs import JOB_ENV, JobStore
 from ..models import BUNDLED
+from ..rundir import RunDir
 
 STATIC = Path(__file__).parent / "static"
 DATA_EXTS = {".csv", ".tsv", ".json", ".jsonl", ".parquet"}
@@ -41,6 +42,24 @@ class Studio:
         self.host, self.port = host, port
         self.store = store or JobStore()
         self.store.reconcile()  # a restarted studio shows the truth about jobs that died with it
+
+    def shown(self, value):
+        """``value`` (text, or a dict or list holding text) with this studio's folders written short: a run's
+        files as ``runs/NAME/...`` and a data file relative to its data root, as the pages name them."""
+        if isinstance(value, str):
+            for prefix, short in self._prefixes:
+                value = value.replace(prefix, short)
+            return value
+        if isinstance(value, dict):
+            return {k: self.shown(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.shown(v) for v in value]
+        return value
+
+    @property
+    def _prefixes(self) -> list[tuple[str, str]]:
+        pairs = [(f"{self.runs_dir}/", "runs/")] + [(f"{r}/", "") for r in self.data_roots]
+        return sorted(pairs, key=lambda p: -len(p[0]))  # runs inside a data root: the longer prefix first
 
     def allowed_hosts(self) -> set[str]:
         """The Host headers this server answers to: loopback names, the bound address, this machine's names and
@@ -119,7 +138,7 @@ class Studio:
         if not (config.data.data or config.data.catalog) and not (kind == "evaluate" and out.is_dir()):
             raise HTTPException(400, "choose the data: one file, or a catalog and a judgments file")
         out.mkdir(parents=True, exist_ok=True)
-        config_path = out / "studio-config.yaml"
+        config_path = RunDir(out).studio_config
         config.save(config_path)
         args = [kind, "--out", str(out), "--config", str(config_path)]
         if kind == "evaluate" and spec.get("model"):
@@ -146,7 +165,7 @@ class Studio:
 
     def _model(self, ref: str) -> str:
         """A bundled model's short name, or the model of an earlier run (by run name)."""
-        return ref if ref in BUNDLED else str(self.run_path(ref) / "model")
+        return ref if ref in BUNDLED else str(RunDir(self.run_path(ref)).model)
 
     def _config(self, raw: dict) -> Config:
         try:
@@ -222,8 +241,8 @@ class Studio:
         for d in sorted(self.runs_dir.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
             if not d.is_dir() or not NAME.match(d.name):
                 continue
-            report = d / "report.json"
-            entry = {"name": d.name, "has_model": (d / "model" / "config.json").exists(), "report": report.exists()}
+            report = RunDir(d).report_json
+            entry = {"name": d.name, "has_model": RunDir(d).has_model(), "report": report.exists()}
             if report.exists():
                 try:
                     r = json.loads(report.read_text())
@@ -234,7 +253,7 @@ class Studio:
         return out
 
     def report(self, name: str) -> dict:
-        path = self.run_path(name) / "report.json"
+        path = RunDir(self.run_path(name)).report_json
         if not path.exists():
             raise HTTPException(404, f"run '{name}' has no report yet")
         try:

@@ -34,6 +34,7 @@ from ..errors import SearchtuneError
 from ..files import write_json
 from ..index import Index
 from ..models import load_encoder
+from ..rundir import RunDir
 from .negatives import load_pools, mine, pools, read_mined, write_mined
 from .trainer import train
 
@@ -228,7 +229,7 @@ def _soup(results: list[RoundResult], mine_cfg: MineConfig, root: Path, *, evalu
 
 def install_best(result: MiningResult, out_dir: str | Path) -> Path:
     """Copy the chosen model to ``RUN/model`` (what `evaluate`, `index` and the report use)."""
-    target = Path(out_dir) / "model"
+    target = RunDir(out_dir).model
     source = Path(result.best_model)
     if source.resolve() == target.resolve():
         return target

@@ -27,6 +27,7 @@ from ..inference_free import (
     query_table,
 )
 from ..models import load_encoder, model_kind
+from ..rundir import RunDir
 from .fit import common_args, fit, save_stats
 from .fused import fused
 from .rows import training_rows
@@ -142,8 +143,8 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
     )
 
     out_dir = Path(out_dir)
-    model_dir = out_dir / "model"
-    ckpt_dir = out_dir / "checkpoints"
+    run = RunDir(out_dir)
+    model_dir, ckpt_dir = run.model, run.checkpoints
     if parts is None:
         parts = training_rows(data, split.train, judged_negatives=config.judged_negatives,
                               min_gain=config.min_positive_gain, held_out=set(split.dev) | set(split.test),
@@ -213,7 +214,7 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
         **extra_args,
     )
     run, trainer = fit(Trainer, model=model, args=args, train_dataset=dataset, loss=loss, model_dir=model_dir,
-                       ckpt_dir=ckpt_dir, log_path=out_dir / "train_log.jsonl", record={CONFIG_FILE: asdict(config)},
+                       ckpt_dir=ckpt_dir, log_path=run.train_log, record={CONFIG_FILE: asdict(config)},
                        progress=progress, resume=resume, callbacks=[*kind_callbacks, *(callbacks or [])],
                        around=fused)  # SPLADE: projection + max as one autograd step (train/fused.py)
     stats = {
