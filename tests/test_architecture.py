@@ -54,6 +54,27 @@ def test_no_module_imports_back_a_module_that_imports_it():
     assert not cycles, f"import cycles: {cycles[:3]}"
 
 
+def test_no_package_imports_back_a_package_that_imports_it():
+    known = modules()
+    top = {m: ".".join(m.split(".")[:2]) for m in known}
+    graph: dict[str, set[str]] = {}
+    for m, p in known.items():
+        graph.setdefault(top[m], set()).update(top[t] for t in imports(m, p, known) if top[t] != top[m])
+    order, state = [], {}
+
+    def visit(m, path):
+        state[m] = "open"
+        for t in sorted(graph.get(m, ())):
+            assert state.get(t) != "open", f"packages import each other: {' -> '.join(path + [t])}"
+            if t not in state:
+                visit(t, path + [t])
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+
+
 def test_no_module_is_two_ideas():
     long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > 420}
     assert not long, f"modules over ~400 lines: {long}"

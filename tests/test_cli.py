@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from conftest import EXAMPLES, write
@@ -23,6 +24,28 @@ def test_catalog_without_queries_and_an_llm_without_key_is_a_clear_error(tmp_pat
     result = runner.invoke(app, ["pipeline", "--data", str(EXAMPLES / "catalog.csv"), "--out", str(tmp_path / "r"),
                                  "--llm", "openai:gpt-4o-mini", "--llm-api-key", ""])
     assert result.exit_code == 2 and "no API key" in result.output and "Traceback" not in result.output
+
+
+def test_each_command_lists_only_the_options_it_reads():
+    def options(*command):
+        return set(re.findall(r"--[a-z][a-z0-9-]+", runner.invoke(app, [*command, "--help"], terminal_width=200).output))
+
+    assert {"--rerank", "--reranker-lr", "--lr"} <= options("pipeline")
+    assert "--lr" in options("train") and not {"--rerank", "--reranker-lr"} & options("train")
+    assert {"--model", "--dense-model", "--max-length"} <= options("index") and "--lr" not in options("index")
+    assert "--max-seq-length" not in options("index")
+    assert "--model" in options("mine") and not {"--lr", "--epochs"} & options("mine")
+    assert "--system" in options("search") and not {"--rerank", "--weight", "--data"} & options("search")
+    assert {"--tuned-model", "--system", "--fusion-weights"} <= options("evaluate")
+    assert "--sets" in options("matrix") and "--config" not in options("matrix")
+
+
+def test_help_is_grouped_by_job_with_the_main_job_first():
+    out = runner.invoke(app, ["--help"], terminal_width=200).output
+    panels = re.findall(r"╭─ ([^─]+?) ─", out)
+    assert panels[:2] == ["Options", "The main job"] and "Several catalogs" in panels
+    main = out.split("╭─ The main job")[1].split("╰")[0]
+    assert re.search(r"│ pipeline ", main) and "Load → split" in main  # one line per command, not cut mid-word
 
 
 def test_index_then_search(tmp_path):
@@ -103,6 +126,15 @@ def test_train_then_evaluate_commands(tmp_path):
     assert report["two_stage"]["k"] in (5, 10) and report["two_stage"]["dev_queries"] == 8
     assert "deploy:" in evaluated.output
     assert report["config"]["train"]["max_seq_length"] == 16  # the run's saved config was reused
+    # the system the run recommends, measured as it runs (its own collection, then its reranker), in a new run
+    measured = runner.invoke(app, ["evaluate", *data, "--out", str(tmp_path / "sys"), "--system", str(out)])
+    assert measured.exit_code == 0, measured.output
+    again = json.loads((tmp_path / "sys" / "report.json").read_text())
+    assert set(again["metrics"]) == {"bm25", "bm25-unstemmed", "system"}
+    chosen = report["recommendation"]["system"]
+    if chosen in ("finetuned", "finetuned+rerank", "hybrid+rerank", "hybrid"):  # BM25 runs in Qdrant: another BM25
+        name = "reranked" if chosen.endswith("+rerank") else chosen
+        assert again["metrics"]["system"]["ndcg@10"] == pytest.approx(report["metrics"][name]["ndcg@10"], abs=0.02)
 
 
 def test_mine_writes_inspectable_negatives_for_training_queries_only(tmp_path):

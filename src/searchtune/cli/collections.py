@@ -115,7 +115,8 @@ def search(
     out_console.print(table)
 
 
-@config_command(app, "mine", sections=("data", "train", "mine", "index"), job="mine", panel=STEPS)
+@config_command(app, "mine", sections=("data", "train", "mine", "index"), job="mine", panel=STEPS,
+                only={"train": ("model", "min_positive_gain", "min_gain_fallback")})
 def mine(
     config: Config,
     out: Annotated[Path, typer.Option("--out", help="JSONL file for the mined negatives (one line per query).")],

@@ -44,14 +44,15 @@ class Flag:
     role: str | None = None  # a column-role flag of data.columns
 
 
-def _flags(sections: tuple[str, ...], rename: dict[str, str]) -> list[Flag]:
-    out = []
+def _flags(sections: tuple[str, ...], rename: dict[str, str], only: dict[str, tuple[str, ...]] | None = None
+           ) -> list[Flag]:
+    out, only = [], only or {}
     for section in sections:
         cls = type(getattr(Config(), section))
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             meta = f.metadata
-            if not meta or meta.get("flag") is False:
+            if not meta or meta.get("flag") is False or (section in only and f.name not in only[section]):
                 continue
             decl = rename.get(f"{section}.{f.name}") or (meta["flag"] if isinstance(meta["flag"], str)
                                                          else "--" + f.name.replace("_", "-"))
@@ -127,18 +128,19 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or 
 
 def config_command(app: typer.Typer, name: str | None = None, *, sections: tuple[str, ...] = ("data",),
                    rename: dict[str, str] | None = None, job: str | None = None, run_dir: str | None = None,
-                   default_config=None, panel: str | None = None):
+                   default_config=None, panel: str | None = None, only: dict[str, tuple[str, ...]] | None = None):
     """Register ``fn(config, *, quiet, ...own options)`` as a command with the options of ``sections``.
 
     ``rename`` gives a field another flag in this command (``{"section.field": "--flag"}``); ``job`` records
     the run in the job store under that kind (``run_dir``: the option holding its run directory);
     ``default_config(own_options)`` names the YAML read when ``--config`` is not given; ``panel``: the group
-    ``searchtune --help`` lists it in.
+    ``searchtune --help`` lists it in; ``only``: the fields of a section the command reads, when not all (a
+    command lists only the options it reads).
     """
     def register(fn):
         own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name not in ("config", "quiet")]
         wants_quiet = "quiet" in inspect.signature(fn).parameters
-        flags = _flags(sections, rename or {})
+        flags = _flags(sections, rename or {}, only or {})
         clash = {f.param for f in flags} & {p.name for p in own}
         if clash:
             raise TypeError(f"{fn.__name__}: options {clash} are both config flags and own options")

@@ -94,8 +94,9 @@ def train(config: Config, out: Out, resume: Resume = False, llm_api_key: LLMKey 
                 run_dir="out", default_config=lambda own: _run_config(own), panel=STEPS)
 def train_reranker(
     config: Config, out: Out,
-    first_stage: Annotated[str | None, typer.Option("--first-stage", help="The tuned first stage whose hybrid with "
-                                                    "BM25 mines the negatives (default: OUT/model; none: BM25).")] = None,
+    first_stage: Annotated[str | None, typer.Option(
+        "--first-stage", help="The tuned first stage whose hybrid with BM25 mines the negatives (default: OUT/model; "
+                              "none: BM25).")] = None,
     resume: Resume = False, quiet: bool = False,
 ):
     """Train a cross-encoder reranker (--reranker-model, minilm by default) on the training queries' judged pairs
@@ -116,7 +117,8 @@ def train_reranker(
     first = None
     if tuned:
         bench = p.bench(prepared, (trained_config(tuned) or {}).get("max_seq_length"))
-        evaluate_model(bench, "finetuned", tuned, kind=config.train.kind)  # its collection (with BM25) serves the hybrid
+        # its collection (with BM25) serves the hybrid that mines
+        evaluate_model(bench, "finetuned", tuned, kind=config.train.kind)
         first = FirstStages(bench, tuned, kind=config.train.kind)
         hybrid(first)
     else:
@@ -154,9 +156,12 @@ def evaluate(
     reranker: Annotated[str | None, typer.Option("--reranker", help="A trained reranker on top of every first "
                                                                     "stage (default: OUT/reranker when there is "
                                                                     "one).")] = None,
+    system: Annotated[Path | None, typer.Option(help="A search system (a run directory or a system.json): measure "
+                                                     "it as it runs, beside BM25, on OUT's held-out queries.")] = None,
     quiet: bool = False,
 ):
-    """Compare BM25, the untuned model and a tuned model on the held-out test queries; write the report."""
+    """Compare BM25, the untuned model and a tuned model (or a search system, --system) on the held-out test
+    queries; write the report."""
     from ..config import parse_sizes
     from ..evaluation import systems as measure
     from ..evaluation.matryoshka import evaluate_sizes
@@ -177,7 +182,20 @@ def evaluate(
         dims = parse_sizes(matryoshka) if matryoshka else (trained_config(dense) or {}).get("matryoshka_dims") or []
     elif matryoshka:
         raise SearchtuneError("--matryoshka needs a dense model (--tuned-dense, or a dense --tuned-model)")
-    if not (tuned_dense or base_dense or systems):
+    if system is not None:
+        from ..system import System
+
+        chosen = System.load(system)
+        prepared = p.split()
+        bench = p.bench(prepared, chosen.max_length)
+        results = p.results(prepared)
+        for name, measured in measure.baselines(bench).items():
+            results.add(name, measured)
+        results.add("system", measure.measure_system(bench, chosen))
+        results.system = chosen.to_dict()
+        results.save(run.results)
+        report = write_report(run, results)
+    elif not (tuned_dense or base_dense or systems):
         reranker = reranker or (str(run.reranker) if run.has_reranker() else None)
         report = p.run(train=False, model=tuned, reranker=reranker, matryoshka=dims)
     else:

@@ -43,6 +43,8 @@ def labels_for(report: dict, short: bool = False) -> dict[str, str]:
         labels["hybrid"] = "hybrid: fine-tuned dense + BM25 (fused in Qdrant)" if not short else labels["hybrid"]
     elif train.get("inference_free"):
         labels["finetuned"] += " (inference-free)"
+    if report.get("system"):  # `searchtune evaluate --system`: the system measured as it runs
+        labels["system"] = f"system: {report['system'].get('label') or ' + '.join(report['system']['vectors'])}"
     two = report.get("two_stage")
     if two:
         labels["reranked"] = f"{labels.get(two['first_stage'], two['first_stage'])} + reranker (top {two['k']})"

@@ -17,8 +17,8 @@ from pathlib import Path
 from ..config import RerankConfig
 from ..data import SearchData, Split
 from ..errors import SearchtuneError
+from ..fit import common_args, fit, save_stats
 from ..rundir import RunDir
-from ..train.fit import common_args, fit, save_stats
 from .model import load_reranker
 
 logger = logging.getLogger(__name__)

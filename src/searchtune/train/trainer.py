@@ -19,6 +19,7 @@ from ..config import TrainConfig
 from ..data import SearchData, Split
 from ..encode import embedding_dim
 from ..errors import SearchtuneError
+from ..fit import common_args, fit, save_stats
 from ..inference_free import (
     QUERY_LEARNING_RATE,
     TABLE_PATTERN,
@@ -28,7 +29,6 @@ from ..inference_free import (
 )
 from ..models import load_encoder, model_kind
 from ..rundir import RunDir
-from .fit import common_args, fit, save_stats
 from .fused import fused
 from .rows import training_rows
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from ..files import write_json
-from ..precision import resolve
-from ..rundir import STATS
+from .files import write_json
+from .precision import resolve
+from .rundir import STATS
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def progress_callback(enabled: bool):
     tqdm bar with a log dict printed at every logging step (those go to train_log.jsonl)."""
     from transformers import TrainerCallback
 
-    from ..progress import duration, progress_bar
+    from .progress import duration, progress_bar
 
     class Progress(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
