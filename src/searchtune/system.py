@@ -61,8 +61,9 @@ class System:
                           max_length=self.max_length)
 
     def describe(self) -> str:
-        first = " + ".join(self.vectors) + (f" ({self.fusion.upper()}{' ' + str(list(self.weights)) if self.weights else ''})"
-                                           if len(self.vectors) > 1 else "")
+        """One line: the label, the first stage (with its fusion), the collection and the reranker."""
+        weights = f" {list(self.weights)}" if self.weights else ""
+        first = " + ".join(self.vectors) + (f" ({self.fusion.upper()}{weights})" if len(self.vectors) > 1 else "")
         rr = f", then the reranker over the top {self.reranker.k} (first-stage weight {self.reranker.weight:g})" \
             if self.reranker else ""
         return f"{self.label or first}: {first} in '{self.collection}'{rr}"
@@ -112,13 +113,16 @@ class System:
 class Searcher:
     """A :class:`System` ready to answer queries: its collection open and its models loaded once."""
 
-    def __init__(self, system: System, index_config=None) -> None:
+    def __init__(self, system: System, index_config=None, *, index=None, loaded: dict | None = None,
+                 reranker=None) -> None:
+        """``index``, ``loaded`` (models by vector name) and ``reranker``: already open or loaded (a server's
+        caches); what is not given is opened or loaded here."""
         self.system = system
-        self.index = open_index(system.collection, index_config, data_dir=system.data_dir)
+        self.index = index or open_index(system.collection, index_config, data_dir=system.data_dir)
         self.models = system.collection_models
-        self.loaded: dict = {}
-        self.reranker = None
-        if system.reranker:
+        self.loaded: dict = {} if loaded is None else loaded
+        self.reranker = reranker
+        if system.reranker and reranker is None:
             from .rerank.model import load_reranker
 
             self.reranker = load_reranker(system.reranker.model)

@@ -6,12 +6,27 @@ inside its run."""
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi import HTTPException
 
 from ..errors import SearchtuneError
 from .workspace import NAME
+
+
+@contextmanager
+def reading(index, collection: str):
+    """Read a collection and close it; an error that is not the user's (the shard is being written by a running
+    job, say) is a 409 naming the collection."""
+    try:
+        yield
+    except (HTTPException, SearchtuneError):
+        raise
+    except Exception as exc:
+        raise HTTPException(409, f"collection '{collection}' is busy or unreadable ({exc})") from None
+    finally:
+        index.close()
 
 
 def collections(studio) -> list[dict]:
@@ -76,10 +91,8 @@ def search_system(studio, run: str, query: str, k: int = 10) -> dict:
     """Run a run's recommended system (``RUN/system.json``): its first stage, then its reranker. Its collection
     must be in the run's own Qdrant folder and its models bundled or inside the run."""
     from ..index import EdgeIndex
-    from ..index import collection as col
     from ..models import BUNDLED
-    from ..rerank.model import rerank_hits
-    from ..system import System
+    from ..system import Searcher, System
 
     if not isinstance(query, str) or not query.strip():
         raise HTTPException(400, "type a query")
@@ -93,24 +106,12 @@ def search_system(studio, run: str, query: str, k: int = 10) -> dict:
     if not index.exists():
         raise HTTPException(404, f"run '{run}': collection '{system.collection}' not found")
     k = max(1, min(int(k), 100))
-    try:
-        models = system.collection_models
-        loaded = _cached(models)
-        depth = max(k, system.reranker.k) if system.reranker else k
-        hits = col.search(index, models, [query], system.first_stage_name(), k=depth, fusion=system.fusion,
-                          weights=list(system.weights) if system.weights else None, loaded=loaded)[0]
+    models = system.collection_models
+    loaded = _cached(models)
+    rr = _reranker(Path(system.reranker.model)) if system.reranker else None
+    with reading(index, system.collection):
+        ranked = Searcher(system, index=index, loaded=loaded, reranker=rr).search(query, k)
         _keep(models, loaded)
-    except (HTTPException, SearchtuneError):
-        raise
-    except Exception as exc:  # e.g. the shard is being written by a running job
-        raise HTTPException(409, f"collection '{system.collection}' is busy or unreadable ({exc})") from None
-    finally:
-        index.close()
-    if system.reranker:
-        ranked = rerank_hits(_reranker(Path(system.reranker.model)), query, hits, k=system.reranker.k,
-                             weight=system.reranker.weight)[:k]
-    else:
-        ranked = [{"hit": h, "score": h.score, "first_rank": i} for i, h in enumerate(hits[:k], 1)]
     return {"run": run, "system": system.describe(), "label": system.label,
             "hits": [{"product_id": r["hit"].product_id, "title": r["hit"].payload.get("title", ""),
                       "brand": r["hit"].payload.get("brand", ""), "first_rank": r["first_rank"],
@@ -134,7 +135,7 @@ def search(studio, place: str, collection: str, query: str, k: int = 10, mode: s
     index = EdgeIndex(collection, collection_dir(studio, place))
     if not index.exists():
         raise HTTPException(404, f"collection '{collection}' not found in {place}")
-    try:
+    with reading(index, collection):
         models = col.stored_models(index)
         system = models.mode_system(mode)
         if any(v not in index.layout() for v in col.SYSTEM_VECTORS[system]):
@@ -153,12 +154,7 @@ def search(studio, place: str, collection: str, query: str, k: int = 10, mode: s
         sparse = next((v for v in col.SYSTEM_VECTORS[system] if v.startswith("sparse")), None)
         terms = top_terms(loaded[sparse], vectors[sparse], 12) if sparse else []
         _keep(models, loaded)
-    except (HTTPException, SearchtuneError):
-        raise
-    except Exception as exc:  # e.g. the shard is being written by a running job
-        raise HTTPException(409, f"collection '{collection}' is busy or unreadable ({exc})") from None
-    finally:
-        index.close()
+
     def shown(h, score):
         return {"product_id": h.product_id, "score": None if score is None else round(score, 4),
                 "title": h.payload.get("title", ""), "brand": h.payload.get("brand", "")}
