@@ -60,7 +60,7 @@ def test_no_package_imports_back_a_package_that_imports_it():
     graph: dict[str, set[str]] = {}
     for m, p in known.items():
         graph.setdefault(top[m], set()).update(top[t] for t in imports(m, p, known) if top[t] != top[m])
-    order, state = [], {}
+    state: dict[str, str] = {}
 
     def visit(m, path):
         state[m] = "open"

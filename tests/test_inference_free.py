@@ -39,7 +39,7 @@ def test_query_encoding_is_a_table_lookup_equal_to_sentence_transformers(splade)
 def test_an_inference_free_model_trains_saves_reloads_and_searches(tmp_path):
     from test_pipeline import example_config
 
-    from searchtune.evaluation.report import labels_for
+    from searchtune.evaluation.markdown import labels_for
     from searchtune.evaluation.systems import evaluate_model
     from searchtune.export import model_card
     from searchtune.index import collection as col

@@ -92,6 +92,23 @@ def test_the_train_page_previews_the_data_before_a_job(workspace):
     assert outside.status_code in (400, 403) and "secret" not in outside.text.split("error")[0]
 
 
+def test_a_runs_system_runs_in_the_studio_and_stays_inside_its_run(workspace):
+    from searchtune.system import System
+
+    tmp, data, runs = workspace
+    run = runs / "r1"
+    System(vectors=("sparse_base",), models={"sparse_base": "splade-tiny"}, collection="base",
+           data_dir=str(run / "qdrant"), label="SPLADE untuned").save(run / "system.json")
+    c, _ = client_for(workspace)
+    assert [s["label"] for s in c.get("/api/collections").json()["systems"]] == ["SPLADE untuned"]
+    found = c.post("/api/search", json={"system": "r1", "query": "garden hose"}).json()
+    assert found["hits"][0]["title"] == "Garden hose" and found["hits"][0]["first_rank"] == 1
+    System(vectors=("sparse_base",), models={"sparse_base": str(tmp / "elsewhere")}, collection="base",
+           data_dir=str(run / "qdrant")).save(run / "system.json")
+    refused = c.post("/api/search", json={"system": "r1", "query": "garden hose"})
+    assert refused.status_code == 400 and "outside the run" in refused.json()["error"]
+
+
 def test_jobs_endpoints_launch_watch_and_fail_with_the_reason(workspace, monkeypatch):
     for var in ("OPENAI_API_KEY", "SEARCHTUNE_LLM_API_KEY"):
         monkeypatch.delenv(var, raising=False)

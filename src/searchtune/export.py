@@ -30,7 +30,7 @@ def model_card(run: Path) -> str:
 
     Ours rather than sentence-transformers' generated card: that one describes the training datasets and
     logs, this one the held-out comparison against BM25 and the untuned model that the run measured."""
-    from .evaluation.report import comparison_table, labels_for
+    from .evaluation.markdown import comparison_table, labels_for
 
     rd = RunDir(run)
     model = _run_model(rd.root)

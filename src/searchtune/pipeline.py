@@ -22,7 +22,8 @@ from .config import Config, config_changes
 from .data import SearchData, Split
 from .errors import SearchtuneError
 from .evaluation.bench import Bench, Measured
-from .evaluation.report import build_examples, labels_for, source_summary, write_report
+from .evaluation.markdown import labels_for
+from .evaluation.report import build_examples, source_summary, write_report
 from .evaluation.results import Results
 from .evaluation.systems import DevScorer, baselines, evaluate_model
 from .models import trained_config

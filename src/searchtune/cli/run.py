@@ -22,7 +22,7 @@ LLMKey = Annotated[str | None, typer.Option(help="LLM API key (else from the pro
 
 
 def print_metrics(report: dict) -> None:
-    from ..evaluation.report import labels_for, marks, verdict
+    from ..evaluation.markdown import labels_for, marks, verdict
 
     metrics, changes = report["metrics"], report["change_vs_bm25_percent"]
     table = Table(title=f"Held-out test queries ({report['split'].get('test_evaluated')})")
