@@ -54,3 +54,12 @@ def test_version():
 
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_the_report_names_each_model_by_what_it_is_not_by_the_config():
+    from searchtune.evaluation.markdown import labels_for
+
+    evaluated = {"config": {"train": {"kind": "sparse"}}, "kinds": {"base": "sparse", "finetuned": "dense"}}
+    labels = labels_for(evaluated)  # e.g. `searchtune evaluate --tuned-model DENSE` in a SPLADE run
+    assert labels["finetuned"] == "dense fine-tuned" and labels["base"] == "SPLADE untuned"
+    assert labels_for({"config": {"train": {"kind": "dense"}}}, short=True)["base"] == "dense untuned"

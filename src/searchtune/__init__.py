@@ -6,6 +6,7 @@ from .api import finetune
 from .config import Config, DataConfig, EvalConfig, IndexConfig, TrainConfig
 from .errors import DataError, SearchtuneError
 from .pipeline import Pipeline
+from .system import Searcher, System
 
 __all__ = [
            "Config",
@@ -14,7 +15,9 @@ __all__ = [
            "EvalConfig",
            "IndexConfig",
            "Pipeline",
+           "Searcher",
            "SearchtuneError",
+           "System",
            "TrainConfig",
            "__version__",
            "finetune",

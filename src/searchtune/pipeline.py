@@ -26,7 +26,7 @@ from .evaluation.markdown import labels_for
 from .evaluation.report import build_examples, source_summary, write_report
 from .evaluation.results import Results
 from .evaluation.systems import DevScorer, baselines, evaluate_model
-from .models import trained_config
+from .models import model_kind, trained_config
 from .rundir import RunDir, trained_stats
 from .train.negatives import load_pools
 from .train.rounds import MiningResult, install_best, train_with_mining
@@ -159,8 +159,10 @@ class Pipeline:
         if cfg.evaluate.bm25:
             with timed("bm25"):
                 measured.update(baselines(bench))
+        base = base_model(cfg.train)
+        results.kinds["base"] = model_kind(base, declared=cfg.train.kind)
         with timed("index_and_search_base"):
-            measured["base"] = evaluate_model(bench, "base", base_model(cfg.train), role="base", kind=cfg.train.kind)
+            measured["base"] = evaluate_model(bench, "base", base, role="base", kind=cfg.train.kind)
         trained = None
         if train:
             with timed("train"):
@@ -171,6 +173,7 @@ class Pipeline:
             results.training = trained_stats(model)  # a model trained by an earlier run: its stats in the report
         tuned = trained.searched if trained else model
         if tuned:
+            results.kinds["finetuned"] = model_kind(tuned, declared=cfg.train.kind)
             collection = trained.collection if trained else "finetuned"
             with timed("index_and_search_finetuned"):
                 measured["finetuned"] = evaluate_model(bench, "finetuned", tuned, collection=collection,
@@ -215,7 +218,7 @@ class Pipeline:
                 two = rerank(first, reranker, cfg.rerank, measured)
             measured["reranked"] = two.reranked
             results.two_stage = two.section
-        labels = labels_for({"config": cfg.to_dict()}, short=True)
+        labels = labels_for({"config": cfg.to_dict(), "kinds": results.kinds}, short=True)
         choice = choose(first, measured, two, labels, cfg.rerank.latency_queries)
         results.recommendation, results.latency = choice.recommendation or None, choice.latency or None
         if choice.system:

@@ -28,11 +28,15 @@ SHORT_LABELS = {"bm25": "BM25", "bm25-unstemmed": "BM25 unstemmed", "base": "SPL
 
 
 def labels_for(report: dict, short: bool = False) -> dict[str, str]:
-    """System labels; ``base``/``finetuned`` name the model kind the run trained (SPLADE or dense)."""
+    """System labels; ``base``/``finetuned`` name the kind of model each is (``report["kinds"]``, read from the
+    models; a report without it: the run's ``train.kind``)."""
     labels = dict(SHORT_LABELS if short else SYSTEM_LABELS)
     train = (report.get("config") or {}).get("train") or {}
-    if train.get("kind") == "dense":
-        labels.update(base="dense untuned", finetuned="dense tuned" if short else "dense fine-tuned")
+    kinds = report.get("kinds") or {}
+    if kinds.get("base", train.get("kind")) == "dense":
+        labels["base"] = "dense untuned"
+    if kinds.get("finetuned", train.get("kind")) == "dense":
+        labels["finetuned"] = "dense tuned" if short else "dense fine-tuned"
         labels["hybrid"] = "hybrid: fine-tuned dense + BM25 (fused in Qdrant)" if not short else labels["hybrid"]
     elif train.get("inference_free"):
         labels["finetuned"] += " (inference-free)"

@@ -40,6 +40,7 @@ class Results:
     recommendation: dict | None = None
     latency: dict | None = None
     system: dict | None = None  # the System to deploy (searchtune.system), as saved in RUN/system.json
+    kinds: dict[str, str] = field(default_factory=dict)  # base/finetuned: sparse or dense, read from the models
 
     def add(self, name: str, measured: Measured) -> None:
         self.systems[name] = measured.test
