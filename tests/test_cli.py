@@ -48,6 +48,23 @@ def test_help_is_grouped_by_job_with_the_main_job_first():
     assert re.search(r"│ pipeline ", main) and "Load → split" in main  # one line per command, not cut mid-word
 
 
+def test_a_tuned_model_is_indexed_as_tuned(tmp_path):
+    import shutil
+
+    from searchtune.index import EdgeIndex
+    from searchtune.models import resolve_model
+
+    tuned = tmp_path / "run" / "model"  # what a run saves: the model and the record of its training
+    shutil.copytree(resolve_model("splade-tiny"), tuned)
+    (tuned / "searchtune_config.yaml").write_text("kind: sparse\nmax_seq_length: 16\n")
+    catalog = write(tmp_path / "c.csv", "id,title\n1,Cordless drill kit\n2,Garden hose 50 ft\n")
+    result = runner.invoke(app, ["index", "--data", str(catalog), "--model", str(tuned), "--collection", "shop",
+                                 "--data-dir", str(tmp_path / "q")])
+    assert result.exit_code == 0, result.output
+    with EdgeIndex("shop", tmp_path / "q") as ix:
+        assert set(ix.layout()) == {"sparse_tuned", "bm25"}
+
+
 def test_index_then_search(tmp_path):
     catalog = write(tmp_path / "c.csv", "id,title,brand\n1,Cordless drill kit,Ryobi\n2,Garden hose 50 ft,Sun Joe\n"
                                         "3,Circular saw,Makita\n")
