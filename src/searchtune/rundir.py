@@ -13,6 +13,7 @@ Layout of ``RUN/``::
     train_log.jsonl      the trainer's log (loss, learning rate), read by the studio
     rounds/              with mined negatives: every round's negatives, model and dev metrics
     reranker/            the trained cross-encoder (+ scores.jsonl, the pairs it scored)
+    reranker-checkpoints/, reranker_log.jsonl   its checkpoints (resume) and its log
     qdrant/              Qdrant Edge collections unless --qdrant-url
     runs/                each system's ranking of the test and dev queries (JSON)
     results.json         every step's result (the report is written from it)
@@ -55,6 +56,8 @@ class RunDir:
     train_log = property(lambda self: self.root / "train_log.jsonl")
     rounds = property(lambda self: self.root / "rounds")
     reranker = property(lambda self: self.root / "reranker")
+    reranker_checkpoints = property(lambda self: self.root / "reranker-checkpoints")
+    reranker_log = property(lambda self: self.root / "reranker_log.jsonl")
     qdrant = property(lambda self: self.root / "qdrant")
     results = property(lambda self: self.root / "results.json")
     system = property(lambda self: self.root / "system.json")
@@ -79,7 +82,8 @@ class RunDir:
     def claim(self, *, resume: bool) -> RunLock:
         """Own the directory (``RUN/.lock``, released at exit); refuse to overwrite a run unless ``resume``."""
         if self.holds_results() and not resume:
-            raise SearchtuneError(f"{self.root} already holds a run; pass --resume to continue it, or choose a new --out")
+            raise SearchtuneError(f"{self.root} already holds a run; pass --resume to continue it, or choose a new "
+                                  "--out")
         self.root.mkdir(parents=True, exist_ok=True)
         lock = RunLock(self.root).acquire()
         atexit.register(lock.release)

@@ -81,7 +81,8 @@ def train_reranker(data: SearchData, split: Split, config: RerankConfig, out_dir
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
     out_dir = Path(out_dir)
-    model_dir, ckpt_dir = RunDir(out_dir).reranker, out_dir / "reranker-checkpoints"
+    run = RunDir(out_dir)
+    model_dir, ckpt_dir = run.reranker, run.reranker_checkpoints
     rows = reranker_rows(data, split.train, candidates, config, held_out=set(split.dev) | set(split.test))
     n_queries = len(set(rows["query"]))
     mined = sum(1 for x in rows["label"] if x == 0.0)
@@ -93,7 +94,7 @@ def train_reranker(data: SearchData, split: Split, config: RerankConfig, out_dir
                                seed=config.seed, precision=precision)
     run, _ = fit(CrossEncoderTrainer, model=model, args=CrossEncoderTrainingArguments(**common),
                  train_dataset=Dataset.from_dict(rows), loss=BinaryCrossEntropyLoss(model), model_dir=model_dir,
-                 ckpt_dir=ckpt_dir, log_path=out_dir / "reranker_log.jsonl", record={CONFIG_FILE: asdict(config)},
+                 ckpt_dir=ckpt_dir, log_path=run.reranker_log, record={CONFIG_FILE: asdict(config)},
                  progress=progress, resume=resume)
     stats = {"pairs": len(rows["query"]), "queries": n_queries, "mined_negatives": mined,
              "negatives_from": candidates_from, "epochs": config.epochs, **run, "precision": used,

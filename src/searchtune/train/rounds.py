@@ -97,7 +97,7 @@ def train_with_mining(data: SearchData, split: Split, train_cfg: TrainConfig, mi
 
     if mine_cfg.source not in ("model", "bm25"):
         raise SearchtuneError("training in rounds needs negatives from the model (ance) or bm25")
-    root = Path(out_dir) / "rounds"
+    root = RunDir(out_dir).rounds
     root.mkdir(parents=True, exist_ok=True)
     results: list[RoundResult] = []
 
