@@ -1,8 +1,9 @@
-"""Files a crash cannot garble, and a run directory one process owns at a time.
+"""Files a crash cannot garble, and stores one process writes at a time.
 
 :func:`write_text` writes beside the target and renames (atomic on POSIX): a reader sees the old file or the
-new one, never half of one. :class:`RunLock` is a lock file (``RUN/.lock``) holding the owner's pid; a lock
-whose process is gone is stale and taken over with a note, a live one is refused with its pid.
+new one, never half of one. :class:`Lock` is the one lock every store that two processes can write takes (a
+run directory: :class:`RunLock`; an event store): ``fcntl.flock`` on a file that names the holder's pid. The
+job store is SQLite, whose write transactions are its lock.
 """
 
 from __future__ import annotations
@@ -70,35 +71,89 @@ def process_alive(pid: int | None) -> bool:
         return True
 
 
-class RunLock:
-    """``RUN/.lock`` with the owner's pid, taken by :meth:`acquire` and removed by :meth:`release`."""
+_HELD: dict[Path, int] = {}  # the lock files this process holds
 
-    def __init__(self, folder: str | Path) -> None:
-        self.path = Path(folder) / ".lock"
-        self.held = False
 
-    def acquire(self) -> RunLock:
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and pid != os.getpid() and process_alive(pid):
-                    raise SearchtuneError(f"{self.path.parent} is in use by another searchtune process (pid {pid}); "
-                                          "wait for it to finish or stop it, then run again") from None
-                logger.warning("%s: taking over a lock left by a process that is gone (pid %s)", self.path, pid)
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            self.held = True
+class Lock:
+    """An exclusive lock on ``path`` between processes: ``fcntl.flock`` on the file, which the kernel takes
+    atomically and releases when its holder exits, however it exits, so a lock is never left behind. The
+    holder's pid is written into the file to name it; the file itself stays (deleting it would let a second
+    process lock a new file while the first still holds the old one).
+
+    ``acquire(wait=False)`` refuses a held lock at once naming the holder; ``wait=True`` blocks until it is free.
+    A file naming a live process that holds no lock (written by a searchtune before this one) is refused too.
+    """
+
+    def __init__(self, path: str | Path, what: str = "this folder") -> None:
+        self.path, self.what = Path(path), what
+        self.fd: int | None = None
+        self.shared = False  # this process held the lock already (through another Lock object)
+
+    @property
+    def held(self) -> bool:
+        return self.fd is not None or self.shared
+
+    def holder(self) -> int:
+        try:
+            return int(self.path.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def acquire(self, wait: bool = False) -> Lock:
+        import fcntl
+
+        if self.held:
             return self
-        raise SearchtuneError(f"{self.path}: cannot take the run's lock; remove the file if no run is going on")
+        if self.path.resolve() in _HELD:  # flock would refuse this process a second time: it is ours already
+            self.shared = True
+            return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            raise SearchtuneError(f"{self.what} is in use by another searchtune process (pid {self.holder()}); "
+                                  "wait for it to finish or stop it, then run again") from None
+        previous = int(os.pread(fd, 32, 0).decode(errors="replace").strip() or 0) if os.fstat(fd).st_size else 0
+        if previous and previous != os.getpid():
+            if process_alive(previous) and not wait:  # an owner from before this lock: its pid is all we know
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+                raise SearchtuneError(f"{self.what} is in use by another searchtune process (pid {previous}); wait "
+                                      "for it to finish or stop it, then run again")
+            if not process_alive(previous):
+                logger.warning("%s: taking over a lock left by a process that is gone (pid %s)", self.path, previous)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self.fd = fd
+        _HELD[self.path.resolve()] = fd
+        return self
 
     def release(self) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
+        import fcntl
+
+        if self.shared:
+            self.shared = False
+            return
+        if self.fd is None:
+            return
+        _HELD.pop(self.path.resolve(), None)
+        try:
+            os.ftruncate(self.fd, 0)  # no owner named any more
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        finally:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> Lock:
+        return self.acquire(wait=True)
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class RunLock(Lock):
+    """``RUN/.lock``: one process owns a run directory at a time."""
+
+    def __init__(self, folder: str | Path) -> None:
+        super().__init__(Path(folder) / ".lock", what=str(folder))

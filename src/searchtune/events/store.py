@@ -195,23 +195,27 @@ class EventStore:
     def add(self, path: str | Path, *, columns: dict[str, str] | None = None, products=None,
             encoding: str | None = None) -> ImportResult:
         """Import one log file; rows already in the store are not added again."""
-        from ..files import write_json
+        import os
+
+        from ..files import Lock, write_json
 
         new, result = read_events(path, columns=columns, products=products, encoding=encoding)
-        old = self.load() if self.exists() else new.iloc[:0]
-        both = pd.concat([old, new], ignore_index=True)
-        both["event"] = pd.Categorical(both["event"].astype(str), categories=list(EVENTS))
-        both = both.drop_duplicates(ignore_index=True).sort_values("timestamp", kind="stable", ignore_index=True)
-        result.added = len(both) - len(old)
-        result.total = len(both)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        both.to_parquet(tmp, index=False, compression="zstd")
-        tmp.replace(self.path)
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-        write_json(self.dir / "imports.json", self.imports() + [{
-            "file": str(path), "sha256": digest, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            **{k: v for k, v in result.to_dict().items() if k not in ("file", "examples")}}])
+        self.dir.mkdir(parents=True, exist_ok=True)
+        # read, merge, write as one step: a second import into this store waits for the first, never loses it
+        with Lock(self.dir / ".lock", what=f"event store {self.dir}"):
+            old = self.load() if self.exists() else new.iloc[:0]
+            both = pd.concat([old, new], ignore_index=True)
+            both["event"] = pd.Categorical(both["event"].astype(str), categories=list(EVENTS))
+            both = both.drop_duplicates(ignore_index=True).sort_values("timestamp", kind="stable", ignore_index=True)
+            result.added = len(both) - len(old)
+            result.total = len(both)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            both.to_parquet(tmp, index=False, compression="zstd")
+            tmp.replace(self.path)
+            write_json(self.dir / "imports.json", self.imports() + [{
+                "file": str(path), "sha256": digest, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                **{k: v for k, v in result.to_dict().items() if k not in ("file", "examples")}}])
         return result
 
 

@@ -1,0 +1,98 @@
+"""Stores two processes can write: one lock, taken atomically, and nothing lost when two writers meet."""
+
+import multiprocessing as mp
+import os
+import time
+
+import pytest
+
+from searchtune.errors import SearchtuneError
+from searchtune.files import Lock, RunLock
+
+
+def _claim(folder, barrier, owners):
+    barrier.wait()
+    try:
+        RunLock(folder).acquire()
+    except SearchtuneError:
+        return
+    owners.put(os.getpid())
+    time.sleep(0.3)  # hold it while the others try
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_one_owner_among_processes_that_claim_a_run_at_once(tmp_path, stale):
+    ctx = mp.get_context("fork")
+    for trial in range(15):
+        folder = tmp_path / f"run{trial}"
+        folder.mkdir()
+        if stale:  # a lock left by a process that is gone
+            dead = ctx.Process(target=time.sleep, args=(0,))
+            dead.start()
+            dead.join()
+            (folder / ".lock").write_text(str(dead.pid))
+        barrier, owners = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_claim, args=(folder, barrier, owners)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(10)
+        got = []
+        while not owners.empty():
+            got.append(owners.get())
+        assert len(got) == 1, f"trial {trial}: {len(got)} owners"
+
+
+def test_a_lock_names_its_holder_and_goes_with_it(tmp_path):
+    import subprocess
+    import sys
+
+    def other(code):
+        return subprocess.run([sys.executable, "-c", "from searchtune.files import Lock; import time\n" + code],
+                              capture_output=True, text=True, timeout=60)
+
+    lock = Lock(tmp_path / ".lock", what="the store").acquire()
+    refused = other(f"Lock({str(tmp_path / '.lock')!r}, what='the store').acquire()")
+    assert f"the store is in use by another searchtune process (pid {os.getpid()})" in refused.stderr
+    lock.release()
+    # a holder killed without releasing: the kernel frees the lock, the next one takes it
+    holder = subprocess.Popen([sys.executable, "-c", "from searchtune.files import Lock; import time; "
+                               f"Lock({str(tmp_path / '.lock')!r}).acquire(); print('held', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait()
+    assert Lock(tmp_path / ".lock").acquire().held
+
+
+def _import(store, path, done):
+    from searchtune.events import EventStore
+
+    EventStore(store).add(path)
+    done.put(path)
+
+
+def test_imports_into_one_store_at_once_all_land(tmp_path):
+    from searchtune.events import EventStore
+    from searchtune.events.store import read_events
+
+    rows = "timestamp,search_id,query,product_id,position,event\n"
+    paths = []
+    for i in range(4):  # four logs of 120 distinct events each
+        text = rows + "".join(f"2026-01-0{i + 1} 10:00:{j % 60:02d},s{i}-{j},q{j},p{j},1,impression\n"
+                              for j in range(120))
+        path = tmp_path / f"log{i}.csv"
+        path.write_text(text)
+        paths.append(path)
+    ctx = mp.get_context("fork")
+    done = ctx.Queue()
+    procs = [ctx.Process(target=_import, args=(tmp_path / "store", p, done)) for p in paths]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    expected = sum(len(read_events(p)[0]) for p in paths)
+    store = EventStore(tmp_path / "store")
+    assert len(store.load()) == expected == 480 and len(store.imports()) == 4
+    assert not list((tmp_path / "store").glob("*.tmp"))
