@@ -96,3 +96,27 @@ def test_imports_into_one_store_at_once_all_land(tmp_path):
     store = EventStore(tmp_path / "store")
     assert len(store.load()) == expected == 480 and len(store.imports()) == 4
     assert not list((tmp_path / "store").glob("*.tmp"))
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".xz", ".zip"])
+def test_a_decompression_bomb_stops_early_with_a_clear_error(tmp_path, monkeypatch, suffix):
+    import gzip
+    import lzma
+    import zipfile
+
+    from searchtune.data import io as data_io
+    from searchtune.errors import DataError
+
+    monkeypatch.setattr(data_io, "MIN_BOMB_BYTES", 2**20)  # the bound at 1 MB: the same rule, a small file
+    body = b"id,title\n" + b"0" * (30 * 2**20)
+    path = tmp_path / f"catalog.csv{suffix}"
+    if suffix == ".gz":
+        path.write_bytes(gzip.compress(body))
+    elif suffix == ".xz":
+        path.write_bytes(lzma.compress(body))
+    else:
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("catalog.csv", body)
+    with pytest.raises(DataError, match="decompression bomb") as err:
+        data_io.read_table(path)
+    assert path.name in str(err.value)

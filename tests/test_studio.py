@@ -193,6 +193,42 @@ def test_refused_writes_and_bad_paths(workspace):
     assert JobStore().list() == []  # nothing refused was started
 
 
+def test_a_job_reads_only_the_data_roots_loads_only_known_models_and_sends_keys_only_where_settings_say(workspace):
+    c, _ = client_for(workspace)
+    tmp, data, runs = workspace
+    (tmp / "clicks.csv").write_text("timestamp,search_id,query,product_id,position,event\n")  # outside the root
+    good = {"kind": "pipeline", "name": "ok",
+            "config": {"data": {"catalog": "shop/catalog.csv", "queries": "shop/queries.csv"}}}
+
+    def job(**sections):
+        return c.post("/api/jobs", json={**good, "config": {**good["config"], **sections}})
+
+    for bad in ("../clicks.csv", str(tmp / "clicks.csv"), "shop/../../clicks.csv"):  # a log is data too
+        assert job(events={"log": bad}).status_code in (400, 404), bad
+    for section, key, value in (("generate", "base_url", "http://evil.example/v1"),
+                                ("generate", "llm", "http://evil.example/v1"),
+                                ("generate", "llm", "gguf:/etc/passwd"),
+                                ("rerank", "model", str(tmp)), ("train", "dense_model", "/etc"),
+                                ("mine", "denoise_with", str(tmp / "x")), ("train", "model", "org/any-hub-model")):
+        r = job(**{section: {key: value}})
+        assert r.status_code in (400, 404), (section, key, value, r.text)
+    assert job(data={**good["config"]["data"], "columns": {"title": "a\nb"}}).status_code == 400
+    assert JobStore().list() == []  # nothing refused was started
+    assert not (runs / "ok").exists()  # nor left a run folder behind
+
+
+def test_settings_record_where_keys_go_and_never_show_url_credentials(workspace, searchtune_home):
+    c, _ = client_for(workspace)
+    r = c.put("/api/settings", json={"QDRANT_URL": "https://admin:hunter2@qdrant.example:6333",
+                                     "SEARCHTUNE_LLM_BASE_URL": "http://llm.internal/v1"})
+    assert r.status_code == 200 and "hunter2" not in r.text
+    assert c.get("/api/settings").json()["settings"]["QDRANT_URL"]["value"] == "https://***@qdrant.example:6333"
+    log = [json.loads(line) for line in (searchtune_home / "settings.log").read_text().splitlines()]
+    assert {e["key"] for e in log} == {"QDRANT_URL", "SEARCHTUNE_LLM_BASE_URL"} and "hunter2" not in json.dumps(log)
+    c.put("/api/settings", json={"SEARCHTUNE_LLM_BASE_URL": "http://llm.internal/v1"})  # unchanged: no record
+    assert len((searchtune_home / "settings.log").read_text().splitlines()) == 2
+
+
 def test_token_is_required_when_set(workspace):
     c, _ = client_for(workspace, token="s3cret", host="0.0.0.0")
     assert c.get("/api/health").status_code == 401
@@ -278,6 +314,22 @@ def test_bodies_are_capped_and_broken_files_never_give_a_500(workspace):
     assert listed.status_code == 200 and any(r["name"] == "broken" and r.get("note") for r in listed.json()["runs"])
     assert c.get("/api/models").status_code == 200
     assert c.get("/api/runs/broken").status_code == 422
+    # a collection's metadata and a round's record cut off or of the wrong shape: shown as such, never a 500
+    (runs / "r1" / "qdrant" / "cut").mkdir()
+    (runs / "r1" / "qdrant" / "cut.json").write_text('{"fingerprint": ')
+    (runs / "r1" / "qdrant" / "odd").mkdir()
+    (runs / "r1" / "qdrant" / "odd.json").write_text('["not", "a", "mapping"]')
+    listed = c.get("/api/collections")
+    assert listed.status_code == 200
+    assert {x["name"]: x.get("error") for x in listed.json()["collections"]}["cut"] == "unreadable metadata"
+    job = JobStore().create("pipeline", {}, out_dir=str(broken), status="running")
+    for name, text in (("round-1", '{"round": 1, "source": "judged"}'), ("round-2", "[1]"), ("round-x", "{")):
+        (broken / "rounds" / name).mkdir(parents=True)
+        (broken / "rounds" / name / "round.json").write_text(text)
+    (broken / "train_log.jsonl").write_text('{"step": "a", "loss": 1}\n[1]\n{"step": 2, "loss": 0.5}\n')
+    progress = c.get(f"/api/jobs/{job.id}/progress")
+    assert progress.status_code == 200 and progress.json()["loss"] == [{"step": 2, "loss": 0.5, "phase": "train"}]
+    assert [r["round"] for r in progress.json()["rounds"]] == [1]
 
 
 def test_url_credentials_never_reach_the_job_store(searchtune_home):

@@ -44,11 +44,14 @@ def read_env(path: Path | None = None) -> dict[str, str]:
     return out
 
 
+URLS = {"OPENAI_BASE_URL", "SEARCHTUNE_LLM_BASE_URL", "QDRANT_URL"}  # where keys are sent: changes are recorded
+
+
 def mask(key: str, value: str) -> str:
     if not value:
         return ""
     if key not in SECRET:
-        return value
+        return redact(value)  # a URL's user:password never shows
     return "•" * 8 + (value[-4:] if len(value) >= 12 else "")
 
 
@@ -105,4 +108,23 @@ def write_env(updates: dict[str, str | None], path: Path | None = None) -> None:
             out.append(line)
     out += [line for key, line in lines_for.items() if key not in done and line is not None]
     path.parent.mkdir(parents=True, exist_ok=True)
+    before = read_env(path) if path.exists() else {}
     write_text(path, "\n".join(out) + "\n", mode=0o600)
+    _record({k: v for k, v in updates.items() if k in URLS and (v or None) != (before.get(k) or None)},
+            path.with_name("settings.log"))
+
+
+def _record(changed: dict[str, str | None], log: Path) -> None:
+    """One JSON line per change of where keys are sent (``settings.log`` beside the .env), credentials
+    redacted: who changed a base URL, and when, can be read back."""
+    import json
+    import os
+    import time
+
+    if not changed:
+        return
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
+        for key, value in changed.items():
+            f.write(json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "key": key,
+                                "value": redact(value) if value else None, "pid": os.getpid()}) + "\n")

@@ -93,15 +93,32 @@ def _format(path: Path) -> tuple[str, str | None]:
     return fmt, compression
 
 
+# A compressed file may hold at most this many times its size, and above MIN_BOMB_BYTES: text compresses 3-10x
+# (Icecat's JSON Lines 7x), a decompression bomb 1,000x. A real file past it: decompress it first.
+MAX_RATIO = 100
+MIN_BOMB_BYTES = 256 * 2**20
+
+
+def _bounded(chunks, path: Path, packed: int) -> bytes:
+    """Join decompressed ``chunks`` (as they come) until they pass the bound; then stop with a clear error."""
+    limit = max(MAX_RATIO * packed, MIN_BOMB_BYTES)
+    out, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise DataError(f"the file decompresses to more than {limit // 2**20:,} MB ({MAX_RATIO}x its "
+                            f"{packed / 2**20:,.1f} MB): a decompression bomb, or a file too large to read compressed",
+                            file=path, hint="if it is a real catalog, decompress it yourself and pass the result")
+        out.append(chunk)
+    return b"".join(out)
+
+
 def _read_bytes(path: Path, compression: str | None) -> bytes:
-    """The file's bytes, decompressed."""
+    """The file's bytes, decompressed (at most :data:`MAX_RATIO` times the compressed size: see above)."""
     if compression is None:
         return path.read_bytes()
+    packed = path.stat().st_size
     try:
-        if compression == ".xz":
-            import lzma
-
-            return lzma.decompress(path.read_bytes())
         if compression == ".zip":
             import zipfile
 
@@ -110,10 +127,18 @@ def _read_bytes(path: Path, compression: str | None) -> bytes:
                 if len(members) != 1:
                     raise DataError(f"the zip holds {len(members)} files; searchtune reads a zip of exactly one",
                                     file=path, hint="unzip it and pass the file you mean")
-                return z.read(members[0])
-        import pyarrow as pa
+                with z.open(members[0]) as f:
+                    return _bounded(iter(lambda: f.read(2**20), b""), path, packed)
+        if compression == ".xz":
+            import lzma
 
-        return pa.input_stream(str(path), compression="detect").read()
+            stream = lzma.open(path)
+        else:
+            import pyarrow as pa
+
+            stream = pa.input_stream(str(path), compression="detect")
+        with stream as f:
+            return _bounded(iter(lambda: f.read(2**20), b""), path, packed)
     except DataError:
         raise
     except Exception as exc:  # a truncated or mislabelled archive

@@ -41,14 +41,20 @@ def collections(studio) -> list[dict]:
         for meta_file in sorted(folder.glob("*.json")):
             if not (folder / meta_file.stem).is_dir():
                 continue
-            meta = json.loads(meta_file.read_text())
-            models = (meta.get("fingerprint") or {}).get("models") or {}
+            try:
+                meta = json.loads(meta_file.read_text())
+                models = (meta.get("fingerprint") or {}).get("models") or {}
+                vectors = {n: {"kind": v["kind"], "distance": "cosine" if v["kind"] == "dense" else "dot",
+                               "modifier": "idf" if v.get("idf") else "none"}
+                           for n, v in (meta.get("vectors") or {}).items()}
+            except (ValueError, OSError, TypeError, KeyError, AttributeError):  # a broken file: said, not a 500
+                out.append({"place": place, "name": meta_file.stem, "points": None, "model": "", "backend": "?",
+                            "complete": False, "vectors": {}, "indexed": None, "error": "unreadable metadata"})
+                continue
             out.append({"place": place, "name": meta_file.stem, "points": meta.get("points"),
                         "model": ", ".join(models.values()), "backend": meta.get("backend", "qdrant-edge"),
                         "complete": meta.get("complete", True),
-                        "vectors": {n: {"kind": v["kind"], "distance": "cosine" if v["kind"] == "dense" else "dot",
-                                        "modifier": "idf" if v.get("idf") else "none"}
-                                    for n, v in (meta.get("vectors") or {}).items()},
+                        "vectors": vectors,
                         "indexed": (meta.get("index_stats") or {}).get("documents_per_second")})
     return out
 

@@ -82,13 +82,14 @@ class Studio:
         return out
 
     # -- paths ---------------------------------------------------------------
-    def data_path(self, rel: str) -> Path:
-        """A data file named relative to one of the data roots; anything else is refused."""
+    def data_path(self, rel: str, *, folder: bool = False) -> Path:
+        """A data file (or, with ``folder``, a folder) named relative to one of the data roots; anything else is
+        refused."""
         if not isinstance(rel, str) or not rel or "\x00" in rel or rel.startswith(("/", "\\")) or ".." in Path(rel).parts:
             raise HTTPException(400, f"invalid data path '{rel}': give a path relative to the data folder")
         for root in self.data_roots:
             path = (root / rel).resolve()
-            if path.is_relative_to(root) and path.is_file():
+            if path.is_relative_to(root) and (path.is_file() or (folder and path.is_dir())):
                 return path
         raise HTTPException(404, f"data file '{rel}' not found in the allowed data folders")
 
@@ -165,31 +166,50 @@ class Studio:
 
     def _model(self, ref: str) -> str:
         """A bundled model's short name, or the model of an earlier run (by run name)."""
-        return ref if ref in BUNDLED else str(RunDir(self.run_path(ref)).model)
+        if ref in BUNDLED:
+            return ref
+        if isinstance(ref, str) and Path(ref).name == "model" and Path(ref).parent.parent == self.runs_dir:
+            ref = Path(ref).parent.name  # a run's model given by its path, as a saved studio config names it
+        return str(RunDir(self.run_path(ref)).model)
+
+    def _reranker(self, ref: str) -> str:
+        """The reranker of an earlier run (by run name)."""
+        if isinstance(ref, str) and Path(ref).name == "reranker" and Path(ref).parent.parent == self.runs_dir:
+            ref = Path(ref).parent.name
+        return str(RunDir(self.run_path(ref)).reranker)
 
     def _config(self, raw: dict) -> Config:
         try:
             config = Config.from_dict(raw, where="config")
         except SearchtuneError as exc:
             raise HTTPException(400, str(exc)) from None
-        d, g, t, m = config.data, config.generate, config.train, config.mine
-        for key in ("data", "catalog", "queries", "query_texts", "split"):
-            if getattr(d, key):
-                setattr(d, key, str(self.data_path(getattr(d, key))))
-        for obj, key in ((g, "queries_file"), (t, "negatives_file")):
+        d, g, t, m, r, e = config.data, config.generate, config.train, config.mine, config.rerank, config.events
+        # every file a job reads lies under a data root (an event store may be a folder)
+        for obj, key in ((d, "data"), (d, "catalog"), (d, "queries"), (d, "query_texts"), (d, "split"),
+                         (g, "queries_file"), (t, "negatives_file"), (e, "log")):
             if getattr(obj, key):
-                setattr(obj, key, str(self.data_path(getattr(obj, key))))
-        if g.cache or config.index != type(config.index)():
-            raise HTTPException(400, "the answer cache and the Qdrant settings are not set per job in the studio "
-                                     "(Settings holds QDRANT_URL and the keys)")
+                setattr(obj, key, str(self.data_path(getattr(obj, key), folder=obj is e)))
+        for role, name in d.columns.items():  # names of columns, never paths or commands
+            if not isinstance(name, str) or len(name) > 200 or any(c in name for c in "\x00\n\r"):
+                raise HTTPException(400, f"data.columns.{role}: not a column name")
+        # where keys are sent is set in Settings (with a record), never per job
+        if g.cache or g.base_url or config.index != type(config.index)():
+            raise HTTPException(400, "the answer cache, the LLM base URL and the Qdrant settings are not set per "
+                                     "job in the studio: Settings holds SEARCHTUNE_LLM_BASE_URL, QDRANT_URL and the "
+                                     "keys")
         llm = str(g.llm or "").strip()
-        if llm.lower().endswith(".gguf"):  # a local model file: under the data root, like the data
-            g.llm = str(self.data_path(llm))
-        elif llm and not re.fullmatch(r"[A-Za-z0-9][\w.:/@+-]{0,199}", llm):
-            raise HTTPException(400, "llm must be a model name like openai:gpt-4o-mini or a .gguf file")
+        if llm.lower().removeprefix("gguf:").endswith(".gguf") or llm.lower().startswith("gguf:"):
+            g.llm = str(self.data_path(llm[5:] if llm.lower().startswith("gguf:") else llm))  # under a data root
+        elif llm and not re.fullmatch(r"[A-Za-z0-9][\w.:@+-]{0,199}", llm):
+            raise HTTPException(400, "llm must be a model name like openai:gpt-4o-mini (no URL: the base URL is "
+                                     "set in Settings) or a .gguf file in the data folder")
+        # every model a job loads is a bundled one or an earlier run's
         t.model = self._model(t.model)
+        t.dense_model = self._model(t.dense_model)
+        r.model = self._model(r.model)
         m.start_model = m.start_model and self._model(m.start_model)
         m.soup_with = [self._model(x) for x in m.soup_with]
+        m.denoise_with = m.denoise_with and self._reranker(m.denoise_with)
         try:
             return config.validate()
         except SearchtuneError as exc:
@@ -213,26 +233,30 @@ class Studio:
         if job.out_dir and Path(job.out_dir).is_dir():
             out = Path(job.out_dir)
             logs = sorted(out.glob("train_log.jsonl")) + sorted(out.glob("rounds/round-*/train_log.jsonl"),
-                                                                key=lambda p: int(p.parent.name.split("-")[1]))
+                                                                key=lambda p: _round_number(p.parent))
             offset = 0
             for path in logs:
                 last = 0
-                for line in path.read_text(encoding="utf-8").splitlines():
+                for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
                     try:
                         entry = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # a line being written
-                    if "loss" in entry:
-                        last = entry["step"]
-                        points.append({"step": offset + entry["step"], "loss": float(entry["loss"]),
-                                       "phase": path.parent.name if path.parent != out else "train"})
+                        if "loss" in entry:
+                            step, loss = int(entry["step"]), float(entry["loss"])
+                        else:
+                            continue
+                    except (ValueError, TypeError, KeyError):
+                        continue  # a line being written, or not a log line
+                    last = step
+                    points.append({"step": offset + step, "loss": loss,
+                                   "phase": path.parent.name if path.parent != out else "train"})
                 offset += last
-            for f in sorted(out.glob("rounds/round-*/round.json"), key=lambda p: int(p.parent.name.split("-")[1])):
+            for f in sorted(out.glob("rounds/round-*/round.json"), key=lambda p: _round_number(p.parent)):
                 try:
                     r = json.loads(f.read_text())
-                except (ValueError, OSError):
+                    rounds.append({"round": int(r["round"]), "source": str(r["source"]),
+                                   "dev_ndcg@10": (r.get("dev") or {}).get("ndcg@10")})
+                except (ValueError, OSError, TypeError, KeyError, AttributeError):
                     continue  # a round being written, or a broken file: left out of the chart
-                rounds.append({"round": r["round"], "source": r["source"], "dev_ndcg@10": r["dev"].get("ndcg@10")})
         return {"job": job.to_dict(), "loss": points, "rounds": rounds}
 
     # -- runs, collections, search --------------------------------------------
@@ -261,3 +285,9 @@ class Studio:
         except (ValueError, OSError):
             raise HTTPException(422, f"run '{name}': report.json is unreadable; rerun with --resume to write it "
                                      "again") from None
+
+
+def _round_number(folder: Path) -> int:
+    """``round-3`` → 3; a folder named otherwise sorts last."""
+    tail = folder.name.rpartition("-")[2]
+    return int(tail) if tail.isdigit() else 1 << 30
