@@ -182,6 +182,20 @@ def test_resume_refuses_settings_that_change_the_run(tmp_path, small_example):
     Pipeline(again, tmp_path / "run", resume=True, progress=False)
 
 
+def test_resume_refuses_data_that_changed_since_the_run_began(tmp_path, small_example):
+    import pandas as pd
+
+    Pipeline(example_config(small_example), tmp_path / "run", progress=False).split()
+    judgments = small_example / "queries.csv"
+    edited = pd.read_csv(judgments, dtype=str)
+    edited.loc[edited.index[:20], "label"] = "Irrelevant"  # labels edited after the run began
+    edited.to_csv(judgments, index=False)
+    again = Pipeline(example_config(small_example), tmp_path / "run", resume=True, progress=False)
+    with pytest.raises(SearchtuneError, match="the judgments changed since"):
+        again.run()
+    assert not (tmp_path / "run" / "report.json").exists()
+
+
 def test_a_run_is_owned_by_one_live_process(tmp_path):
     import os
     import subprocess

@@ -120,3 +120,73 @@ def test_a_decompression_bomb_stops_early_with_a_clear_error(tmp_path, monkeypat
     with pytest.raises(DataError, match="decompression bomb") as err:
         data_io.read_table(path)
     assert path.name in str(err.value)
+
+
+def test_a_collection_cut_off_while_indexing_is_not_searched(tmp_path, splade):
+    from typer.testing import CliRunner
+
+    from searchtune.cli import app
+    from searchtune.data import SearchData
+    from searchtune.index import EdgeIndex
+    from searchtune.index import collection as col
+    from searchtune.system import Searcher, System
+
+    import pandas as pd
+
+    products = pd.DataFrame({"product_id": ["1", "2"], "title": ["Cordless drill", "Garden hose"],
+                             "text": ["Cordless drill", "Garden hose"]})
+    with EdgeIndex("shop", tmp_path) as ix:
+        col.build(ix, SearchData(products), col.Models(sparse_base="splade-tiny"), bm25=True, progress=False,
+                  loaded={"sparse_base": splade})
+        ix.create(metadata={"complete": False})  # what a build killed half-way leaves
+    found = CliRunner().invoke(app, ["search", "drill", "--collection", "shop", "--data-dir", str(tmp_path)])
+    assert found.exit_code == 2 and "cut off while indexing" in found.output
+    system = System(vectors=("sparse_base",), models={"sparse_base": "splade-tiny"}, collection="shop",
+                    data_dir=str(tmp_path))
+    with pytest.raises(SearchtuneError, match="cut off while indexing"):
+        Searcher(system)
+
+
+def test_settings_and_places_that_cannot_work_are_one_clear_line_before_any_long_step(tmp_path):
+    from typer.testing import CliRunner
+
+    from conftest import EXAMPLES
+
+    from searchtune.cli import app
+    from searchtune.config import Config
+    from searchtune.fit import save_model
+    from searchtune.models import resolve_model
+
+    runner = CliRunner()
+    data = ["--catalog", str(EXAMPLES / "catalog.csv"), "--queries", str(EXAMPLES / "queries.csv")]
+    for config, match in (({"evaluate": {"k": [5]}}, "include 10"), ({"evaluate": {"k": []}}, "include 10"),
+                          ({"train": {"epochs": 1e308}}, "--epochs 1e\\+308 is more passes")):
+        with pytest.raises(SearchtuneError, match=match):
+            Config.from_dict(config).validate()
+    a_file = tmp_path / "out.txt"
+    a_file.write_text("x")
+    r = runner.invoke(app, ["pipeline", *data, "--out", str(a_file)])
+    assert r.exit_code == 2 and "is a file" in r.output
+    r = runner.invoke(app, ["pipeline", *data, "--out", str(a_file / "run")])  # a place no folder can be made
+    assert r.exit_code == 2 and "cannot write to --out" in r.output
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    read_only.chmod(0o500)
+    try:
+        if not os.access(read_only, os.W_OK):  # (root writes anywhere: then there is nothing to check)
+            r = runner.invoke(app, ["pipeline", *data, "--out", str(read_only / "run")])
+            assert r.exit_code == 2 and "cannot write to --out" in r.output
+    finally:
+        read_only.chmod(0o700)
+    not_a_model = tmp_path / "notes"
+    not_a_model.mkdir()
+    (not_a_model / "readme.txt").write_text("hello")
+    with pytest.raises(SearchtuneError, match="not a saved model"):
+        resolve_model(str(not_a_model))
+
+    class FullDisk:
+        def save_pretrained(self, path):
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(SearchtuneError, match="free disk space"):
+        save_model(FullDisk(), tmp_path / "model")

@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from .errors import SearchtuneError
+from .files import write_text
 from .models import model_kind
 from .rundir import RunDir, trained_stats
 from .system import FILE as SYSTEM_FILE
@@ -105,7 +106,7 @@ def export_model(run: str | Path, out: str | Path, *, overwrite: bool = False) -
         shutil.copytree(rd.reranker, out / "reranker", ignore=shutil.ignore_patterns("scores.jsonl"))
     if rd.system.is_file():  # the system the run recommends, pointing at the exported folders
         exported(System.load(rd.root), out.resolve()).save(out / SYSTEM_FILE)
-    (out / "README.md").write_text(model_card(run))
+    write_text(out / "README.md", model_card(run))
     if rd.report_json.exists():
         shutil.copy2(rd.report_json, out / "searchtune_report.json")
     return out

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from .files import write_json
+from .errors import SearchtuneError
+from .files import write_json, write_text
 from .precision import resolve
 from .rundir import STATS
 
@@ -57,13 +58,26 @@ def fit(trainer_cls, *, model, args, train_dataset, loss, model_dir: Path, ckpt_
     with (around(model) if around else contextlib.nullcontext()):
         result = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - started
-    model.save_pretrained(str(model_dir))
+    save_model(model, model_dir)
     for name, config in record.items():
-        (model_dir / name).write_text(yaml.safe_dump(config, sort_keys=False))
+        write_text(model_dir / name, yaml.safe_dump(config, sort_keys=False))
     stats = {"steps": trainer.state.global_step, "seconds": round(seconds, 2),
              "pairs_per_second": round(result.metrics.get("train_samples_per_second", 0.0), 2),
              "final_loss": result.metrics.get("train_loss"), "resumed": bool(checkpoint)}
     return stats, trainer
+
+
+def save_model(model, model_dir: Path) -> None:
+    """``model.save_pretrained``, with a full or read-only disk said in one line instead of a library error."""
+    try:
+        model.save_pretrained(str(model_dir))
+    except Exception as exc:
+        if not (isinstance(exc, OSError) or "Safetensor" in type(exc).__name__):
+            raise
+        raise SearchtuneError(f"could not write the model to {model_dir} ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else 'write failed'}): free disk space or "
+                              "choose another --out, then run again (with --resume the training is not redone "
+                              "from scratch)") from None
 
 
 def save_stats(model_dir: Path, stats: dict, ckpt_dir: Path) -> None:

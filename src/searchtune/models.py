@@ -79,6 +79,10 @@ def resolve_model(name_or_path: str | Path) -> str:
         return str(folder)
     path = Path(name).expanduser()
     if path.exists():
+        if not (path.is_dir() and ((path / "config.json").is_file() or (path / "modules.json").is_file())):
+            raise SearchtuneError(f"model '{name}' is a {'folder' if path.is_dir() else 'file'} but not a saved model "
+                                  "(no config.json or modules.json in it); pass a model folder such as RUN/model, "
+                                  f"or one of: {', '.join(BUNDLED)}")
         return str(path.resolve())
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise SearchtuneError(

@@ -89,6 +89,7 @@ class Pipeline:
         # Every model is evaluated at the length the tuned one is trained with, the untuned one too: the
         # comparison then measures the tuning, not how much more of each product one model reads.
         self.max_length = config.train.max_seq_length
+        self.check_config = check_config
         self._claim(check_config)
 
     def _claim(self, check_config: bool) -> None:
@@ -107,7 +108,11 @@ class Pipeline:
 
     # -- the steps, with this run's settings ----------------------------------
     def load(self) -> SearchData:
-        return prepare.load(self.config)
+        """The data, the same as the run began with on resume (``check_config=False``, `evaluate`: any data)."""
+        data = prepare.load(self.config)
+        if self.check_config:
+            prepare.same_data(data, self.run_dir, resume=self.resume)
+        return data
 
     def split(self, data: SearchData | None = None, *, augment: bool = False) -> prepare.Prepared:
         return prepare.split(data or self.load(), self.config, self.run_dir, augment=augment, resume=self.resume,

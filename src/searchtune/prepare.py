@@ -47,6 +47,23 @@ def load(config: Config) -> SearchData:
     return data
 
 
+def same_data(data: SearchData, run: RunDir, *, resume: bool) -> None:
+    """Record the data a run begins with (``RUN/data.json``); on resume, refuse other data: a trained model and
+    its rankings would be reported on labels they were not made from."""
+    from .files import read_json, write_json
+
+    now = {"catalog": data.fingerprint, "judgments": data.judgments_fingerprint}
+    before = read_json(run.data, "data record") if resume else None
+    if isinstance(before, dict):
+        changed = [what for what in now if before.get(what) and before[what] != now[what]]
+        if changed:
+            files = ", ".join(f["file"] for f in data.source.get("files", [])) or "the data files"
+            raise SearchtuneError(f"--resume continues a run on the data it began with, but the "
+                                  f"{' and the '.join(changed)} changed since ({files}). Start a new run with "
+                                  "another --out, or restore the files")
+    write_json(run.data, now, indent=1)
+
+
 def synthetic_queries(data: SearchData, config: Config, run: RunDir, *, augment: bool = False, resume: bool = False,
                       progress: bool = True, api_key: str | None = None) -> tuple[list, dict] | None:
     """Synthetic training queries when the data has none, with ``generate.llm``/``queries_file``, or with

@@ -7,6 +7,7 @@ Layout of ``RUN/``::
     .lock                the owning process's pid (searchtune.files.RunLock)
     synthetic/           generated queries (when the data has none, or with --llm)
     events/              labels from search logs (with --events)
+    data.json            fingerprints of the catalog and the judgments the run began with (--resume checks)
     split.json           the query split that was used
     model/               the fine-tuned model (+ searchtune_config.yaml, training_stats.json)
     checkpoints/         trainer checkpoints (resume)
@@ -51,6 +52,7 @@ class RunDir:
     synthetic_queries = property(lambda self: self.root / "synthetic" / "queries.jsonl")
     events = property(lambda self: self.root / "events")
     split = property(lambda self: self.root / "split.json")
+    data = property(lambda self: self.root / "data.json")
     model = property(lambda self: self.root / "model")
     checkpoints = property(lambda self: self.root / "checkpoints")
     train_log = property(lambda self: self.root / "train_log.jsonl")
@@ -76,16 +78,23 @@ class RunDir:
 
     def holds_results(self) -> list[str]:
         """What the directory holds beyond a config and a lock (a run that produced something)."""
-        keep = {self.config.name, ".lock", self.studio_config.name}
+        keep = {self.config.name, ".lock", self.studio_config.name, self.data.name}
         return [p.name for p in self.root.iterdir() if p.name not in keep] if self.root.is_dir() else []
 
     def claim(self, *, resume: bool) -> RunLock:
         """Own the directory (``RUN/.lock``, released at exit); refuse to overwrite a run unless ``resume``."""
+        if self.root.exists() and not self.root.is_dir():
+            raise SearchtuneError(f"--out {self.root} is a file; give a folder for the run (a new one, or a run to "
+                                  "--resume)")
         if self.holds_results() and not resume:
             raise SearchtuneError(f"{self.root} already holds a run; pass --resume to continue it, or choose a new "
                                   "--out")
-        self.root.mkdir(parents=True, exist_ok=True)
-        lock = RunLock(self.root).acquire()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = RunLock(self.root).acquire()
+        except OSError as exc:
+            raise SearchtuneError(f"cannot write to --out {self.root} ({exc.strerror or type(exc).__name__}): give a "
+                                  "folder you can write to") from None
         atexit.register(lock.release)
         return lock
 

@@ -119,6 +119,11 @@ class Searcher:
         caches); what is not given is opened or loaded here."""
         self.system = system
         self.index = index or open_index(system.collection, index_config, data_dir=system.data_dir)
+        try:
+            col.searchable(self.index)
+        except SearchtuneError:
+            self.index.close()
+            raise
         self.models = system.collection_models
         self.loaded: dict = {} if loaded is None else loaded
         self.reranker = reranker

@@ -37,6 +37,9 @@ from .sections import (
 )
 
 
+MAX_EPOCHS = 1000  # more is a typo (1e308 would overflow the trainer's step count)
+
+
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
@@ -99,6 +102,14 @@ class Config:
             raise SearchtuneError(f"--query-typo-rate must be between 0 and 1, got {t.query_typo_rate}")
         if t.epochs <= 0 or t.batch_size < 1 or t.learning_rate <= 0:
             raise SearchtuneError("--epochs and --lr must be above 0 and --batch-size at least 1")
+        for name, value in (("--epochs", t.epochs), ("--reranker-epochs", self.rerank.epochs)):
+            if value > MAX_EPOCHS:
+                raise SearchtuneError(f"{name} {value:g} is more passes over the data than any run needs (at most "
+                                      f"{MAX_EPOCHS}); a typo?")
+        ks = self.evaluate.k
+        if not ks or 10 not in ks or not all(isinstance(k, int) and 1 <= k <= 1000 for k in ks):
+            raise SearchtuneError(f"evaluate.k must be cut-offs from 1 to 1000 that include 10 (every report leads "
+                                  f"with nDCG@10), e.g. [10, 100]; got {ks}")
         if t.inference_free and t.kind != "sparse":
             raise SearchtuneError("--inference-free is a SPLADE option (queries through a token table); "
                                   "drop it or train with --kind sparse")

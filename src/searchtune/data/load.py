@@ -77,6 +77,14 @@ class SearchData:
             self.__dict__["_fingerprint"] = cache
         return cache[1]
 
+    @property
+    def judgments_fingerprint(self) -> str:
+        """A hash of the queries and their graded judgments: a run resumed on other labels is refused."""
+        digest = hashlib.sha1()
+        for qid in sorted(self.queries):
+            digest.update(f"{qid}\t{self.queries[qid]}\t{sorted(self.qrels.get(qid, {}).items())}\n".encode())
+        return digest.hexdigest()[:16]
+
     def positives(self, qid: str) -> dict[str, int]:
         return {p: g for p, g in self.qrels.get(qid, {}).items() if g >= self.positive_min_gain}
 

@@ -187,7 +187,7 @@ def measure_system(bench: Bench, system, name: str = "system") -> Measured:
 
     def make(queries):
         with open_index(system.collection, bench.index_config, data_dir=system.data_dir) as index:
-            stored = (index.metadata().get("fingerprint") or {}) if index.exists() else {}
+            stored = col.searchable(index).get("fingerprint") or {}
             if stored.get("catalog") != bench.data.fingerprint:
                 raise SearchtuneError(
                     f"collection '{system.collection}' does not hold this catalog; index it with the system's models "

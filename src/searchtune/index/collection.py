@@ -114,12 +114,23 @@ def fingerprint(data: SearchData, models: Models, bm25: bool) -> dict:
     return signature
 
 
-def stored_models(index: Index) -> Models:
-    """The models a collection was built with (from its fingerprint), or a clear error."""
+def searchable(index: Index) -> dict:
+    """A collection's metadata, when it exists and its indexing finished; else a clear error (a collection cut
+    off while indexing holds only part of the catalog, and searching it would silently miss the rest)."""
     if not index.exists():
         raise SearchtuneError(f"collection '{index.name}' not found; create it with `searchtune index "
                               f"--data CATALOG --collection {index.name}`")
-    stored = index.metadata().get("fingerprint") or {}
+    meta = index.metadata()
+    if not meta.get("complete"):
+        raise SearchtuneError(f"collection '{index.name}' was cut off while indexing ({index.count():,} points so "
+                              f"far): index it again with `searchtune index --collection {index.name}` (or rerun the "
+                              "run with --resume) before searching it")
+    return meta
+
+
+def stored_models(index: Index) -> Models:
+    """The models a finished collection was built with (from its fingerprint), or a clear error."""
+    stored = searchable(index).get("fingerprint") or {}
     if not stored.get("models"):
         raise SearchtuneError(f"collection '{index.name}' was built by an older searchtune or is incomplete; "
                               "build it again with `searchtune index`")

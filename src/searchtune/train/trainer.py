@@ -10,7 +10,6 @@ reads, and a progress bar in place of the trainer's printed log dicts.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from ..config import TrainConfig
 from ..data import SearchData, Split
 from ..encode import embedding_dim
 from ..errors import SearchtuneError
+from ..files import write_json
 from ..fit import common_args, fit, save_stats
 from ..inference_free import (
     QUERY_LEARNING_RATE,
@@ -228,7 +228,7 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
         "kind": config.kind,
         **(extra_stats or {}),
     }
-    (model_dir / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+    write_json(model_dir / "training_log.json", trainer.state.log_history, indent=1, default=float)
     save_stats(model_dir, stats, ckpt_dir)
     return TrainResult(model_dir, stats)
 
