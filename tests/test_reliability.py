@@ -190,3 +190,44 @@ def test_settings_and_places_that_cannot_work_are_one_clear_line_before_any_long
 
     with pytest.raises(SearchtuneError, match="free disk space"):
         save_model(FullDisk(), tmp_path / "model")
+
+
+def _log(tmp_path, rows, name="log.csv"):
+    path = tmp_path / name
+    path.write_text("timestamp,search_id,query,product_id,position,event\n" + "".join(f"{r}\n" for r in rows))
+    return path
+
+
+def test_event_positions_and_timestamps_are_read_as_the_log_means_them(tmp_path):
+    from searchtune.errors import DataError
+    from searchtune.events.store import read_events
+
+    page = [f"2026-01-05 10:00:00,s{i},drill,p{j},{j},impression" for i in range(20) for j in range(1, 11)]
+    # one stray 0 in a 1-based log is a bad row, not a reason to shift every position
+    events, result = read_events(_log(tmp_path, [*page, "2026-01-05 10:00:00,s0,drill,p0,0,impression"]))
+    assert sorted(events["position"].unique()) == list(range(1, 11)) and result.skipped == {"bad position": 1}
+    # a 0-based log with one stray -1: still 0-based, the -1 skipped
+    zero = [r.replace(f",p{j},{j},", f",p{j},{j - 1},") for r in page for j in [int(r.split(",")[3][1:])]]
+    events, result = read_events(_log(tmp_path, [*zero, "2026-01-05 10:00:00,s0,drill,p1,-1,impression"]))
+    assert sorted(events["position"].unique()) == list(range(1, 11)) and result.skipped == {"bad position": 1}
+    # a position past what the store keeps, infinite and absurd timestamps: counted bad rows, not a traceback
+    events, result = read_events(_log(tmp_path, [*page, "2026-01-05 10:00:00,s0,drill,p1,40000,impression"]))
+    assert result.skipped == {"bad position": 1} and events["position"].max() == 10
+    stamps = [f"{1767607200 + i},s{i},drill,p1,1,impression" for i in range(20)]
+    events, result = read_events(_log(tmp_path, [*stamps, "inf,sx,drill,p1,1,impression",
+                                                 "1e30,sy,drill,p1,1,impression"]))
+    assert result.skipped == {"bad timestamp": 2} and len(events) == 20
+    # dd/mm/yyyy: decided by a day past 12, never silently read month first
+    events, _ = read_events(_log(tmp_path, ["03/04/2026 10:00,a,drill,p1,1,impression",
+                                            "25/04/2026 10:00,b,drill,p1,1,impression"]))
+    assert pd_month(events["timestamp"].min()) == 4
+    with pytest.raises(DataError, match="could be day first or month first") as err:
+        read_events(_log(tmp_path, ["03/04/2026 10:00,a,drill,p1,1,impression",
+                                    "05/06/2026 10:00,b,drill,p1,1,impression"]))
+    assert "row 1" in str(err.value) and "timestamp" in str(err.value)
+
+
+def pd_month(ms: int) -> int:
+    import pandas as pd
+
+    return pd.Timestamp(int(ms), unit="ms").month

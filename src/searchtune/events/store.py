@@ -111,7 +111,7 @@ def read_events(path: str | Path, *, columns: dict[str, str] | None = None, prod
         skip("product not in the catalog", ~product.isin(known).to_numpy(), cols.product_id,
              lambda i: f"product '{product.iloc[i]}' is not in the catalog",
              "check that the log and the catalog use the same product ids")
-    stamp = _timestamps(frame[cols.timestamp])
+    stamp = _timestamps(frame[cols.timestamp], table)
     skip("bad timestamp", stamp.isna().to_numpy(), cols.timestamp,
          lambda i: f"cannot read the timestamp '{frame[cols.timestamp].iloc[i]}'",
          "use ISO 8601 (2026-03-01T12:00:00Z) or seconds/milliseconds since 1970")
@@ -122,7 +122,7 @@ def read_events(path: str | Path, *, columns: dict[str, str] | None = None, prod
         search = query + "@" + stamp_ms.astype(str)
         result.columns["search_id"] = "(query and timestamp)"
     position = _positions(frame[cols.position]) if cols.position else pd.Series(np.nan, index=frame.index)
-    if cols.position and position.min(skipna=True) == 0:  # a 0-based log
+    if cols.position and zero_based(position[~bad]):
         position = position + 1
         result.columns["position"] = f"{cols.position} (0-based, read as 1-based)"
     missing = position.isna().to_numpy()
@@ -135,8 +135,9 @@ def read_events(path: str | Path, *, columns: dict[str, str] | None = None, prod
     skip("missing position", missing, cols.position or cols.event,
          "missing position, and the product was not shown in that search",
          "give the position the product was shown at (1 = top), or pass --position-column")
-    skip("bad position", (position < 1).fillna(False).to_numpy(), cols.position,
-         lambda i: f"position '{frame[cols.position].iloc[i]}' is not a rank (1 = top)", "use 1, 2, 3… (or 0, 1, 2…)")
+    skip("bad position", ((position < 1) | (position > MAX_POSITION)).fillna(False).to_numpy(), cols.position,
+         lambda i: f"position '{frame[cols.position].iloc[i]}' is not a rank (1 = top, at most {MAX_POSITION:,})",
+         "use 1, 2, 3… (or 0, 1, 2… throughout)")
     keep = ~bad
     out = pd.DataFrame({
         "timestamp": stamp_ms[keep].astype("int64").to_numpy(),
@@ -154,20 +155,62 @@ def read_events(path: str | Path, *, columns: dict[str, str] | None = None, prod
     return out, result
 
 
-def _timestamps(values: pd.Series) -> pd.Series:
-    """Milliseconds since 1970 (UTC) from ISO strings or epoch seconds / milliseconds; NaN where unreadable."""
+MAX_POSITION = 32_767  # positions are stored as int16: a rank past it is not one a shopper was shown
+MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: past it, a number is not a time
+_SLASH_DATE = r"^\s*(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b"
+
+
+def _timestamps(values: pd.Series, table) -> pd.Series:
+    """Milliseconds since 1970 (UTC) from ISO strings or epoch seconds / milliseconds; NaN where unreadable
+    (a number that is not finite or past the year 9999 too). Dates like 03/04/2026 are read day first or month
+    first as the log's own dates show (a 13 or more on one side); where none does, that is an error."""
     numbers = pd.to_numeric(values, errors="coerce")
+    numbers = numbers.where(np.isfinite(numbers))
     if numbers.notna().mean() > 0.5:  # epoch numbers (the rest are bad rows)
         scale = 1000.0 if numbers.abs().max() < 1e11 else 1.0  # seconds, else already milliseconds
-        return (numbers * scale).round()
-    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+        ms = (numbers * scale).round()
+        return ms.where(ms.abs() <= MAX_MS)
+    dayfirst = _day_first(values, table)
+    if dayfirst is None:
+        parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    else:
+        parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed", dayfirst=dayfirst)
     ms = (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)  # whatever unit pandas parsed to
     return ms.astype(float)
 
 
+def _day_first(values: pd.Series, table) -> bool | None:
+    """For dates written dd/mm/yyyy or mm/dd/yyyy: True (day first) or False, decided by the log's own dates;
+    None when there are none. Dates where neither field passes 12 throughout are an error naming one of them."""
+    parts = values.astype(str).str.extract(_SLASH_DATE).dropna()
+    if parts.empty:
+        return None
+    first, second = parts[0].astype(int), parts[1].astype(int)
+    if (first > 12).any() and (second > 12).any():
+        row = int(parts.index[(first > 12)][0])
+        raise table.error(f"the dates mix day-first and month-first ('{values.iloc[row]}' and "
+                          f"'{values.loc[parts.index[second > 12][0]]}')", row, values.name,
+                          hint="write the timestamps in ISO 8601 (2026-03-04T12:00:00Z)")
+    if (first > 12).any():
+        return True
+    if (second > 12).any():
+        return False
+    row = int(parts.index[0])
+    raise table.error(f"the date '{values.loc[row]}' could be day first or month first, and no date in the log "
+                      "decides it (none has a day past 12)", row, values.name,
+                      hint="write the timestamps in ISO 8601 (2026-03-04T12:00:00Z)")
+
+
 def _positions(values: pd.Series) -> pd.Series:
     numbers = pd.to_numeric(values, errors="coerce")
-    return numbers.where(numbers == numbers.round())
+    return numbers.where(np.isfinite(numbers) & (numbers == numbers.round()))
+
+
+def zero_based(position: pd.Series) -> bool:
+    """Whether a log counts positions from 0: its 0s are as common as a top position is (at least a tenth as
+    many as its 1s), not a stray row or two; negative positions are bad rows either way."""
+    zeros, ones = int((position == 0).sum()), int((position == 1).sum())
+    return zeros > 0 and zeros >= 0.1 * max(ones, 1)
 
 
 class EventStore:
