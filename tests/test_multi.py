@@ -47,10 +47,24 @@ def test_spec_errors(tmp_path):
              ({"datasets": [{"name": "a"}]}, "give 'data'"),
              ({"datasets": [{"name": "a", "data": "x.csv", "eval_only": True}], "target": "a"}, "eval_only"),
              ({"datasets": [{"name": "a", "data": "x.csv"}], "sampler": "random"}, "sampler"),
-             ({"datasets": [{"name": "a", "data": "x.csv"}], "train": {"lr": 1}}, "unknown setting 'lr'")]
+             ({"datasets": [{"name": "a", "data": "x.csv"}], "train": {"lr": 1}}, "unknown setting 'lr'"),
+             # numbers are YAML numbers, flags YAML booleans, names folder names, training settings checked
+             ({"datasets": [{"name": "a", "data": "x.csv", "weight": float("nan")}]}, "weight must be a number"),
+             ({"datasets": [{"name": "a", "data": "x.csv", "weight": "heavy"}]}, "weight must be a number"),
+             ({"datasets": [{"name": "a", "data": "x.csv", "weight": float("inf")}]}, "weight must be a number"),
+             ({"datasets": [{"name": "a", "data": "x.csv", "max_samples": "lots"}]}, "max_samples must be a whole"),
+             ({"datasets": [{"name": "a", "data": "x.csv", "synthetic": -5}]}, "synthetic must be a whole number of"),
+             ({"datasets": [{"name": "a", "data": "x.csv", "eval_only": "false"}]}, "eval_only must be true or false"),
+             ({"datasets": [{"name": "../../escape", "data": "x.csv"}]}, "a name is letters"),
+             ({"datasets": [{"name": "a", "data": "x.csv"}], "train": {"epochs": float("nan")}}, "epochs")]
     for raw, message in cases:
         with pytest.raises(SearchtuneError, match=message):
             parse_spec(raw)
+    missing = tmp_path / "sub" / "sets.yaml"  # relative paths start from the YAML file's folder, and say so
+    missing.parent.mkdir()
+    missing.write_text("datasets:\n  - {name: a, data: nowhere.csv}\n")
+    with pytest.raises(SearchtuneError, match="relative paths start from the folder of .*sub/sets.yaml"):
+        load_spec(missing)
     no_test = load_spec(sets_file(tmp_path, {0: {"test_fraction": 0.0}}))
     with pytest.raises(SearchtuneError, match="no held-out test query"):
         load_set(no_test.datasets[0])

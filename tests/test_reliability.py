@@ -231,3 +231,41 @@ def pd_month(ms: int) -> int:
     import pandas as pd
 
     return pd.Timestamp(int(ms), unit="ms").month
+
+
+def test_advice_names_what_exists(tmp_path, capsys):
+    import typer
+    from typer.testing import CliRunner
+
+    from conftest import EXAMPLES
+
+    from searchtune.cli import app
+    from searchtune.cli.options import run_job
+    from searchtune.events import SimulationConfig
+
+    runner = CliRunner()
+    data = ["--catalog", str(EXAMPLES / "catalog.csv"), "--queries", str(EXAMPLES / "queries.csv")]
+    r = runner.invoke(app, ["pipeline", *data, "--out", str(tmp_path / "r"), "--rerank-k", "abc"])
+    assert r.exit_code == 2 and "--rerank-k: expected whole numbers" in r.output and "matryoshka" not in r.output
+    for kw, match in (({"start": "notadate"}, "--start must be a date"),
+                      ({"position_bias": float("nan")}, "--examination-decay must be a number")):
+        with pytest.raises(SearchtuneError, match=match):
+            SimulationConfig(**kw).validate()
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    for resumable, advice in ((False, "run the same command again"), (True, "with --resume")):
+        with pytest.raises(typer.Exit):
+            run_job(interrupted, resumable=resumable)
+        assert advice in capsys.readouterr().err
+    r = runner.invoke(app, ["pipeline", "--catalog", str(EXAMPLES / "catalog.csv"), "--queries",
+                            str(EXAMPLES / "queries.csv"), "--out", str(tmp_path / "s"), "--config",
+                            str(_yaml(tmp_path, "data:\n  test_fraction: 0.0\n"))])
+    assert r.exit_code == 2 and "--test-fraction" not in r.output and "data.test_fraction" in r.output
+
+
+def _yaml(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path

@@ -140,7 +140,8 @@ def split(data: SearchData, config: Config, run: RunDir, *, augment: bool = Fals
         raise SearchtuneError(
             f"the split leaves no test query ({len(data.queries)} queries: {len(held.train)} training, "
             f"{len(held.dev)} dev, 0 test), so nothing can be compared honestly. Add judged queries (a few "
-            "dozen at least), raise --test-fraction, or give a split file with test queries")
+            "dozen at least), raise data.test_fraction in a --config file, or give a split file (--split) with "
+            "test queries")
     held.save(run.split)
     logger.info("split: %s training, %s dev, %s test queries", f"{len(held.train):,}", f"{len(held.dev):,}",
                 f"{len(held.test):,}")
@@ -153,5 +154,5 @@ def check_trainable(data: SearchData, split: Split) -> None:
         raise SearchtuneError(
             f"nothing to train on: the split leaves no training query with a relevant product "
             f"({len(split.train)} training, {len(split.dev)} dev, {len(split.test)} test queries of "
-            f"{len(data.queries)}). Add judged queries, lower --dev-fraction/--test-fraction, or let "
-            "synthetic queries fill the training side (--augment-below above 0, or --llm)")
+            f"{len(data.queries)}). Add judged queries, lower data.dev_fraction/test_fraction in a --config file, "
+            "or let synthetic queries fill the training side (--augment-below above 0, or --llm)")

@@ -45,7 +45,7 @@ def train_multi_command(sets: SetsFile, out: Out,
                           f"{result.stats['seconds']:.0f}s)")
         return {"artifacts": {"model": str(result.model_dir)}}
 
-    run_job(body, "train-multi", out, prepare=None)
+    run_job(body, "train-multi", out, prepare=None, resumable=True)
 
 
 @app.command("matrix", rich_help_panel=MULTI)

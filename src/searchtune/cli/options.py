@@ -98,7 +98,10 @@ def apply_flags(config: Config, flags: list[Flag], values: dict[str, Any]) -> Co
             continue
         meta = flag.meta
         if meta.get("parse"):
-            value = meta["parse"](value)
+            try:
+                value = meta["parse"](value)
+            except SearchtuneError as exc:  # the parser knows the value, the flag knows its name
+                raise SearchtuneError(f"{flag.decl.split('/')[0]}: {exc}") from None
         if isinstance(value, Path):
             value = str(value)
         targets = [(flag.section, flag.field)] + [tuple(a.split(".")) for a in meta.get("also", ())]
@@ -162,7 +165,7 @@ def config_command(app: typer.Typer, name: str | None = None, *, sections: tuple
                 return apply_flags(Config.load(path) if path else Config(), flags, values).validate()
 
             return run_job(lambda config: fn(config, **kwargs), job, kwargs.get(run_dir) if run_dir else None,
-                           prepare=prepare)
+                           prepare=prepare, resumable="resume" in kwargs)
 
         params = own + common + _parameters(flags)
         params.sort(key=lambda p: p.kind)  # positional arguments first
@@ -203,7 +206,7 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
         datasets.disable_progress_bars()
 
 
-def run_job(fn, kind: str | None = None, out_dir: Path | None = None, *, prepare=None):
+def run_job(fn, kind: str | None = None, out_dir: Path | None = None, *, prepare=None, resumable: bool = False):
     """Run a command body, turning user errors into one clear line and exit status 2.
 
     ``prepare()`` builds the Config the body is called with. With ``kind`` the run is recorded in the job store
@@ -225,7 +228,8 @@ def run_job(fn, kind: str | None = None, out_dir: Path | None = None, *, prepare
         console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: run the same command with --resume to continue where it stopped")
+        console.print("[yellow]interrupted[/]: " + ("run the same command with --resume to continue where it stopped"
+                                                    if resumable else "run the same command again"))
         raise typer.Exit(130) from None
 
 

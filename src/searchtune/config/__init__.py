@@ -36,7 +36,6 @@ from .sections import (
     parse_window,
 )
 
-
 MAX_EPOCHS = 1000  # more is a typo (1e308 would overflow the trainer's step count)
 
 

@@ -44,7 +44,7 @@ def parse_sizes(text: str) -> list[int]:
     try:
         return [int(x) for x in str(text).split(",") if x.strip()]
     except ValueError:
-        raise SearchtuneError(f"--matryoshka must be sizes like 384,256,128,64, got '{text}'") from None
+        raise SearchtuneError(f"expected whole numbers like 20,50,100, got '{text}'") from None
 
 
 @dataclass

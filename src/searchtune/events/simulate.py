@@ -63,8 +63,14 @@ class SimulationConfig:
                 raise SearchtuneError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}")
         if self.impressions < self.page_size or self.page_size < 1 or self.days < 1:
             raise SearchtuneError("--impressions must be at least --page-size (at least 1), and --days at least 1")
-        if self.position_bias < 0 or self.ranking_noise < 0 or self.zipf < 0:
-            raise SearchtuneError("--position-bias, --ranking-noise and --zipf must be at least 0")
+        for flag, value in (("--examination-decay", self.position_bias), ("--ranking-noise", self.ranking_noise),
+                            ("--zipf", self.zipf)):
+            if not (np.isfinite(value) and value >= 0):  # nan passes "< 0" unnoticed
+                raise SearchtuneError(f"{flag} must be a number of at least 0, got {value}")
+        try:
+            pd.Timestamp(self.start, tz="UTC")
+        except (ValueError, TypeError):
+            raise SearchtuneError(f"--start must be a date like 2026-01-01, got '{self.start}'") from None
         return self
 
 

@@ -37,6 +37,7 @@ to a 0-3 range would change its nDCG).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -108,6 +109,9 @@ def parse_spec(raw: dict, where: str = "datasets", base: Path | None = None) -> 
         at = f"{at} ({name})"
         if name in names:
             raise SearchtuneError(f"{at}: the name is used twice")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+            raise SearchtuneError(f"{at}: a name is letters, digits, '.', '_' and '-' (it names folders of the "
+                                  "output)")
         names.add(name)
         bad = sorted(set(entry) - SET_KEYS - data_keys)
         if bad:
@@ -118,21 +122,27 @@ def parse_spec(raw: dict, where: str = "datasets", base: Path | None = None) -> 
         for key in ("data", "catalog", "queries", "query_texts", "split"):
             if values.get(key) and base is not None and not Path(values[key]).is_absolute():
                 values[key] = str(base / values[key])
+            if values.get(key) and base is not None and not Path(values[key]).exists():
+                raise SearchtuneError(f"{at}: {key} file {values[key]} not found (relative paths start from the "
+                                      f"folder of {where})")
         update(data, values, where=at)
-        ds = DataSet(name, data, max_samples=entry.get("max_samples"), weight=float(entry.get("weight", 1.0)),
-                     eval_only=bool(entry.get("eval_only", False)), min_positive_gain=entry.get("min_positive_gain"),
-                     synthetic=int(entry.get("synthetic") or 0))
+        ds = DataSet(name, data, max_samples=_number(entry, "max_samples", int, at, low=1),
+                     weight=_number(entry, "weight", float, at, default=1.0, low=0, strict=True),
+                     eval_only=_flag(entry, "eval_only", at),
+                     min_positive_gain=_number(entry, "min_positive_gain", int, at, low=0),
+                     synthetic=_number(entry, "synthetic", int, at, default=0, low=0))
         if not (data.data or (data.catalog and data.queries)):
             raise SearchtuneError(f"{at}: give 'data' (one file), or 'catalog' with 'queries'")
         if ds.eval_only and (ds.max_samples or ds.synthetic or "weight" in entry or ds.min_positive_gain):
             raise SearchtuneError(f"{at}: an eval_only set is never trained on; drop max_samples, weight, "
                                   "min_positive_gain and synthetic, or drop eval_only")
-        if ds.weight <= 0 or (ds.max_samples is not None and int(ds.max_samples) < 1):
-            raise SearchtuneError(f"{at}: weight must be above 0 and max_samples at least 1")
         sets.append(ds)
     spec = MultiSpec(sets, sampler=str(raw.get("sampler", "proportional")),
-                     curriculum=bool(raw.get("curriculum", False)), target=raw.get("target"), path=where)
+                     curriculum=_flag(raw, "curriculum", where), target=raw.get("target"), path=where)
     update(spec.train, raw.get("train") or {}, where=f"{where}: train")
+    from ..config import Config
+
+    Config(train=spec.train).validate()  # the training settings checked as for one catalog (a nan epoch...)
     if spec.sampler not in ("proportional", "round_robin"):
         raise SearchtuneError(f"{where}: sampler must be proportional or round_robin, not '{spec.sampler}'")
     if spec.target is not None and spec.target not in names:
@@ -140,3 +150,30 @@ def parse_spec(raw: dict, where: str = "datasets", base: Path | None = None) -> 
     if spec.target and spec.by_name(spec.target).eval_only:
         raise SearchtuneError(f"{where}: target '{spec.target}' is eval_only; it cannot be trained on")
     return spec
+
+
+def _number(entry: dict, key: str, kind, at: str, *, default=None, low=None, strict: bool = False):
+    """``entry[key]`` as an int or float (YAML's own number, never a word, nan or inf), at least ``low`` (above it
+    with ``strict``), or ``default`` when absent."""
+    import math
+
+    value = entry.get(key)
+    if value is None:
+        return default
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and (
+        kind is float or float(value).is_integer())
+    if ok and low is not None:
+        ok = value > low if strict else value >= low
+    if not ok:
+        need = ("a whole number" if kind is int else "a number") + (
+            "" if low is None else f" {'above' if strict else 'of at least'} {low}")
+        raise SearchtuneError(f"{at}: {key} must be {need}, got {value!r}")
+    return kind(value)
+
+
+def _flag(entry: dict, key: str, at: str) -> bool:
+    """``entry[key]`` as YAML's true/false only: the word "false" in quotes is not read as true."""
+    value = entry.get(key, False)
+    if not isinstance(value, bool):
+        raise SearchtuneError(f"{at}: {key} must be true or false (unquoted), got {value!r}")
+    return value

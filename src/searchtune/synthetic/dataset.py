@@ -4,7 +4,7 @@ Two cases:
 
 1. **Catalog only.** The synthetic queries are all there is, so the split is by
    *product*: each product falls in train, dev or test from a hash of its id and
-   the seed (80/10/10 by default, ``--test-fraction``/``--dev-fraction``). A query
+   the seed (80/10/10 by default, ``generate.test_fraction``/``dev_fraction``). A query
    goes to the most held-out part any of its products is in (test, then dev,
    then train), so no query written for a held-out product is trained on.
    Evaluation then asks: does the model find the product a query was written
