@@ -269,3 +269,21 @@ def _yaml(tmp_path, text):
     path = tmp_path / "c.yaml"
     path.write_text(text)
     return path
+
+
+def test_a_log_too_small_to_split_or_compare_says_so(tmp_path):
+    from conftest import EXAMPLES
+    from typer.testing import CliRunner
+
+    from searchtune.cli import app
+
+    ids = [line.split(",")[0] for line in (EXAMPLES / "catalog.csv").read_text().splitlines()[1:11]]
+    one = _log(tmp_path, [f"2026-01-05T10:00:00Z,s1,cordless drill,{p},{i + 1},impression" for i, p in enumerate(ids)]
+               + [f"2026-01-05T10:00:05Z,s1,cordless drill,{ids[0]},1,click"], "one.csv")
+    runner = CliRunner()
+    r = runner.invoke(app, ["pipeline", "--catalog", str(EXAMPLES / "catalog.csv"), "--events", str(one),
+                            "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2 and "the log holds 1 search;" in r.output
+    r = runner.invoke(app, ["compare", "--candidate", "bm25", "--candidate", "splade-tiny", "--events", str(one),
+                            "--catalog", str(EXAMPLES / "catalog.csv"), "--out", str(tmp_path / "cmp")])
+    assert "better: neither" in r.output and "at least 30" in r.output

@@ -123,7 +123,7 @@ class Pipeline:
                      max_length=max_length or self.max_length, resume=self.resume, progress=self.progress)
 
     def train(self, prepared: prepare.Prepared) -> Trained:
-        prepare.check_trainable(prepared.data, prepared.split)
+        prepare.check_trainable(prepared.data, prepared.split, from_logs=bool(self.config.events.log))
         return train_step(prepared.data, prepared.split, self.config, self.run_dir, self.bench(prepared),
                           resume=self.resume, progress=self.progress)
 
@@ -157,7 +157,7 @@ class Pipeline:
         with timed("split"):
             prepared = self.split(data, augment=train)
         if train:
-            prepare.check_trainable(prepared.data, prepared.split)
+            prepare.check_trainable(prepared.data, prepared.split, from_logs=bool(cfg.events.log))
         results = self.results(prepared)
         bench = self.bench(prepared, max_length)
         measured: dict[str, Measured] = {}  # every system so far: test, dev and judged rankings

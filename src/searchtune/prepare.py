@@ -148,11 +148,14 @@ def split(data: SearchData, config: Config, run: RunDir, *, augment: bool = Fals
     return Prepared(data, held, synthetic=stats)
 
 
-def check_trainable(data: SearchData, split: Split) -> None:
+def check_trainable(data: SearchData, split: Split, *, from_logs: bool = False) -> None:
     """Before any long step: training needs a training query with a relevant product."""
     if not any(data.positives(q) for q in split.train):
+        advice = ("the log's queries with a click all fall in its dev or test period: import older searches, or "
+                  "pass --train-on-heldout-queries" if from_logs else
+                  "Add judged queries, lower data.dev_fraction/test_fraction in a --config file, or let synthetic "
+                  "queries fill the training side (--augment-below above 0, or --llm)")
         raise SearchtuneError(
             f"nothing to train on: the split leaves no training query with a relevant product "
             f"({len(split.train)} training, {len(split.dev)} dev, {len(split.test)} test queries of "
-            f"{len(data.queries)}). Add judged queries, lower data.dev_fraction/test_fraction in a --config file, "
-            "or let synthetic queries fill the training side (--augment-below above 0, or --llm)")
+            f"{len(data.queries)}). {advice[:1].upper()}{advice[1:]}")

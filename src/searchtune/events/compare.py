@@ -58,6 +58,9 @@ def attractiveness(imp: pd.DataFrame, theta) -> tuple[dict[tuple[str, str], floa
     return dict(zip(agg.index, alpha.to_numpy())), min(mean, 1.0)
 
 
+MIN_DECIDED = 30  # searches with a winner before any verdict (the bootstrap needs a sample to resample)
+
+
 def interleave(events: pd.DataFrame, rankings: dict[str, dict[str, list[str]]], config: EventsConfig, *,
                page_size: int = 10, seed: int = 42, bootstrap: int = 2000) -> dict:
     """Compare the two systems of ``rankings`` (name → query key → ranked product ids) on every logged
@@ -84,12 +87,19 @@ def interleave(events: pd.DataFrame, rankings: dict[str, dict[str, list[str]]], 
     boot = outcome[samples].mean(axis=1) if n else np.zeros(bootstrap)
     lo, hi = (float(x) for x in np.percentile(boot, [2.5, 97.5]))
     pref = float(outcome.mean()) if n else 0.0
-    better = name_a if lo > 0 else name_b if hi < 0 else None
+    decided = int((outcome != 0).sum())
+    better = None if decided < MIN_DECIDED else name_a if lo > 0 else name_b if hi < 0 else None
     wins = {name_a: int((outcome > 0).sum()), name_b: int((outcome < 0).sum()), "ties": int((outcome == 0).sum())}
-    why = (f"{better} wins {max(wins[name_a], wins[name_b]):,} of {n:,} replayed searches to "
-           f"{min(wins[name_a], wins[name_b]):,} ({wins['ties']:,} ties); the 95% interval of the preference excludes 0"
-           if better else f"the 95% interval of the preference [{lo:+.3f}, {hi:+.3f}] includes 0: no difference "
-           f"the logged traffic can show")
+    if decided < MIN_DECIDED:  # a bootstrap over a handful of searches gives an "interval" that means nothing
+        why = (f"only {decided:,} of {n:,} replayed searches had a winner; at least {MIN_DECIDED} are needed to "
+               "tell two models apart: import more of the log")
+    elif better:
+        why = (f"{better} wins {max(wins[name_a], wins[name_b]):,} of {n:,} replayed searches to "
+               f"{min(wins[name_a], wins[name_b]):,} ({wins['ties']:,} ties); the 95% interval of the preference "
+               "excludes 0")
+    else:
+        why = (f"the 95% interval of the preference [{lo:+.3f}, {hi:+.3f}] includes 0: no difference the logged "
+               "traffic can show")
     return {"method": "team-draft interleaving replayed through the PBM fitted on the log", "searches": n,
             "wins": wins, "clicks": {name_a: int(clicks[0]), name_b: int(clicks[1])},
             "preference": round(pref, 4), "ci95": [round(lo, 4), round(hi, 4)], "better": better, "why": why,

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..config import EventsConfig
 from ..data.catalog import normalise_query
+from ..errors import SearchtuneError
 from .click_model import PositionBias, fit_pbm, no_bias
 from .click_model import ctr_curve as _ctr
 
@@ -118,11 +119,17 @@ class TimeSplit:
                 "last": iso(self.last)}
 
 
+MIN_SEARCHES = 20  # fewer cannot give training, dev and test periods a search each
+
+
 def time_split(events: pd.DataFrame, config: EventsConfig) -> TimeSplit:
     """Split the searches by time: the oldest train, then ``dev_fraction`` of them, then the newest
     ``test_fraction`` (a search belongs to the period of its first event)."""
     starts = np.sort(events.groupby("search_id")["timestamp"].min().to_numpy())
     n = len(starts)
+    if n < MIN_SEARCHES:
+        raise SearchtuneError(f"the log holds {n:,} search{'es' if n != 1 else ''}; a split by time into training, dev and test needs "
+                              f"at least {MIN_SEARCHES} (and thousands to learn much): import more of the log")
     test_from = starts[min(n - 1, int(n * (1 - config.test_fraction)))]
     dev_from = starts[min(n - 1, int(n * (1 - config.test_fraction - config.dev_fraction)))]
     return TimeSplit(int(dev_from), int(test_from), int(starts[0]), int(starts[-1]))
