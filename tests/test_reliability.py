@@ -123,6 +123,7 @@ def test_a_decompression_bomb_stops_early_with_a_clear_error(tmp_path, monkeypat
 
 
 def test_a_collection_cut_off_while_indexing_is_not_searched(tmp_path, splade):
+    import pandas as pd
     from typer.testing import CliRunner
 
     from searchtune.cli import app
@@ -130,8 +131,6 @@ def test_a_collection_cut_off_while_indexing_is_not_searched(tmp_path, splade):
     from searchtune.index import EdgeIndex
     from searchtune.index import collection as col
     from searchtune.system import Searcher, System
-
-    import pandas as pd
 
     products = pd.DataFrame({"product_id": ["1", "2"], "title": ["Cordless drill", "Garden hose"],
                              "text": ["Cordless drill", "Garden hose"]})
@@ -148,9 +147,8 @@ def test_a_collection_cut_off_while_indexing_is_not_searched(tmp_path, splade):
 
 
 def test_settings_and_places_that_cannot_work_are_one_clear_line_before_any_long_step(tmp_path):
-    from typer.testing import CliRunner
-
     from conftest import EXAMPLES
+    from typer.testing import CliRunner
 
     from searchtune.cli import app
     from searchtune.config import Config
@@ -235,9 +233,8 @@ def pd_month(ms: int) -> int:
 
 def test_advice_names_what_exists(tmp_path, capsys):
     import typer
-    from typer.testing import CliRunner
-
     from conftest import EXAMPLES
+    from typer.testing import CliRunner
 
     from searchtune.cli import app
     from searchtune.cli.options import run_job
@@ -287,3 +284,27 @@ def test_a_log_too_small_to_split_or_compare_says_so(tmp_path):
     r = runner.invoke(app, ["compare", "--candidate", "bm25", "--candidate", "splade-tiny", "--events", str(one),
                             "--catalog", str(EXAMPLES / "catalog.csv"), "--out", str(tmp_path / "cmp")])
     assert "better: neither" in r.output and "at least 30" in r.output
+
+
+def test_values_decide_between_columns_a_name_pattern_cannot(tmp_path):
+    from searchtune.config import DataConfig
+    from searchtune.data import load_data
+    from searchtune.data.preview import preview, summary_lines
+    from searchtune.errors import DataError
+
+    rows = ["query,product_id,human_relevance,rater_score_mean"]
+    for i in range(60):  # the label on a 1-3 scale, beside a spread of rater averages with many distinct values
+        rows.append(f"q{i % 12},p{i},{1 + i % 3},{1 + (i * 37 % 200) / 100:.2f}")
+    path = tmp_path / "judgments.csv"
+    path.write_text("\n".join(rows) + "\n")
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("id,title\n" + "".join(f"p{i},Product {i}\n" for i in range(60)))
+    data = load_data(DataConfig(catalog=str(catalog), queries=str(path)))
+    assert data.source["columns"]["label"] == "human_relevance"
+    assert "only its values fit a label" in data.source["how"]["label"]
+    assert any("rater_score_mean" in line for line in summary_lines(preview(data)))  # inspect says why
+    both = tmp_path / "both.csv"  # two columns whose values both fit: still a choice for the user
+    both.write_text("query,product_id,human_relevance,mean_rating\n" + "".join(f"q{i},p{i},{1 + i % 3},{1 + i % 3}\n"
+                                                                     for i in range(60)))
+    with pytest.raises(DataError, match="2 columns could be the label"):
+        load_data(DataConfig(catalog=str(catalog), queries=str(both)))

@@ -93,11 +93,12 @@ def normalise_header(name: str) -> str:
 
 
 def detect_columns(header: list[str], overrides: dict[str, str | None] | None = None, *, file=None,
-                   roles: tuple[str, ...] = ROLES) -> Columns:
+                   roles: tuple[str, ...] = ROLES, frame=None) -> Columns:
     """Map roles to the columns of ``header``.
 
     ``overrides`` maps a role to a column name given by the user; a name that is
-    not in the header is an error that lists the columns the file has.
+    not in the header is an error that lists the columns the file has. Where several columns match a role's
+    name pattern, the values of ``frame`` (the file's table) decide when exactly one fits (:func:`fits`).
     """
     overrides = {k: v for k, v in (overrides or {}).items() if v}
     by_norm = {}
@@ -139,14 +140,51 @@ def detect_columns(header: list[str], overrides: dict[str, str | None] | None = 
             continue
         matches = [col for norm, col in by_norm.items() if col not in used and re.search(PATTERNS[role], norm)
                    and not norm.startswith(ATTRIBUTE_PREFIXES)]
+        how_found = "pattern"
+        if len(matches) > 1 and frame is not None:
+            fitting = [col for col in matches if fits(role, frame[col])]
+            if len(fitting) == 1:
+                how_found = f"pattern; of {', '.join(matches)} only its values fit a {role.replace('_', ' ')}"
+                matches = fitting
         if len(matches) > 1:
             raise DataError(f"{len(matches)} columns could be the {role.replace('_', ' ')}: {', '.join(matches)}",
                             file=file, hint=f"choose one with {_flag(role)}")
         if matches:
             found[role] = matches[0]
-            how[role] = "pattern"
+            how[role] = how_found
             used.add(matches[0])
     return Columns(**{r: found.get(r) for r in ALL_ROLES}, how=how)
+
+
+def fits(role: str, values) -> bool:
+    """Whether a column's values look like ``role``'s: a label's fit a known scale (2-12 distinct values); a brand
+    or a category repeats (at most half the rows distinct) and a brand is short; a title is mostly distinct and
+    of a title's length; a description is long. Used only to choose among columns a name pattern matched."""
+    from .labels import ScaleDetectionError, detect_scale
+
+    text = values.head(100_000).astype(str).str.strip()
+    text = text[text != ""]
+    if text.empty:
+        return False
+    distinct, length = text.nunique() / len(text), float(text.str.len().median())
+    if role == "label":
+        levels = set(text.unique())
+        if not 2 <= len(levels) <= 12:
+            return False
+        try:
+            detect_scale(levels)
+        except ScaleDetectionError:
+            return False
+        return True
+    if role == "brand":
+        return distinct <= 0.5 and length <= 40
+    if role == "category":
+        return distinct <= 0.5
+    if role == "title":
+        return distinct >= 0.5 and 3 <= length <= 200
+    if role == "description":
+        return length >= 40
+    return False
 
 
 def detect_by_values(frame, cols: Columns, roles: tuple[str, ...], *, file=None) -> Columns:

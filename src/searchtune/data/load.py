@@ -126,7 +126,8 @@ def load_data(config: DataConfig) -> SearchData:
         raise DataError("give either --data, or --catalog with --queries, not both")
     if config.data:
         table = read_table(config.data, config.encoding)
-        cols = detect_columns(list(table.frame.columns), _only(config.columns, ROLES), file=table.path)
+        cols = detect_columns(list(table.frame.columns), _only(config.columns, ROLES), file=table.path,
+                              frame=table.frame)
         judged = bool(cols.query or cols.query_id)
         cols = detect_by_values(table.frame, cols, ("product_id", "label") if judged else ("product_id",),
                                 file=table.path)
@@ -140,7 +141,7 @@ def load_data(config: DataConfig) -> SearchData:
     elif config.catalog:
         catalog = read_table(config.catalog, config.encoding)
         cols = detect_columns(list(catalog.frame.columns), _only(config.columns, PRODUCT_ROLES),
-                              file=catalog.path, roles=PRODUCT_ROLES)
+                              file=catalog.path, roles=PRODUCT_ROLES, frame=catalog.frame)
         cols = detect_by_values(catalog.frame, cols, ("product_id",), file=catalog.path)
         products, _ = _products_from(catalog, cols, config, counts, source)
         data = SearchData(products=products, counts=counts, source=source)
@@ -148,7 +149,8 @@ def load_data(config: DataConfig) -> SearchData:
         if config.queries:
             judg = read_table(config.queries, config.encoding)
             roles = ("product_id", "query", "query_id", "label")
-            jcols = detect_columns(list(judg.frame.columns), _only(config.columns, roles), file=judg.path, roles=roles)
+            jcols = detect_columns(list(judg.frame.columns), _only(config.columns, roles), file=judg.path, roles=roles,
+                                   frame=judg.frame)
             jcols = detect_by_values(judg.frame, jcols, ("label",), file=judg.path)
             _add_judgments(data, judg, jcols, config, counts)
             _record(source, judg, jcols)

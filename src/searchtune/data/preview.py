@@ -54,6 +54,8 @@ def summary_lines(p: dict) -> list[str]:
     roles = [f"{role}={name if isinstance(name, str) else f'{len(name)} attribute columns'}"
              for role, name in p["columns"].items()]
     lines.append("columns: " + ", ".join(roles))
+    lines += [f"{role} = {p['columns'].get(role)}: chosen by name {how}" for role, how in p["found_by"].items()
+              if ";" in str(how)]  # a choice the values made among columns the name pattern matched
     if p["label_scale"]:
         s = p["label_scale"]
         lines.append(f"labels: {s['name']} scale ({s['description']}), positive from gain {s['positive_min_gain']}")
