@@ -308,3 +308,28 @@ def test_values_decide_between_columns_a_name_pattern_cannot(tmp_path):
                                                                      for i in range(60)))
     with pytest.raises(DataError, match="2 columns could be the label"):
         load_data(DataConfig(catalog=str(catalog), queries=str(both)))
+
+
+def _new_job(path, barrier):
+    from searchtune.jobs import JobStore
+
+    barrier.wait()
+    JobStore(path).create("index", {"pid": os.getpid()})
+
+
+def test_processes_creating_one_job_store_at_once_all_record(tmp_path):
+    import sqlite3
+
+    from searchtune.jobs import MIGRATIONS, JobStore
+
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(4)
+    procs = [ctx.Process(target=_new_job, args=(tmp_path / "jobs.db", barrier)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    assert len(JobStore(tmp_path / "jobs.db").list()) == 4
+    with sqlite3.connect(tmp_path / "jobs.db") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)

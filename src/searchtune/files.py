@@ -2,8 +2,8 @@
 
 :func:`write_text` writes beside the target and renames (atomic on POSIX): a reader sees the old file or the
 new one, never half of one. :class:`Lock` is the one lock every store that two processes can write takes (a
-run directory: :class:`RunLock`; an event store): ``fcntl.flock`` on a file that names the holder's pid. The
-job store is SQLite, whose write transactions are its lock.
+run directory: :class:`RunLock`; an event store; the job store while it is created or migrated):
+``fcntl.flock`` on a file that names the holder's pid. Each job store write is an SQLite transaction besides.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SearchtuneError
+from .files import Lock
 from .files import process_alive as _alive
 from .home import home
 from .settings import redact
@@ -95,7 +96,10 @@ class JobStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.logs = self.path.parent / "jobs"
         self.logs.mkdir(exist_ok=True)
-        with self._connect() as db:
+        # creation and migrations under the lock every store shares (files.Lock); each write after that is an
+        # SQLite transaction (BEGIN IMMEDIATE), SQLite's own lock
+        with Lock(self.path.with_name(self.path.name + ".lock"), what=f"job store {self.path}"), \
+                self._connect() as db:
             self._migrate(db)
         for f in (self.path, self.path.with_name(self.path.name + "-wal"), self.path.with_name(self.path.name + "-shm")):
             if f.exists():
