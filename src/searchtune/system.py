@@ -114,10 +114,14 @@ class Searcher:
     """A :class:`System` ready to answer queries: its collection open and its models loaded once."""
 
     def __init__(self, system: System, index_config=None, *, index=None, loaded: dict | None = None,
-                 reranker=None) -> None:
+                 reranker=None, cache_size: int = 0) -> None:
         """``index``, ``loaded`` (models by vector name) and ``reranker``: already open or loaded (a server's
-        caches); what is not given is opened or loaded here."""
+        caches); what is not given is opened or loaded here. ``cache_size``: query texts whose vectors are kept."""
+        from collections import OrderedDict
+
         self.system = system
+        self.cache: OrderedDict = OrderedDict()
+        self.cache_size = cache_size
         self.index = index or open_index(system.collection, index_config, data_dir=system.data_dir)
         try:
             col.searchable(self.index)
@@ -134,15 +138,59 @@ class Searcher:
 
     def search(self, query: str, k: int = 10) -> list[dict]:
         """The top ``k``: per product the hit, its score, and with a reranker its first-stage rank."""
-        s = self.system
-        depth = max(k, s.reranker.k) if s.reranker else k
-        hits: list[Hit] = col.search(self.index, self.models, [query], s.first_stage_name(), k=depth, fusion=s.fusion,
-                                     weights=list(s.weights) if s.weights else None, loaded=self.loaded)[0]
-        if self.reranker is None:
-            return [{"hit": h, "score": h.score, "first_rank": i} for i, h in enumerate(hits[:k], 1)]
-        from .rerank.model import rerank_hits
+        return self.search_many([query], [k])[0]
 
-        return rerank_hits(self.reranker, query, hits, k=s.reranker.k, weight=s.reranker.weight)[:k]
+    def search_many(self, queries: list[str], ks: list[int], timings: dict | None = None) -> list[list[dict]]:
+        """:meth:`search` for several queries at once: one encoding batch, one Qdrant batch, one reranker batch
+        (what a server's micro-batch runs). ``timings`` (filled): seconds per stage."""
+        import time
+
+        import numpy as np
+
+        from .rerank.model import hit_text, reranked_hits
+
+        s, first = self.system, self.system.first_stage_name()
+        depth = max([*ks, s.reranker.k if s.reranker else 0])
+        t0 = time.perf_counter()
+        vectors = self.query_vectors(queries)
+        t1 = time.perf_counter()
+        hits: list[list[Hit]] = col.search(self.index, self.models, queries, first, k=depth, fusion=s.fusion,
+                                           weights=list(s.weights) if s.weights else None, vectors=vectors)
+        t2 = time.perf_counter()
+        if self.reranker is None:
+            out = [[{"hit": h, "score": h.score, "first_rank": i} for i, h in enumerate(hs[:k], 1)]
+                   for hs, k in zip(hits, ks)]
+        else:
+            pairs = [(q, hit_text(h.payload)) for q, hs in zip(queries, hits) for h in hs[:s.reranker.k]]
+            values = np.atleast_1d(self.reranker.predict(pairs, batch_size=64, show_progress_bar=False)) \
+                if pairs else np.zeros(0)
+            out, at = [], 0
+            for hs, k in zip(hits, ks):
+                n = len(hs[:s.reranker.k])
+                out.append(reranked_hits(hs, values[at:at + n], k=s.reranker.k, weight=s.reranker.weight)[:k])
+                at += n
+        if timings is not None:
+            timings.update(encode=t1 - t0, search=t2 - t1, rerank=time.perf_counter() - t2)
+        return out
+
+    def query_vectors(self, queries: list[str]) -> dict:
+        """The first stage's query vectors of ``queries``, each text encoded once while it is in the cache (the
+        last ``cache_size`` texts)."""
+        import numpy as np
+        import scipy.sparse as sp
+
+        names = col.SYSTEM_VECTORS[self.system.first_stage_name()]
+        todo = list(dict.fromkeys(q for q in queries if q not in self.cache))
+        if todo:
+            fresh, _ = col.query_vectors(self.index, self.models, todo, names, loaded=self.loaded)
+            for i, q in enumerate(todo):
+                self.cache[q] = {n: fresh[n][i:i + 1] for n in names}  # a one-row CSR matrix or array
+        rows = {n: [self.cache[q][n] for q in queries] for n in names}
+        for q in queries:
+            self.cache.move_to_end(q)
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return {n: sp.vstack(r, format="csr") if sp.issparse(r[0]) else np.vstack(r) for n, r in rows.items()}
 
     def close(self) -> None:
         self.index.close()

@@ -7,7 +7,7 @@ status 2. Commands: :mod:`.run` (pipeline, train, evaluate), :mod:`.collections`
 show; compare), :mod:`.multi` (train-multi, matrix).
 """
 
-from . import run, collections, events, multi, tools  # noqa: F401, I001  (each registers its commands on app; this order is the help's)
+from . import run, collections, serve, events, multi, tools  # noqa: F401, I001  (each registers its commands on app; this order is the help's)
 from .app import app
 
 __all__ = ["app"]

@@ -94,6 +94,18 @@ def row_vector(matrix, i: int):
     return [float(x) for x in matrix[i]]
 
 
+def fused_limit(limit: int) -> int:
+    """How many fused hits to ask Qdrant for so that :func:`settle` can break ties: RRF scores come from ranks,
+    so equal scores are common, and Qdrant orders them differently from one process to the next."""
+    return limit + max(limit, 10)
+
+
+def settle(hits: list[Hit], limit: int) -> list[Hit]:
+    """Fused hits in a fixed order: by score, ties by product id; the first ``limit``. The same query gives the
+    same ranking in every process (Qdrant's own order of equal fused scores changes between processes)."""
+    return sorted(hits, key=lambda h: (-h.score, h.product_id))[:limit]
+
+
 class Index(ABC):
     """A Qdrant collection of products with named vectors (see :mod:`searchtune.index.collection` for
     what it holds and how it is built). ``vector_layout``: ``{name: {"kind": "sparse"|"dense", ...}}``."""

@@ -17,8 +17,10 @@ from .base import (
     Hit,
     Index,
     check_vectors,
+    fused_limit,
     point_id,
     row_vector,
+    settle,
     stored,
     with_retry,
 )
@@ -155,11 +157,13 @@ class EdgeIndex(Index):
                 fused = Fusion.Rrf(k=rrf_k, weights=weights) if fusion == "rrf" else Fusion.Dbsf()
                 pre = [Prefetch(limit=prefetch_limit, query=_nearest(row_vector(named[u], i), u), params=params[u],
                                 filter=flt) for u in using]
-                requests.append(QueryRequest(limit=limit, query=fused, prefetches=pre, with_payload=True))
+                requests.append(QueryRequest(limit=fused_limit(limit), query=fused, prefetches=pre,
+                                             with_payload=True))
         out: list[list[Hit]] = []
         for start in range(0, n, batch_size):
             for points in self.shard.query_batch(QueryBatchRequest(requests[start:start + batch_size])):
-                out.append([Hit(p.payload["product_id"], float(p.score), dict(p.payload)) for p in points])
+                hits = [Hit(p.payload["product_id"], float(p.score), dict(p.payload)) for p in points]
+                out.append(settle(hits, limit) if len(using) > 1 else hits)
         return out
 
     def optimize(self) -> None:

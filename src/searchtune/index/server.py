@@ -17,8 +17,10 @@ from .base import (
     Hit,
     Index,
     check_vectors,
+    fused_limit,
     point_id,
     row_vector,
+    settle,
     stored,
     with_retry,
 )
@@ -147,17 +149,20 @@ class ServerIndex(Index):
                      else models.FusionQuery(fusion=models.Fusion.DBSF))
             pre = [models.Prefetch(query=q(row_vector(named[u], i)), using=u, limit=prefetch_limit, params=params[u],
                                    filter=flt) for u in using]
-            requests.append(models.QueryRequest(prefetch=pre, query=fused, limit=limit, with_payload=True))
-        return self._send(requests, batch_size)
+            requests.append(models.QueryRequest(prefetch=pre, query=fused, limit=fused_limit(limit),
+                                                with_payload=True))
+        return self._send(requests, batch_size, limit if len(using) > 1 else None)
 
-    def _send(self, requests: list, batch_size: int) -> list[list[Hit]]:
+    def _send(self, requests: list, batch_size: int, limit: int | None = None) -> list[list[Hit]]:
+        """Send the queries in batches; ``limit``: fused queries, whose ties :func:`settle` breaks."""
         out: list[list[Hit]] = []
         for start in range(0, len(requests), batch_size):
             chunk = requests[start:start + batch_size]
             responses = with_retry(lambda chunk=chunk: self.client.query_batch_points(self.name, requests=chunk),
                                    what=f"query {self.name}")
             for resp in responses:
-                out.append([Hit(p.payload["product_id"], float(p.score), dict(p.payload)) for p in resp.points])
+                hits = [Hit(p.payload["product_id"], float(p.score), dict(p.payload)) for p in resp.points]
+                out.append(settle(hits, limit) if limit else hits)
         return out
 
     def close(self) -> None:

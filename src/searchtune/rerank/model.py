@@ -138,6 +138,13 @@ def rerank_hits(model, query: str, hits: list, *, k: int, weight: float = 0.0, b
     head = hits[:k]
     values = np.atleast_1d(model.predict([(query, hit_text(h.payload)) for h in head], batch_size=batch_size,
                                          show_progress_bar=False)) if head else []
+    return reranked_hits(hits, values, k=k, weight=weight)
+
+
+def reranked_hits(hits: list, values, *, k: int, weight: float = 0.0) -> list[dict]:
+    """:func:`rerank_hits` with the reranker's scores of the top ``k`` already computed (``values``, in hit
+    order): a server scores many queries' pairs in one batch, then orders each query's hits here."""
+    head = hits[:k]
     scores = {("q", h.product_id): float(v) for h, v in zip(head, values)}
     ranked = rerank_run({"q": {h.product_id: h.score for h in hits}}, scores, k=k, weight=weight)["q"]
     first = {h.product_id: (i + 1, h) for i, h in enumerate(hits)}
