@@ -93,6 +93,10 @@ def test_served_results_are_the_systems_and_concurrent_queries_get_their_own(sys
                            if line.startswith('searchtune_batch_size_bucket{le="1.0"}')))
         assert alone < count  # some searches were answered together, in one micro-batch
         assert call(url, "GET", "/info")[1]["collection"]["points"] == 120
+        brand = body["results"][0]["hits"][0]["brand"]  # payload filters: only that brand's products come back
+        status, only = call(url, "POST", "/search", {"query": "drill", "k": 10, "filters": {"brand": brand}})
+        assert status == 200 and only["hits"] and {h["brand"] for h in only["hits"]} == {brand}
+        assert call(url, "POST", "/search", {"query": "drill", "filters": {"colour": "red"}})[0] == 422
         sparse = call(url, "POST", "/embed_sparse", {"inputs": ["cordless drill"]})[1]
         assert sparse[0] and all(set(t) == {"index", "value"} and t["value"] > 0 for t in sparse[0])
 
@@ -135,4 +139,35 @@ def test_overload_is_a_503_a_key_is_required_and_bad_bodies_name_the_field(syste
             status, body = call(url, "POST", path, bad, key)
             assert status == 422 and field in json.dumps(body["detail"]), (bad, body)
         assert call(url, "POST", "/search", b"{not json", key)[0] == 422
-        assert call(url, "POST", "/search", {"query": "x" * (2 << 20)}, key)[0] == 413
+        assert too_big(url, key) == 413
+
+
+def too_big(url, headers) -> int:
+    """Send a 2 MB body; the server answers 413 before reading it (the client may see the pipe close first)."""
+    import http.client
+
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    body = json.dumps({"query": "x" * (2 << 20)}).encode()
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        conn.request("POST", "/search", body, {"Content-Type": "application/json", **headers})
+    return conn.getresponse().status
+
+
+def test_an_exported_system_says_how_to_query_it_and_ships_an_inference_free_query_table(tmp_path, splade):
+    from searchtune.inference_free import make_inference_free
+    from searchtune.query_guide import export_query_table, how_to_query
+    from searchtune.system import Reranker
+
+    system = System(vectors=("sparse_tuned", "bm25"), models={"sparse_tuned": "model"}, collection="products",
+                    fusion="rrf", weights=(1.0, 3.0), reranker=Reranker("reranker", k=50, weight=0.3),
+                    label="hybrid + reranker")
+    page = how_to_query(system)
+    query = json.loads(page.split("```json")[1].split("```")[0])
+    assert [p["using"] for p in query["prefetch"]] == ["sparse_tuned", "bm25"]
+    assert query["query"] == {"rrf": {"k": 60, "weights": [1.0, 3.0]}} and "top 50" in page and "0.3" in page
+    folder = tmp_path / "if"
+    make_inference_free(splade, ["cordless drill", "garden hose"]).save(str(folder))
+    table = export_query_table(folder, tmp_path)
+    weights = json.loads(table.read_text())
+    assert weights["drill"] > 0 and (tmp_path / "query_tokenizer" / "tokenizer.json").is_file()

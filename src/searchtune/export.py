@@ -104,8 +104,12 @@ def export_model(run: str | Path, out: str | Path, *, overwrite: bool = False) -
     shutil.copytree(model, out, ignore=shutil.ignore_patterns("checkpoint-*"))
     if rd.has_reranker():  # the second stage travels with the first
         shutil.copytree(rd.reranker, out / "reranker", ignore=shutil.ignore_patterns("scores.jsonl"))
-    if rd.system.is_file():  # the system the run recommends, pointing at the exported folders
-        exported(System.load(rd.root), out.resolve()).save(out / SYSTEM_FILE)
+    if rd.system.is_file():  # the system the run recommends, pointing at the exported folders, and how to query it
+        from .query_guide import export_query_table, write_guide
+
+        system = exported(System.load(rd.root), out.resolve())
+        system.save(out / SYSTEM_FILE)
+        write_guide(system, out, table=export_query_table(out, out) is not None)
     write_text(out / "README.md", model_card(run))
     if rd.report_json.exists():
         shutil.copy2(rd.report_json, out / "searchtune_report.json")

@@ -140,9 +140,11 @@ class Searcher:
         """The top ``k``: per product the hit, its score, and with a reranker its first-stage rank."""
         return self.search_many([query], [k])[0]
 
-    def search_many(self, queries: list[str], ks: list[int], timings: dict | None = None) -> list[list[dict]]:
+    def search_many(self, queries: list[str], ks: list[int], timings: dict | None = None,
+                    where: list[dict[str, str] | None] | None = None) -> list[list[dict]]:
         """:meth:`search` for several queries at once: one encoding batch, one Qdrant batch, one reranker batch
-        (what a server's micro-batch runs). ``timings`` (filled): seconds per stage."""
+        (what a server's micro-batch runs). ``where``: per query, payload values the products must have
+        (``{"brand": "DeWalt"}``); ``timings`` (filled): seconds per stage."""
         import time
 
         import numpy as np
@@ -155,7 +157,8 @@ class Searcher:
         vectors = self.query_vectors(queries)
         t1 = time.perf_counter()
         hits: list[list[Hit]] = col.search(self.index, self.models, queries, first, k=depth, fusion=s.fusion,
-                                           weights=list(s.weights) if s.weights else None, vectors=vectors)
+                                           weights=list(s.weights) if s.weights else None, vectors=vectors,
+                                           where=where)
         t2 = time.perf_counter()
         if self.reranker is None:
             out = [[{"hit": h, "score": h.score, "first_rank": i} for i, h in enumerate(hs[:k], 1)]

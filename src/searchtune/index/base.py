@@ -155,11 +155,13 @@ class Index(ABC):
     @abstractmethod
     def query(self, named: dict, using: list[str], limit: int = 10, *, fusion: str = "rrf",
               weights: list[float] | None = None, prefetch_limit: int = 100, rrf_k: int = 60,
-              exclude: list[set[str]] | None = None, batch_size: int = 256) -> list[list[Hit]]:
+              exclude: list[set[str]] | None = None, batch_size: int = 256,
+              where: list[dict[str, str] | None] | None = None) -> list[list[Hit]]:
         """Search with one named vector, or fuse several inside Qdrant (prefetch each, then RRF or DBSF).
 
         ``named`` maps vector names to query rows (CSR or 2-D array); ``using`` picks which to search;
-        ``exclude`` gives, per query, product ids filtered out inside Qdrant (mining drops known positives).
+        ``exclude`` gives, per query, product ids filtered out inside Qdrant (mining drops known positives);
+        ``where``, per query, payload fields that must equal a value (``{"brand": "DeWalt"}``).
         RRF here is Qdrant's: score = sum_i 1 / ((rank_i + 1) / w_i + k - 1), ranks from 0, so without
         weights it is 1 / (k + rank_i) — ranx's RRF with k - 1 — and a weight of 3 lets a list's rank 2
         count like rank 0.

@@ -185,6 +185,7 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
     used = {name: np.zeros(embedding_dim(m), dtype=bool) for name, m in encoders.items() if name.startswith("sparse")}
     titles = data.products["title"].tolist()
     brands = data.products["brand"].tolist() if "brand" in data.products else [""] * len(ids)
+    categories = data.products["category"].tolist() if "category" in data.products else [""] * len(ids)
     started = time.perf_counter()
     with bar(f"indexing {index.name}", len(ids), progress) as advance:
         for start in range(0, len(ids), chunk_size):
@@ -200,8 +201,8 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
                 t = time.perf_counter()
                 vectors["bm25"] = embedder.embed(chunk, "document")
                 seconds["bm25"] += time.perf_counter() - t
-            payloads = [{"product_id": ids[i], "title": titles[i], "brand": brands[i], "text": texts[i]}
-                        for i in range(start, end)]
+            payloads = [{"product_id": ids[i], "title": titles[i], "brand": brands[i], "text": texts[i],
+                         **({"category": categories[i]} if categories[i] else {})} for i in range(start, end)]
             index.upsert(ids[start:end], vectors, payloads)
             advance(end - start)
     if hasattr(index, "optimize"):
@@ -252,10 +253,10 @@ def query_vectors(index: Index, models: Models, texts: list[str], names, *, batc
 def search(index: Index, models: Models, texts: list[str], system: str, *, k: int = 10, fusion: str = "rrf",
            weights: list[float] | None = None, exclude: list[set[str]] | None = None, prefetch_limit: int = 100,
            batch_size: int = 256, precision: str = "auto", loaded: dict | None = None,
-           vectors: dict | None = None) -> list[list[Hit]]:
+           vectors: dict | None = None, where: list[dict[str, str] | None] | None = None) -> list[list[Hit]]:
     """The top-``k`` hits (with payloads) of one system for each text; ``exclude`` filters product ids per
-    text inside Qdrant. ``vectors``: the texts' query vectors when already encoded (:func:`query_vectors`),
-    e.g. once for several systems."""
+    text inside Qdrant, ``where`` payload values per text (``{"brand": "DeWalt"}``: exact match). ``vectors``:
+    the texts' query vectors when already encoded (:func:`query_vectors`), e.g. once for several systems."""
     if system not in SYSTEM_VECTORS:
         raise SearchtuneError(f"unknown system '{system}'; known: {', '.join(SYSTEM_VECTORS)}")
     using = SYSTEM_VECTORS[system]
@@ -264,7 +265,7 @@ def search(index: Index, models: Models, texts: list[str], system: str, *, k: in
         vectors, _ = query_vectors(index, models, texts, using, batch_size=batch_size, precision=precision,
                                    loaded=loaded)
     return index.query(vectors, using, limit=k, fusion=fusion, weights=weights, exclude=exclude,
-                       prefetch_limit=prefetch_limit)
+                       prefetch_limit=prefetch_limit, where=where)
 
 
 def available_systems(models: Models, bm25: bool) -> list[str]:

@@ -131,11 +131,14 @@ class EdgeIndex(Index):
 
     def query(self, named: dict, using: list[str], limit: int = 10, *, fusion: str = "rrf",
               weights: list[float] | None = None, prefetch_limit: int = 100, rrf_k: int = 60,
-              exclude: list[set[str]] | None = None, batch_size: int = 256) -> list[list[Hit]]:
+              exclude: list[set[str]] | None = None, batch_size: int = 256,
+              where: list[dict[str, str] | None] | None = None) -> list[list[Hit]]:
         from qdrant_edge import (
+            FieldCondition,
             Filter,
             Fusion,
             HasIdCondition,
+            MatchValue,
             Prefetch,
             QueryBatchRequest,
             QueryRequest,
@@ -148,8 +151,12 @@ class EdgeIndex(Index):
         requests = []
         for i in range(n):
             flt = None
-            if exclude is not None and exclude[i]:
-                flt = Filter(must_not=[HasIdCondition({uuid.UUID(point_id(p)) for p in exclude[i]})])
+            wanted = (where or [None] * n)[i] or {}
+            must = [FieldCondition(key, match=MatchValue(str(v))) for key, v in wanted.items()]
+            drop = exclude[i] if exclude is not None else None
+            if drop or must:
+                flt = Filter(must=must or None,
+                             must_not=[HasIdCondition({uuid.UUID(point_id(p)) for p in drop})] if drop else None)
             if len(using) == 1:
                 requests.append(QueryRequest(limit=limit, query=_nearest(row_vector(named[using[0]], i), using[0]),
                                              filter=flt, with_payload=True, params=params[using[0]]))

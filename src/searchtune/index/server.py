@@ -125,7 +125,8 @@ class ServerIndex(Index):
 
     def query(self, named: dict, using: list[str], limit: int = 10, *, fusion: str = "rrf",
               weights: list[float] | None = None, prefetch_limit: int = 100, rrf_k: int = 60,
-              exclude: list[set[str]] | None = None, batch_size: int = 64) -> list[list[Hit]]:
+              exclude: list[set[str]] | None = None, batch_size: int = 64,
+              where: list[dict[str, str] | None] | None = None) -> list[list[Hit]]:
         from qdrant_client import models
 
         self.check_query(using, fusion)
@@ -138,8 +139,11 @@ class ServerIndex(Index):
         requests = []
         for i in range(n):
             flt = None
-            if exclude is not None and exclude[i]:
-                flt = models.Filter(must_not=[models.HasIdCondition(has_id=[point_id(p) for p in exclude[i]])])
+            must = [models.FieldCondition(key=key, match=models.MatchValue(value=str(v)))
+                    for key, v in ((where or [None] * n)[i] or {}).items()]
+            if (exclude is not None and exclude[i]) or must:
+                flt = models.Filter(must=must or None, must_not=[models.HasIdCondition(
+                    has_id=[point_id(p) for p in exclude[i]])] if exclude is not None and exclude[i] else None)
             if len(using) == 1:
                 requests.append(models.QueryRequest(query=q(row_vector(named[using[0]], i)), using=using[0],
                                                     limit=limit, filter=flt, with_payload=True,

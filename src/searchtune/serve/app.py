@@ -26,11 +26,19 @@ from .served import ServedLog, UnknownSearch
 
 MAX_BODY = 1 << 20  # bytes; a search is a few hundred
 OPEN_ROUTES = {"/health"}
+ROUTES = {"/search", "/search/batch", "/embed_sparse", "/rerank", "/events", "/health", "/info", "/metrics",
+          "/docs", "/openapi.json"}
+
+
+class Filters(BaseModel, extra="forbid"):
+    brand: str | None = Field(None, max_length=200, description="Only products of this brand (exact).")
+    category: str | None = Field(None, max_length=500, description="Only products of this category (exact).")
 
 
 class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=1000, description="The shopper's query.")
     k: int = Field(10, ge=1, le=100, description="Products to return.")
+    filters: Filters | None = None
 
 
 class BatchRequest(BaseModel):
@@ -77,9 +85,9 @@ def create_app(system: System, *, index_config=None, api_key: str | None = None,
     queue = Gauge("searchtune_queue_depth", "Searches waiting for the next batch.", registry=registry)
     state: dict = {"searcher": None, "batcher": None, "log": None}
 
-    def run_batch(queries, ks):
+    def run_batch(queries, ks, where):
         timings: dict = {}
-        results = state["searcher"].search_many(queries, ks, timings)
+        results = state["searcher"].search_many(queries, ks, timings, where=where)
         for name, seconds in timings.items():
             stage.labels(name).observe(seconds)
         return results
@@ -105,7 +113,7 @@ def create_app(system: System, *, index_config=None, api_key: str | None = None,
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
-        route = request.url.path
+        route = request.url.path if request.url.path in ROUTES else "other"
         if api_key and route not in OPEN_ROUTES:
             given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix(
                 "Bearer ")
@@ -116,16 +124,18 @@ def create_app(system: System, *, index_config=None, api_key: str | None = None,
             requests.labels(route, "413").inc()
             return JSONResponse({"error": f"body over {MAX_BODY:,} bytes"}, status_code=413)
         response = await call_next(request)
-        requests.labels(route, str(response.status_code)).inc()
+        matched = request.scope.get("route")  # the route's template: unknown paths share one label
+        requests.labels(matched.path if matched else "other", str(response.status_code)).inc()
         return response
 
-    async def served(query: str, k: int) -> dict:
+    async def served(query: str, k: int, filters: Filters | None = None) -> dict:
         if state["batcher"] is None:
             raise HTTPException(503, "still loading the models and the collection")
         started = time.perf_counter()
         queue.set(state["batcher"].depth)
         try:
-            ranked = await asyncio.wait_for(state["batcher"].search(query, k), timeout_s)
+            where = filters.model_dump(exclude_none=True) if filters else None
+            ranked = await asyncio.wait_for(state["batcher"].search(query, k, where or None), timeout_s)
         except Overloaded as exc:
             raise HTTPException(503, f"busy: {exc}; retry shortly") from None
         except asyncio.TimeoutError:
@@ -142,7 +152,7 @@ def create_app(system: System, *, index_config=None, api_key: str | None = None,
 
     @app.post("/search")
     async def search(body: SearchRequest):
-        return await served(body.query, body.k)
+        return await served(body.query, body.k, body.filters)
 
     @app.post("/search/batch")
     async def search_batch(body: BatchRequest):

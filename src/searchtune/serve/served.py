@@ -32,7 +32,7 @@ class ServedLog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self.recent: OrderedDict[str, tuple[str, dict[str, int]]] = OrderedDict()
+        self.recent: OrderedDict[str, tuple[str, str]] = OrderedDict()  # search id → (query, "id\tid\t…")
         self.remember = remember
 
     def _append(self, rows: list[dict]) -> None:
@@ -45,7 +45,7 @@ class ServedLog:
         self._append([{"timestamp": at, "search_id": search_id, "query": query, "product_id": pid,
                        "position": i, "event": "impression", "system": system}
                       for i, pid in enumerate(product_ids, 1)])
-        self.recent[search_id] = (query, {pid: i for i, pid in enumerate(product_ids, 1)})
+        self.recent[search_id] = (query, "\t".join(product_ids))  # compact: 100,000 searches in a few tens of MB
         while len(self.recent) > self.remember:
             self.recent.popitem(last=False)
         return search_id
@@ -54,9 +54,10 @@ class ServedLog:
         """Record what a shopper did with a product of a served search."""
         if search_id not in self.recent:
             raise UnknownSearch(search_id)
-        query, positions = self.recent[search_id]
+        query, shown = self.recent[search_id]
+        ids = shown.split("\t")
         row = {"timestamp": _now(), "search_id": search_id, "query": query, "product_id": product_id,
-               "position": positions.get(product_id), "event": event}
+               "position": ids.index(product_id) + 1 if product_id in ids else None, "event": event}
         self._append([row])
         return row
 
