@@ -9,6 +9,8 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 from conftest import EXAMPLES
@@ -74,6 +76,8 @@ def call(url, method, path, body=None, headers=None, timeout=30):
 def test_served_results_are_the_systems_and_concurrent_queries_get_their_own(system, tmp_path):
     with Searcher(system) as searcher:
         expected = {q: [r["hit"].product_id for r in searcher.search(q, 10)] for q in QUERIES}
+    with Searcher(replace(system, vectors=("bm25",))) as bm25:
+        expected_bm25 = [r["hit"].product_id for r in bm25.search("garden hose", 10)]
     with served(system, max_wait_ms=30, log_path=tmp_path / "served.jsonl") as url:
         for q in QUERIES:
             status, body = call(url, "POST", "/search", {"query": q, "k": 10})
@@ -97,6 +101,10 @@ def test_served_results_are_the_systems_and_concurrent_queries_get_their_own(sys
         status, only = call(url, "POST", "/search", {"query": "drill", "k": 10, "filters": {"brand": brand}})
         assert status == 200 and only["hits"] and {h["brand"] for h in only["hits"]} == {brand}
         assert call(url, "POST", "/search", {"query": "drill", "filters": {"colour": "red"}})[0] == 422
+        # another first stage of the same collection, per request: BM25 alone, as a BM25 system would rank
+        status, alone = call(url, "POST", "/search", {"query": "garden hose", "k": 10, "first_stage": "bm25"})
+        assert status == 200 and [h["id"] for h in alone["hits"]] == expected_bm25 and "bm25" in alone["system"]
+        assert call(url, "POST", "/search", {"query": "x", "rerank": True})[0] == 400  # this system has none
         sparse = call(url, "POST", "/embed_sparse", {"inputs": ["cordless drill"]})[1]
         assert sparse[0] and all(set(t) == {"index", "value"} and t["value"] > 0 for t in sparse[0])
 

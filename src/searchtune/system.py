@@ -136,6 +136,36 @@ class Searcher:
 
             self.reranker = load_reranker(system.reranker.model)
 
+    def variant(self, first_stage: str | None = None, rerank: bool | None = None) -> Searcher:
+        """This system with another first stage from its own collection (``bm25``, ``model``: the model's list
+        alone, ``hybrid``: the model and BM25 fused as the system fuses them) or without its reranker; it shares
+        this one's collection, models and reranker."""
+        s = self.system
+        model_vectors = [v for v in (*s.vectors, *s.models) if v != "bm25"]
+        vectors = s.vectors
+        if first_stage == "bm25":
+            vectors = ("bm25",)
+        elif first_stage == "model":
+            vectors = tuple(model_vectors[:1])
+        elif first_stage == "hybrid":
+            vectors = s.vectors if len(s.vectors) > 1 else (*model_vectors[:1], "bm25")
+        elif first_stage is not None:
+            raise SearchtuneError(f"first_stage must be bm25, model or hybrid, not '{first_stage}'")
+        missing = [v for v in vectors if v not in self.index.layout()] or ([] if vectors else ["a model vector"])
+        if missing:
+            raise SearchtuneError(f"the collection '{s.collection}' has no {', '.join(missing)} for first_stage "
+                                  f"'{first_stage}'")
+        if rerank and s.reranker is None:
+            raise SearchtuneError("this system has no reranker")
+        try:
+            system = replace(s, vectors=vectors, reranker=s.reranker if rerank is not False else None,
+                             label=f"{s.label or 'system'} ({first_stage or 'its first stage'}"
+                                   f"{'' if rerank is not False or s.reranker is None else ', no reranker'})")
+        except SearchtuneError:
+            raise SearchtuneError(f"no first stage searches {list(vectors)}") from None
+        return Searcher(system, index=self.index, loaded=self.loaded,
+                        reranker=self.reranker if system.reranker else None, cache_size=self.cache_size)
+
     def search(self, query: str, k: int = 10) -> list[dict]:
         """The top ``k``: per product the hit, its score, and with a reranker its first-stage rank."""
         return self.search_many([query], [k])[0]

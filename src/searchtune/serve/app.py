@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from .. import __version__
+from ..errors import SearchtuneError
 from ..system import Searcher, System
 from .batcher import Batcher, Overloaded
 from .served import ServedLog, UnknownSearch
@@ -39,6 +40,9 @@ class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=1000, description="The shopper's query.")
     k: int = Field(10, ge=1, le=100, description="Products to return.")
     filters: Filters | None = None
+    first_stage: Literal["bm25", "model", "hybrid"] | None = Field(
+        None, description="Override the system's first stage with another from its collection (e.g. to compare).")
+    rerank: bool | None = Field(None, description="false: leave out the system's reranker.")
 
 
 class BatchRequest(BaseModel):
@@ -85,11 +89,26 @@ def create_app(system: System, *, index_config=None, api_key: str | None = None,
     queue = Gauge("searchtune_queue_depth", "Searches waiting for the next batch.", registry=registry)
     state: dict = {"searcher": None, "batcher": None, "log": None}
 
-    def run_batch(queries, ks, where):
-        timings: dict = {}
-        results = state["searcher"].search_many(queries, ks, timings, where=where)
-        for name, seconds in timings.items():
-            stage.labels(name).observe(seconds)
+    variants: dict = {}  # (first_stage, rerank) → a Searcher sharing the collection and the models
+
+    def searcher_for(variant):
+        if variant is None:
+            return state["searcher"]
+        if variant not in variants:
+            variants[variant] = state["searcher"].variant(*variant)
+        return variants[variant]
+
+    def run_batch(queries, ks, where, variant_of):
+        results: list = [None] * len(queries)
+        for variant in dict.fromkeys(variant_of):  # one search_many per system asked for, in arrival order
+            at = [i for i, v in enumerate(variant_of) if v == variant]
+            timings: dict = {}
+            found = searcher_for(variant).search_many([queries[i] for i in at], [ks[i] for i in at], timings,
+                                                      where=[where[i] for i in at])
+            for i, r in zip(at, found):
+                results[i] = r
+            for name, seconds in timings.items():
+                stage.labels(name).observe(seconds)
         return results
 
     @asynccontextmanager
@@ -128,14 +147,19 @@ def create_app(system: System, *, index_config=None, api_key: str | None = None,
         requests.labels(matched.path if matched else "other", str(response.status_code)).inc()
         return response
 
-    async def served(query: str, k: int, filters: Filters | None = None) -> dict:
+    async def served(query: str, k: int, filters: Filters | None = None, variant: tuple | None = None) -> dict:
         if state["batcher"] is None:
             raise HTTPException(503, "still loading the models and the collection")
+        if variant is not None:
+            try:  # checked before queueing: a bad override is the request's 400, not the batch's error
+                await asyncio.get_running_loop().run_in_executor(state["batcher"].worker, searcher_for, variant)
+            except SearchtuneError as exc:
+                raise HTTPException(400, str(exc)) from None
         started = time.perf_counter()
         queue.set(state["batcher"].depth)
         try:
             where = filters.model_dump(exclude_none=True) if filters else None
-            ranked = await asyncio.wait_for(state["batcher"].search(query, k, where or None), timeout_s)
+            ranked = await asyncio.wait_for(state["batcher"].search(query, k, where or None, variant), timeout_s)
         except Overloaded as exc:
             raise HTTPException(503, f"busy: {exc}; retry shortly") from None
         except asyncio.TimeoutError:
@@ -145,14 +169,16 @@ def create_app(system: System, *, index_config=None, api_key: str | None = None,
         hits = [{"id": r["hit"].product_id, "score": r["score"], "first_rank": r["first_rank"],
                  **{f: r["hit"].payload.get(f) for f in ("title", "brand") if r["hit"].payload.get(f)}}
                 for r in ranked]
+        used = searcher_for(variant).system if variant else system
         log = state["log"]
-        search_id = log.search(query, [h["id"] for h in hits], system.label or system.describe()) if log else None
-        return {"search_id": search_id, "system": system.label or system.describe(), "took_ms": round(took * 1000, 2),
+        search_id = log.search(query, [h["id"] for h in hits], used.label or used.describe()) if log else None
+        return {"search_id": search_id, "system": used.label or used.describe(), "took_ms": round(took * 1000, 2),
                 "hits": hits}
 
     @app.post("/search")
     async def search(body: SearchRequest):
-        return await served(body.query, body.k, body.filters)
+        variant = (body.first_stage, body.rerank) if body.first_stage or body.rerank is not None else None
+        return await served(body.query, body.k, body.filters, variant)
 
     @app.post("/search/batch")
     async def search_batch(body: BatchRequest):

@@ -25,13 +25,14 @@ class _Pending:
     query: str
     k: int
     where: dict | None
+    variant: tuple | None  # (first_stage, rerank) when the request overrides the system's
     future: asyncio.Future
 
 
 class Batcher:
     def __init__(self, run_batch, *, max_batch: int = 32, max_wait_ms: float = 0.0, max_queue: int = 256,
                  on_batch=None) -> None:
-        """``run_batch(queries, ks, where) -> results`` (blocking, run on one worker thread); ``on_batch(size,
+        """``run_batch(queries, ks, where, variants) -> results`` (blocking, on one worker thread); ``on_batch(size,
         seconds)`` is told about each batch (metrics)."""
         self.run_batch, self.on_batch = run_batch, on_batch
         self.max_batch, self.max_wait, self.max_queue = max_batch, max_wait_ms / 1000, max_queue
@@ -56,10 +57,10 @@ class Batcher:
             self.task.cancel()
         self.worker.shutdown(wait=True)
 
-    async def search(self, query: str, k: int, where: dict | None = None):
+    async def search(self, query: str, k: int, where: dict | None = None, variant: tuple | None = None):
         if len(self.pending) >= self.max_queue:
             raise Overloaded(f"{len(self.pending)} searches are waiting (the queue holds {self.max_queue})")
-        item = _Pending(query, k, where, asyncio.get_running_loop().create_future())
+        item = _Pending(query, k, where, variant, asyncio.get_running_loop().create_future())
         self.pending.append(item)
         self.wake.set()
         return await item.future
@@ -80,7 +81,8 @@ class Batcher:
             started = time.perf_counter()
             try:
                 results = await loop.run_in_executor(self.worker, self.run_batch, [b.query for b in batch],
-                                                     [b.k for b in batch], [b.where for b in batch])
+                                                     [b.k for b in batch], [b.where for b in batch],
+                                                     [b.variant for b in batch])
             except Exception as exc:  # every request of the batch gets the error
                 for b in batch:
                     if not b.future.done():
