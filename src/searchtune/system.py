@@ -141,7 +141,8 @@ class Searcher:
         alone, ``hybrid``: the model and BM25 fused as the system fuses them) or without its reranker; it shares
         this one's collection, models and reranker."""
         s = self.system
-        model_vectors = [v for v in (*s.vectors, *s.models) if v != "bm25"]
+        models = {**col.stored_models(self.index).named(), **s.models}  # a BM25 system's collection has a model too
+        model_vectors = [v for v in (*s.vectors, *models) if v != "bm25"]
         vectors = s.vectors
         if first_stage == "bm25":
             vectors = ("bm25",)
@@ -158,7 +159,8 @@ class Searcher:
         if rerank and s.reranker is None:
             raise SearchtuneError("this system has no reranker")
         try:
-            system = replace(s, vectors=vectors, reranker=s.reranker if rerank is not False else None,
+            system = replace(s, vectors=vectors, models={v: models[v] for v in vectors if v in models},
+                             reranker=s.reranker if rerank is not False else None,
                              label=f"{s.label or 'system'} ({first_stage or 'its first stage'}"
                                    f"{'' if rerank is not False or s.reranker is None else ', no reranker'})")
         except SearchtuneError:
