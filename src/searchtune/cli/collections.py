@@ -54,6 +54,33 @@ def index(
     return {"metrics": {"points": count}, "artifacts": {"collection": collection}}
 
 
+@config_command(app, "reindex", sections=("data", "index"), job="index", panel=SEARCH)
+def reindex(
+    config: Config, collection: Collection = "products",
+    plan: Annotated[bool, typer.Option("--plan", help="Only say what would change and how long it would take.")]
+    = False,
+    quiet: bool = False,
+):
+    """Bring a collection up to date with a changed catalog: encode only new and changed products, delete the
+    removed ones; searches go on meanwhile. Run it again after an interruption: it does what is left."""
+    from ..data import load_data
+    from ..index import open_index
+    from ..index.reindex import plan as diff
+    from ..index.reindex import reindex as apply
+
+    data = load_data(config.data)
+    with open_index(collection, config.index) as ix:
+        todo = diff(ix, data)
+        out_console.print(f"'{collection}': {todo.line()}")
+        if plan:
+            return {"metrics": todo.to_dict()}
+        done = apply(ix, data, batch_size=config.evaluate.encode_batch_size, precision=config.evaluate.precision,
+                     progress=not quiet)
+    out_console.print(f"reindexed '{collection}' in {done['seconds']:,.1f} s ({done['new'] + done['changed']:,} "
+                      f"encoded, {done['removed']:,} deleted)")
+    return {"metrics": done, "artifacts": {"collection": collection}}
+
+
 @config_command(app, "search", sections=("index",), panel=SEARCH)
 def search(
     config: Config,

@@ -170,6 +170,15 @@ class Index(ABC):
     @abstractmethod
     def count(self) -> int: ...
 
+    def hashes(self, batch_size: int = 2048) -> dict[str, str | None]:
+        """Every product's text hash (payload ``hash``; None for a point indexed before hashes were kept), read
+        a batch at a time (no request grows with the catalog)."""
+        raise NotImplementedError
+
+    def delete_points(self, product_ids: list[str], batch_size: int = 1024) -> None:
+        """Remove these products' points."""
+        raise NotImplementedError
+
     @abstractmethod
     def vectors(self, product_ids: list[str], dim: int, name: str) -> sp.csr_matrix | np.ndarray:
         """The stored vectors ``name`` of ``product_ids``, in that order: for a sparse vector a CSR matrix with

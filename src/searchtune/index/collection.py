@@ -152,6 +152,45 @@ def _load_all(models: Models, names, loaded: dict | None) -> dict:
     return {name: loaded[name] for name in names}
 
 
+def text_hash(text: str) -> str:
+    """What a point's payload keeps of its product text: a reindex re-encodes only products whose text changed."""
+    import hashlib
+
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def write_products(index: Index, products, encoders: dict, embedder, used: dict, seconds: dict, *,
+                   batch_size: int = 128, precision: str = "auto", chunk_size: int = 4096, progress: bool = True,
+                   what: str | None = None) -> None:
+    """Encode ``products`` (a frame: product_id, title, text, maybe brand and category) with every encoder (and
+    BM25 with ``embedder``) and upsert them a chunk at a time, so memory stays flat on large catalogs; ``used``
+    (filled): the vocabulary columns sparse vectors hold, ``seconds`` (added to): encoding time per vector."""
+    from ..encode import encode
+
+    ids, texts, titles = (products[c].tolist() for c in ("product_id", "text", "title"))
+    brands = products["brand"].fillna("").tolist() if "brand" in products else [""] * len(ids)
+    categories = products["category"].fillna("").tolist() if "category" in products else [""] * len(ids)
+    with bar(what or f"indexing {index.name}", len(ids), progress) as advance:
+        for start in range(0, len(ids), chunk_size):
+            end = min(start + chunk_size, len(ids))
+            chunk, vectors = texts[start:end], {}
+            for name, model in encoders.items():
+                t = time.perf_counter()
+                vectors[name] = encode(model, chunk, "document", batch_size=batch_size, precision=precision)
+                seconds[name] += time.perf_counter() - t
+                if name in used:
+                    used[name][vectors[name].indices] = True
+            if embedder is not None:
+                t = time.perf_counter()
+                vectors["bm25"] = embedder.embed(chunk, "document")
+                seconds["bm25"] += time.perf_counter() - t
+            payloads = [{"product_id": ids[i], "title": titles[i], "brand": brands[i], "text": texts[i],
+                         "hash": text_hash(texts[i]), **({"category": categories[i]} if categories[i] else {})}
+                        for i in range(start, end)]
+            index.upsert(ids[start:end], vectors, payloads)
+            advance(end - start)
+
+
 def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False, batch_size: int = 128,
           precision: str = "auto", chunk_size: int = 4096, progress: bool = True, loaded: dict | None = None) -> dict:
     """Index the catalog with every model (and BM25 when asked) into ``index``, unless it already holds
@@ -161,7 +200,7 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
     a time, so memory stays flat on large catalogs. Payload: product_id, title, brand, and the product text a
     reranker reads (:mod:`searchtune.rerank`).
     """
-    from ..encode import embedding_dim, encode
+    from ..encode import embedding_dim
     from .bm25_vectors import Bm25Embedder
 
     signature = fingerprint(data, models, bm25)
@@ -183,28 +222,9 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
     index.create(recreate=True, metadata={"complete": False, "fingerprint": signature, **extra})
     seconds = dict.fromkeys(layout, 0.0)
     used = {name: np.zeros(embedding_dim(m), dtype=bool) for name, m in encoders.items() if name.startswith("sparse")}
-    titles = data.products["title"].tolist()
-    brands = data.products["brand"].tolist() if "brand" in data.products else [""] * len(ids)
-    categories = data.products["category"].tolist() if "category" in data.products else [""] * len(ids)
     started = time.perf_counter()
-    with bar(f"indexing {index.name}", len(ids), progress) as advance:
-        for start in range(0, len(ids), chunk_size):
-            end = min(start + chunk_size, len(ids))
-            chunk, vectors = texts[start:end], {}
-            for name, model in encoders.items():
-                t = time.perf_counter()
-                vectors[name] = encode(model, chunk, "document", batch_size=batch_size, precision=precision)
-                seconds[name] += time.perf_counter() - t
-                if name in used:
-                    used[name][vectors[name].indices] = True
-            if bm25:
-                t = time.perf_counter()
-                vectors["bm25"] = embedder.embed(chunk, "document")
-                seconds["bm25"] += time.perf_counter() - t
-            payloads = [{"product_id": ids[i], "title": titles[i], "brand": brands[i], "text": texts[i],
-                         **({"category": categories[i]} if categories[i] else {})} for i in range(start, end)]
-            index.upsert(ids[start:end], vectors, payloads)
-            advance(end - start)
+    write_products(index, data.products, encoders, embedder if bm25 else None, used, seconds, batch_size=batch_size,
+                   precision=precision, chunk_size=chunk_size, progress=progress)
     if hasattr(index, "optimize"):
         index.optimize()
     stats = {"documents": len(ids), "seconds": round(time.perf_counter() - started, 1),

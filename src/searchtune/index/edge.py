@@ -181,6 +181,25 @@ class EdgeIndex(Index):
 
         return self.shard.count(CountRequest(exact=True))
 
+    def hashes(self, batch_size: int = 2048) -> dict[str, str | None]:
+        from qdrant_edge import ScrollRequest
+
+        out, offset = {}, None
+        while True:
+            records, offset = self.shard.scroll(ScrollRequest(offset=offset, limit=batch_size, with_payload=True,
+                                                              with_vector=False))
+            out.update({r.payload["product_id"]: r.payload.get("hash") for r in records if "product_id" in r.payload})
+            if offset is None or not records:
+                return out
+
+    def delete_points(self, product_ids: list[str], batch_size: int = 1024) -> None:
+        from qdrant_edge import UpdateOperation
+
+        for start in range(0, len(product_ids), batch_size):
+            ids = [uuid.UUID(point_id(p)) for p in product_ids[start:start + batch_size]]
+            self.shard.update(UpdateOperation.delete_points(ids))
+        self.shard.flush()
+
     def vectors(self, product_ids: list[str], dim: int, name: str, batch_size: int = 1024):
         dense = self.layout().get(name, {}).get("kind") == "dense"
         found = {}

@@ -109,6 +109,25 @@ class ServerIndex(Index):
         flt = models.Filter(must=[models.HasVectorCondition(has_vector=next(iter(self.layout())))])
         return self.client.count(self.name, count_filter=flt, exact=True).count
 
+    def hashes(self, batch_size: int = 2048) -> dict[str, str | None]:
+        out, offset = {}, None
+        while True:
+            records, offset = with_retry(lambda offset=offset: self.client.scroll(
+                self.name, limit=batch_size, offset=offset, with_payload=["product_id", "hash"], with_vectors=False),
+                what=f"scroll {self.name}")
+            out.update({r.payload["product_id"]: r.payload.get("hash") for r in records
+                        if r.payload and "product_id" in r.payload})  # the metadata point has none
+            if offset is None or not records:
+                return out
+
+    def delete_points(self, product_ids: list[str], batch_size: int = 1024) -> None:
+        from qdrant_client import models
+
+        for start in range(0, len(product_ids), batch_size):
+            ids = [point_id(p) for p in product_ids[start:start + batch_size]]
+            with_retry(lambda ids=ids: self.client.delete(self.name, models.PointIdsList(points=ids), wait=True),
+                       what=f"delete from {self.name}")
+
     def vectors(self, product_ids: list[str], dim: int, name: str, batch_size: int = 256):
         dense = self.layout().get(name, {}).get("kind") == "dense"
         found = {}
