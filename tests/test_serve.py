@@ -8,7 +8,6 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-
 from dataclasses import replace
 
 import pandas as pd
