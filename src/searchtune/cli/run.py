@@ -239,3 +239,45 @@ def report(out: Annotated[Path, typer.Option("--out", help="A finished run direc
         out_console.print(f"report: {run.report_md}")
 
     run_job(body)
+
+
+@app.command("diff", rich_help_panel=STEPS)
+def diff(
+    before: Annotated[Path, typer.Argument(help="The earlier run (its results.json).")],
+    after: Annotated[Path, typer.Argument(help="The later run.")],
+    fail_on_drop: Annotated[float | None, typer.Option(help="Exit with status 1 when a system's test nDCG@10 drops "
+                                                           "significantly by more than this (e.g. 0.01).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+):
+    """Compare two runs system by system on the test queries both scored: the change of nDCG@10 with a 95%
+    interval; with --fail-on-drop, a regression gate for CI (exit 1 when a system drops beyond noise)."""
+    setup_logging()
+
+    def body():
+        import json
+
+        from ..evaluation.diff import diff_runs, gate
+        from ..evaluation.results import Results
+        from ..rundir import RunDir
+
+        result = diff_runs(Results.load(RunDir(before).results), Results.load(RunDir(after).results))
+        if not result["systems"]:
+            raise SearchtuneError(f"{before} and {after} have no system scored on common test queries")
+        failed = gate(result, fail_on_drop) if fail_on_drop is not None else []
+        if json_out:
+            out_console.print_json(json.dumps({**result, "failed": failed}))
+        else:
+            table = Table(title=f"test nDCG@10: {before} → {after}")
+            for c, j in (("system", "left"), ("before", "right"), ("after", "right"), ("change", "right"),
+                         ("95% CI", "right"), ("queries", "right"), ("", "left")):
+                table.add_column(c, justify=j)
+            for name, s in result["systems"].items():
+                mark = "dropped" if s["dropped"] else "rose" if s["rose"] else "within noise"
+                table.add_row(name, f"{s['before']:.4f}", f"{s['after']:.4f}", f"{s['change']:+.4f}",
+                              f"{s['ci95'][0]:+.3f}–{s['ci95'][1]:+.3f}", str(s["queries"]), mark)
+            out_console.print(table)
+        if failed:
+            out_console.print(f"gate failed: {', '.join(failed)} dropped by more than {fail_on_drop} beyond noise")
+            raise typer.Exit(1)
+
+    run_job(body)
