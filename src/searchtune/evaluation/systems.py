@@ -175,34 +175,32 @@ class DevScorer:
 
 
 def measure_system(bench: Bench, system, name: str = "system") -> Measured:
-    """A :class:`~searchtune.system.System` on the bench's queries as it runs: its first stage searched in its
-    own collection, then its reranker over the top K (the collection must hold the bench's catalog)."""
+    """A :class:`~searchtune.system.System` on the bench's queries as it runs: through the same
+    :class:`~searchtune.system.Searcher` that `search` and `serve` use (the collection must hold the bench's
+    catalog). Rankings are scored by rank: the first product highest."""
     import json
 
-    from ..index import open_index
-    from ..rerank.model import PairScores, load_reranker, pairs_of, rerank_run
+    from ..system import Searcher
 
-    loaded: dict = {}
-    rr = system.reranker
+    opened: dict = {}
 
     def make(queries):
-        with open_index(system.collection, bench.index_config, data_dir=system.data_dir) as index:
-            stored = col.searchable(index).get("fingerprint") or {}
+        if "searcher" not in opened:  # loaded once, for whichever of test and dev is not cached
+            opened["searcher"] = Searcher(system, bench.index_config)
+            stored = opened["searcher"].index.metadata().get("fingerprint") or {}
             if stored.get("catalog") != bench.data.fingerprint:
                 raise SearchtuneError(
                     f"collection '{system.collection}' does not hold this catalog; index it with the system's models "
                     f"first (`searchtune index --model MODEL --collection {system.collection}`)")
-            first = system.first_stage_name()
-            run = run_systems(index, queries, system.collection_models, [first], k=max(bench.k, rr.k if rr else 0),
-                              fusion=system.fusion, weights=list(system.weights) if system.weights else None,
-                              config=bench.config, loaded=loaded)[first]
-        if rr:
-            if "reranker" not in loaded:
-                loaded["reranker"] = load_reranker(rr.model)
-            scorer = PairScores(loaded["reranker"], bench.data.queries, bench.data.texts, progress=bench.progress)
-            scorer.score(pairs_of(run.run, rr.k), f"reranking {name}")
-            run = SystemRun(name, rerank_run(run.run, scorer.scores, k=rr.k, weight=rr.weight), timings=run.timings)
-        run.name = name
-        return run
+        qids = list(queries)
+        t = time.perf_counter()
+        ranked = opened["searcher"].search_many([queries[q] for q in qids], [bench.k] * len(qids))
+        seconds = time.perf_counter() - t
+        run = {q: {r["hit"].product_id: float(len(rs) - i) for i, r in enumerate(rs)} for q, rs in zip(qids, ranked)}
+        return SystemRun(name, run, timings={"queries": len(qids), "seconds": round(seconds, 3)})
 
-    return bench.measure(name, make, source=json.dumps(system.to_dict(), sort_keys=True))
+    try:
+        return bench.measure(name, make, source=json.dumps(system.to_dict(), sort_keys=True))
+    finally:
+        if "searcher" in opened:
+            opened["searcher"].close()

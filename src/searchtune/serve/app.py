@@ -195,13 +195,15 @@ def create_app(system: System, *, index_config=None, api_key: str | None = None,
         sparse = next((v for v in searcher.models.named() if v.startswith("sparse")), None)
         if sparse is None:
             raise HTTPException(400, "this system has no sparse model to embed with")
-        model = searcher.loaded.get(sparse)
-        if model is None:
-            from ..models import load_encoder
 
-            model = searcher.loaded[sparse] = load_encoder(searcher.models.named()[sparse], kind="sparse")
-        matrix = await asyncio.get_running_loop().run_in_executor(
-            state["batcher"].worker, lambda: encode(model, texts, body.side).tocsr())
+        def embed():  # on the worker: the model is loaded (once) and used where searches use it
+            if sparse not in searcher.loaded:
+                from ..models import load_encoder
+
+                searcher.loaded[sparse] = load_encoder(searcher.models.named()[sparse], kind="sparse")
+            return encode(searcher.loaded[sparse], texts, body.side).tocsr()
+
+        matrix = await asyncio.get_running_loop().run_in_executor(state["batcher"].worker, embed)
         return [[{"index": int(i), "value": float(v)} for i, v in zip(matrix[r].indices, matrix[r].data)]
                 for r in range(matrix.shape[0])]
 
