@@ -164,10 +164,11 @@ def test_mine_writes_inspectable_negatives_for_training_queries_only(tmp_path):
     split = json.loads(result.output[result.output.index("{"):result.output.rindex("}") + 1])
     assert split["backend"] == "qdrant-edge" and split["queries"] == len(records)
     from searchtune.config import DataConfig
-    from searchtune.data import load_data, split_queries
+    from searchtune.data import load_data, split_for
 
-    data = load_data(DataConfig(catalog=str(EXAMPLES / "catalog.csv"), queries=str(EXAMPLES / "queries.csv")))
-    held = split_queries(list(data.queries), dev_fraction=0.1, test_fraction=0.2, seed=42)
+    config = DataConfig(catalog=str(EXAMPLES / "catalog.csv"), queries=str(EXAMPLES / "queries.csv"))
+    data = load_data(config)
+    held = split_for(config, data.queries)
     assert not {r["query_id"] for r in records} & (set(held.dev) | set(held.test))
     for r in records:
         assert all(2 <= n["rank"] <= 20 for n in r["negatives"] if n["source"] == "model")

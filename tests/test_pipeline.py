@@ -134,7 +134,7 @@ def test_a_split_with_nothing_to_train_on_stops_before_any_long_step(tmp_path):
     queries = write(tmp_path / "q.csv", "query,product_id,label\nhammer,p1,1\nnail,p2,1\nscrew,p3,1\n")
     config = Config()
     config.data.catalog, config.data.queries, config.generate.augment_below = str(catalog), str(three), 0
-    with pytest.raises(SearchtuneError, match=r"no test query \(3 queries: 3 training, 0 dev, 0 test\)"):
+    with pytest.raises(SearchtuneError, match=r"no test query \(3 queries: 2 training, 1 dev, 0 test\)"):
         Pipeline(config, tmp_path / "run", progress=False).run()
     config.data.queries = str(queries)
     config.data.test_fraction, config.data.dev_fraction = 0.5, 0.4  # hammer → dev, nail and screw → test

@@ -24,3 +24,15 @@ def test_split_file_by_text_with_test_winning(tmp_path):
     assert split.test == ["angle bracket", "slide bolt"]
     assert split.dev == ["deck"]
     assert split.train == ["saw"]
+
+
+def test_a_small_data_set_gets_enough_dev_queries_and_test_never_moves():
+    qids = [f"q{i}" for i in range(150)]
+    plain = split_queries(qids, seed=7)
+    held = split_queries(qids, seed=7, min_dev=50)
+    assert held.test == plain.test and len(plain.dev) < 50
+    assert len(held.dev) == min(50, (len(plain.train) + len(plain.dev)) // 3)  # at most a third of non-test
+    assert set(plain.dev) <= set(held.dev) and set(held.train) <= set(plain.train)
+    assert split_queries(list(reversed(qids)), seed=7, min_dev=50).to_dict() == held.to_dict()
+    big = [f"q{i}" for i in range(2000)]
+    assert split_queries(big, seed=7, min_dev=50).to_dict() == split_queries(big, seed=7).to_dict()

@@ -56,6 +56,8 @@ def print_metrics(report: dict) -> None:
     if rec:
         test = (rec.get("test") or {}).get("ndcg@10")
         out_console.print(f"deploy: {rec['label']} — {rec['why']}" + (f"; test nDCG@10 {test:.4f}" if test else ""))
+        if rec.get("test_disagrees"):
+            out_console.print(rec["test_disagrees"])
 
 
 @config_command(app, "pipeline", sections=(*TRAINING, "rerank"), job="pipeline", run_dir="out", panel=MAIN)

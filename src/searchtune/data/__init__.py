@@ -1,6 +1,6 @@
 """Data in: reading files, detecting columns and label scales, building product text, splitting."""
 
-from .catalog import build_product_text, derived_product_id, normalise_query
+from .catalog import build_product_text, derived_product_id, full_texts, normalise_query
 from .columns import Columns, detect_columns
 from .io import Table, read_table
 from .labels import SCALES, LabelScale, detect_scale
@@ -18,6 +18,7 @@ __all__ = [
     "derived_product_id",
     "detect_columns",
     "detect_scale",
+    "full_texts",
     "load_data",
     "load_split_file",
     "normalise_query",

@@ -4,7 +4,7 @@ Exports often spread specifications over thousands of sparse columns. Kept are t
 information for search: filled for at least ``MIN_SHARE`` of the products, with short values (median at
 most ``MAX_VALUE_CHARS``), and never links, images, EAN/GTIN codes or prices (by name or value). A user
 can list the columns by hand (``data.attribute_columns``). Each product's pairs keep the file's column order
-and are cut at ``data.attribute_chars`` characters.
+and are cut at ``data.attribute_chars`` characters in the text the models read (BM25 reads them whole).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def wide_columns(frame: pd.DataFrame, chosen: list[str] | None = None) -> list[s
     return kept
 
 
-def attribute_texts(frame: pd.DataFrame, columns: list[str], max_chars: int) -> list[str]:
-    """Per row: ``name=value; ...`` for each filled column, in column order, cut at ``max_chars`` (whole pairs)."""
+def attribute_texts(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """Per row: ``name=value; ...`` for each filled column, in column order, whole (BM25 reads it all)."""
     if not columns:
         return [""] * len(frame)
     parts: list[list[str]] = [[] for _ in range(len(frame))]
@@ -56,8 +56,9 @@ def attribute_texts(frame: pd.DataFrame, columns: list[str], max_chars: int) -> 
         values = frame[column].to_numpy()
         for i in np.flatnonzero(values != ""):
             parts[i].append(f"{name}={values[i]}")
-    out = []
-    for pairs in parts:
-        text = "; ".join(pairs)
-        out.append(text[:max_chars].rsplit("; ", 1)[0] if len(text) > max_chars else text)
-    return out
+    return ["; ".join(pairs) for pairs in parts]
+
+
+def cut_pairs(text: str, max_chars: int) -> str:
+    """``name=value; ...`` cut at ``max_chars`` characters, whole pairs only (no cut when ``max_chars`` <= 0)."""
+    return text[:max_chars].rsplit("; ", 1)[0] if 0 < max_chars < len(text) else text

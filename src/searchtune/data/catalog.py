@@ -2,7 +2,8 @@
 
 ``[brand] title | description (truncated) | bullets | category | key=value ...``
 built from whatever fields exist. The brand is only prepended when the title
-does not already contain it.
+does not already contain it. The models read this text; BM25 reads the same
+fields whole (:func:`full_texts`).
 """
 
 from __future__ import annotations
@@ -105,6 +106,16 @@ def join_product_text(title: str, brand: str, description: str, bullets: str, ca
     """The product text from parts already cleaned, cut and formatted (the loader prepares each once)."""
     head = f"{brand} {title}" if brand and brand.lower() not in title.lower() else title
     return " | ".join(p for p in (head, description, bullets, category, attributes) if p)
+
+
+def full_texts(products) -> list[str]:
+    """The text BM25 reads, one per product: every field whole. A products frame keeps it in ``full_text`` only
+    where it differs from the models' ``text`` (cut at ``data.description_chars`` and ``data.attribute_chars``,
+    a budget for models that read a few hundred tokens; a search engineer's BM25 has none)."""
+    texts = products["text"].tolist()
+    if "full_text" not in products:
+        return texts
+    return [full or text for full, text in zip(products["full_text"].tolist(), texts)]
 
 
 def derived_product_id(text: str) -> str:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..config import DataConfig
 from ..errors import DataError
-from .attributes import attribute_texts, wide_columns
+from .attributes import attribute_texts, cut_pairs, wide_columns
 from .catalog import (
     attribute_pairs,
     clean,
@@ -42,7 +42,9 @@ PRODUCT_ROLES = ("product_id", "title", "brand", "description", "bullets", "attr
 class SearchData:
     """A catalog, its queries and graded judgments (``qrels[qid][product_id] = gain``)."""
 
-    products: pd.DataFrame  # columns: product_id, title, brand, text (one row per product)
+    # columns: product_id, title, brand, text (what the models read), full_text (what BM25 reads, where it differs:
+    # see catalog.full_texts), one row per product
+    products: pd.DataFrame
     queries: dict[str, str] = field(default_factory=dict)  # qid → query text
     qrels: dict[str, dict[str, int]] = field(default_factory=dict)
     scale: LabelScale | None = None
@@ -67,12 +69,14 @@ class SearchData:
 
     @property
     def fingerprint(self) -> str:
-        """A hash of the catalog's ids and texts: a collection built from other products is never reused."""
+        """A hash of the catalog's ids and texts (both the models' and BM25's): a collection built from other
+        products is never reused."""
         cache = self.__dict__.get("_fingerprint")
         if cache is None or cache[0] is not self.products:
             digest = hashlib.sha1()
-            for pid, text in zip(self.products["product_id"], self.products["text"]):
-                digest.update(f"{pid}\t{text}\n".encode())
+            fulls = self.products["full_text"] if "full_text" in self.products else [""] * len(self.products)
+            for pid, text, full in zip(self.products["product_id"], self.products["text"], fulls):
+                digest.update(f"{pid}\t{text}\n".encode() if not full else f"{pid}\t{text}\t{full}\n".encode())
             cache = (self.products, digest.hexdigest()[:16])
             self.__dict__["_fingerprint"] = cache
         return cache[1]
@@ -234,6 +238,7 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
 
     titles = [clean(t) for t in column("title")]
     brands, descs, bullets, attrs, cats = (column(r) for r in ("brand", "description", "bullets", "attributes", "category"))
+    wide: list[str] = []
     if cols.attributes is None or config.attribute_columns:  # wide attribute columns, as name=value pairs
         missing = [c for c in config.attribute_columns if c not in frame.columns]
         if missing:
@@ -243,24 +248,29 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
         if wide:
             counts["attribute_columns_used"] = len(wide)
             source["attributes"] = wide
-            attrs = attribute_texts(frame, wide, config.attribute_chars)
+            attrs = attribute_texts(frame, wide)
     given_ids = [clean(x) for x in column("product_id")] if cols.product_id else None
     by_id: dict[str, int] = {}
     # One list per column (a dict per product cost a gigabyte on a million products). The raw fields stay
     # beside the text for the offline query generator (searchtune.synthetic).
-    out: dict[str, list] = {k: [] for k in ("product_id", "title", "brand", "text", "category", "attributes",
-                                            "bullets", "description")}
+    out: dict[str, list] = {k: [] for k in ("product_id", "title", "brand", "text", "full_text", "category",
+                                            "attributes", "bullets", "description")}
     first_row: list[int] = []
     row_pids: list[str] = []
     for i, title in enumerate(titles):
         if not title:
             raise table.error("empty product title", i, cols.title,
                               hint="fill in the title, or remove the row")
-        pairs = attribute_pairs(attrs[i]) if attrs[i] else []
-        brand, desc, cat = clean(brands[i]), truncate(clean(descs[i]), config.description_chars), clean(cats[i])
+        all_pairs = attribute_pairs(attrs[i]) if attrs[i] else []
+        # wide columns are cut at whole pairs before they are formatted, the model text's attributes as before
+        pairs = attribute_pairs(cut_pairs(attrs[i], config.attribute_chars)) if wide and all_pairs else all_pairs
+        brand, whole, cat = clean(brands[i]), clean(descs[i]), clean(cats[i])
+        desc = truncate(whole, config.description_chars)
         bullet = format_bullets(bullets[i]) if bullets[i] else ""
-        text = join_product_text(title, brand, desc, bullet, clean(cat.replace(">", " > ")) if ">" in cat else cat,
+        path = clean(cat.replace(">", " > ")) if ">" in cat else cat
+        text = join_product_text(title, brand, desc, bullet, path,
                                  truncate(format_attributes(pairs), config.attribute_chars) if pairs else "")
+        full = join_product_text(title, brand, whole, bullet, path, format_attributes(all_pairs) if all_pairs else "")
         if given_ids is not None:
             pid = given_ids[i]
             if not pid:
@@ -273,8 +283,9 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
             by_id[pid] = len(first_row)
             first_row.append(i)
             for key, value in (("product_id", pid), ("title", title), ("brand", brand), ("text", text),
-                               ("category", cat), ("attributes", "; ".join(f"{k}={v}" for k, v in pairs)),
-                               ("bullets", bullet), ("description", desc)):
+                               ("full_text", "" if full == text else full), ("category", cat),
+                               ("attributes", "; ".join(f"{k}={v}" for k, v in pairs)), ("bullets", bullet),
+                               ("description", desc)):
                 out[key].append(value)
         elif out["title"][seen] != title:
             if config.duplicate_products != "first":

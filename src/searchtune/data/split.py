@@ -55,15 +55,26 @@ def unit(seed: int, key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def split_queries(qids, *, dev_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 42) -> Split:
-    """Split query ids deterministically: the same seed always puts a query on the same side."""
+def split_queries(qids, *, dev_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 42,
+                  min_dev: int = 0) -> Split:
+    """Split query ids deterministically: the same seed always puts a query on the same side.
+
+    ``min_dev``: when the fraction gives fewer dev queries, training queries move to dev (those nearest the dev
+    boundary, so the choice is stable too) until dev has ``min_dev`` or a third of the queries outside test.
+    Test never changes."""
     if not (0 <= dev_fraction < 1 and 0 <= test_fraction < 1 and dev_fraction + test_fraction < 1):
         raise SearchtuneError(f"dev ({dev_fraction}) and test ({test_fraction}) fractions must be in [0, 1) and sum below 1")
     train, dev, test = [], [], []
     for qid in sorted(qids):
         u = unit(seed, qid)
         (test if u < test_fraction else dev if u < test_fraction + dev_fraction else train).append(qid)
-    return Split(train, dev, test, source=f"seed={seed} dev={dev_fraction} test={test_fraction}")
+    source = f"seed={seed} dev={dev_fraction} test={test_fraction}"
+    wanted = min(min_dev, (len(train) + len(dev)) // 3)
+    if len(dev) < wanted:
+        moved = set(sorted(train, key=lambda q: unit(seed, q))[:wanted - len(dev)])
+        train, dev = [q for q in train if q not in moved], sorted([*dev, *moved])
+        source += f" min_dev={min_dev}"
+    return Split(train, dev, test, source=source)
 
 
 def load_split_file(path: str | Path, queries: dict[str, str]) -> Split:
@@ -113,4 +124,4 @@ def split_for(config, queries: dict[str, str]) -> Split:
     if config.split:
         return load_split_file(config.split, queries)
     return split_queries(list(queries), dev_fraction=config.dev_fraction, test_fraction=config.test_fraction,
-                         seed=config.split_seed)
+                         seed=config.split_seed, min_dev=config.min_dev_queries)

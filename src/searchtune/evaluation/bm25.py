@@ -2,7 +2,9 @@
 
 This is the configuration Lucene's English analyzer approximates, and the one a
 search engineer would run as the baseline to beat; ``stem=False`` gives the
-unstemmed variant that the report also shows.
+unstemmed variant that the report also shows. It reads every field of a product
+whole (:func:`~searchtune.data.catalog.full_texts`), not the models' text cut to
+their token budget.
 """
 
 from __future__ import annotations
@@ -59,8 +61,10 @@ class BM25Baseline:
 
 
 def bm25_index(data, *, stem: bool) -> BM25Baseline:
-    """BM25 over ``data``'s product texts (a :class:`~searchtune.data.SearchData`)."""
-    return BM25Baseline(stem=stem).index(data.product_ids, data.products["text"].tolist())
+    """BM25 over ``data``'s products (a :class:`~searchtune.data.SearchData`), every field whole."""
+    from ..data import full_texts
+
+    return BM25Baseline(stem=stem).index(data.product_ids, full_texts(data.products))
 
 
 def bm25_run(bm25: BM25Baseline, queries: dict[str, str], *, k: int):

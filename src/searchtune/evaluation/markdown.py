@@ -145,6 +145,9 @@ def render_markdown(report: dict) -> str:
                                                if best and best not in MARKS else "") + "."]
         line = verdict(report)
         out += [f"**{line[:1].upper()}{line[1:]}.**" if line else "", ""]
+    if report.get("reads"):
+        out += [f"What each system reads: BM25 (and the BM25 side of a hybrid) {report['reads']['bm25']}; the "
+                f"models {report['reads']['models']}.", ""]
     if report.get("recommendation"):
         out += recommendation_section(report)
     if (report.get("fusion") or {}).get("chosen_on"):
@@ -276,6 +279,10 @@ def recommendation_section(report: dict) -> list[str]:
     out = ["## The system to deploy", "",
            f"**{rec['label']}**: {rec['why']}."
            + (f" Test nDCG@10 {test['ndcg@10']:.4f}." if "ndcg@10" in test else ""), ""]
+    if rec.get("test_disagrees"):
+        out += [rec["test_disagrees"], ""]
+    if rec.get("rule"):
+        out += [f"The rule: {rec['rule']} (`searchtune.evaluation.deploy`).", ""]
     two = report.get("two_stage")
     if two:
         out += [f"Reranker `{two['reranker']}`: K (first-stage products rescored) and the weight of the first "

@@ -46,6 +46,16 @@ def build_examples(data: SearchData, qrels, base: SystemRun, tuned: SystemRun, n
     return out
 
 
+def reads(config: dict) -> dict:
+    """What each system reads of a product, for the report (BM25 and the models read different budgets)."""
+    data, train = config.get("data") or {}, config.get("train") or {}
+    cut = ", ".join(f"{what} cut at {data[key]} characters" for what, key in
+                    (("description", "description_chars"), ("attributes", "attribute_chars")) if data.get(key, 0) > 0)
+    tokens = f", then its first {train['max_seq_length']} tokens" if train.get("max_seq_length") else ""
+    return {"bm25": "every field of a product whole (title, brand, description, bullets, category, attributes)",
+            "models": f"the product text ({cut or 'every field whole'}){tokens}"}
+
+
 def machine() -> str:
     import os
 
@@ -84,6 +94,7 @@ def build_report(results: Results) -> dict:
             "relevant": "gain >= the positive threshold of the label scale",
         },
         "split": r.split,
+        "reads": reads(r.config or {}),
         "counts": r.counts,
         "source": r.source,
         "config": r.config,

@@ -2,7 +2,7 @@
 
 The test is Student's paired t-test on per-query scores (``scipy.stats.ttest_rel``, what ranx's ``compare``
 runs with ``stat_test="student"``); the interval is a percentile bootstrap of the mean. The report's marks and
-the deploy choice (:mod:`.deploy`) both use :func:`paired_test`.
+the deploy choice (:mod:`.deploy`) states its confidence as :func:`probability_better`, a paired bootstrap.
 """
 
 from __future__ import annotations
@@ -66,3 +66,14 @@ def confidence_interval(values, level: float = 0.95, resamples: int = 2000, seed
     means = np.random.default_rng(seed).choice(x, size=(resamples, len(x)), replace=True).mean(axis=1)
     lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
     return round(float(lo), 4), round(float(hi), 4)
+
+
+def probability_better(a: dict[str, float], b: dict[str, float], resamples: int = 2000, seed: int = 0) -> float | None:
+    """The share of paired bootstrap resamples of the common queries in which ``a``'s mean beats ``b``'s (a tie
+    counts half): how sure a choice of ``a`` over ``b`` is, on the queries seen (None with fewer than two)."""
+    common = sorted(set(a) & set(b))
+    if len(common) < 2:
+        return None
+    diff = np.array([a[q] - b[q] for q in common])
+    means = diff[np.random.default_rng(seed).integers(0, len(diff), size=(resamples, len(diff)))].mean(axis=1)
+    return round(float((means > 1e-12).mean() + 0.5 * (np.abs(means) <= 1e-12).mean()), 3)

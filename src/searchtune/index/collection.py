@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..data import full_texts
 from ..errors import SearchtuneError
 from ..progress import bar
 from .base import Hit, Index, check_vectors
@@ -153,7 +154,8 @@ def _load_all(models: Models, names, loaded: dict | None) -> dict:
 
 
 def text_hash(text: str) -> str:
-    """What a point's payload keeps of its product text: a reindex re-encodes only products whose text changed."""
+    """What a point's payload keeps of its product's text (every field whole, :func:`full_texts`, so a change
+    only BM25 reads counts too): a reindex re-encodes only products whose text changed."""
     import hashlib
 
     return hashlib.sha1(text.encode()).hexdigest()[:16]
@@ -168,6 +170,7 @@ def write_products(index: Index, products, encoders: dict, embedder, used: dict,
     from ..encode import encode
 
     ids, texts, titles = (products[c].tolist() for c in ("product_id", "text", "title"))
+    fulls = full_texts(products)
     brands = products["brand"].fillna("").tolist() if "brand" in products else [""] * len(ids)
     categories = products["category"].fillna("").tolist() if "category" in products else [""] * len(ids)
     with bar(what or f"indexing {index.name}", len(ids), progress) as advance:
@@ -182,10 +185,10 @@ def write_products(index: Index, products, encoders: dict, embedder, used: dict,
                     used[name][vectors[name].indices] = True
             if embedder is not None:
                 t = time.perf_counter()
-                vectors["bm25"] = embedder.embed(chunk, "document")
+                vectors["bm25"] = embedder.embed(fulls[start:end], "document")
                 seconds["bm25"] += time.perf_counter() - t
             payloads = [{"product_id": ids[i], "title": titles[i], "brand": brands[i], "text": texts[i],
-                         "hash": text_hash(texts[i]), **({"category": categories[i]} if categories[i] else {})}
+                         "hash": text_hash(fulls[i]), **({"category": categories[i]} if categories[i] else {})}
                         for i in range(start, end)]
             index.upsert(ids[start:end], vectors, payloads)
             advance(end - start)
@@ -208,7 +211,6 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
     if meta.get("complete") and meta.get("fingerprint") == signature:
         logger.debug("collection %s is up to date; not re-indexing", index.name)
         return {**meta.get("index_stats", {}), "reused": True}
-    texts = data.products["text"].tolist()
     ids = data.product_ids
     encoders = _load_all(models, models.named(), loaded)
     layout = {name: {"kind": "dense", "size": embedding_dim(m)} if name.startswith("dense") else {"kind": "sparse"}
@@ -216,7 +218,7 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
     extra = {}
     if bm25:
         layout["bm25"] = {"kind": "sparse", "idf": True}
-        embedder = Bm25Embedder.for_corpus(texts)
+        embedder = Bm25Embedder.for_corpus(full_texts(data.products))
         extra["bm25_avg_len"] = embedder.avg_len
     index.vector_layout = check_vectors(layout)
     index.create(recreate=True, metadata={"complete": False, "fingerprint": signature, **extra})

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data import full_texts
 from .base import Index
 from .collection import (
     _load_all,
@@ -58,7 +59,7 @@ def plan(index: Index, data) -> Plan:
     """The diff between the collection and ``data``'s catalog (reads hashes only; changes nothing)."""
     meta = searchable(index)
     stored = index.hashes()
-    now = dict(zip(data.products["product_id"], (text_hash(t) for t in data.products["text"])))
+    now = dict(zip(data.products["product_id"], (text_hash(t) for t in full_texts(data.products))))
     new = [p for p in now if p not in stored]
     changed = [p for p in now if p in stored and stored[p] != now[p]]
     removed = [p for p in stored if p not in now]

@@ -141,12 +141,23 @@ def rerank_hits(model, query: str, hits: list, *, k: int, weight: float = 0.0, b
     return reranked_hits(hits, values, k=k, weight=weight)
 
 
+def in_order(hits: list) -> dict[str, float]:
+    """The hits' first-stage scores, nudged down where needed so that they fall strictly in hit order: equal
+    scores (Qdrant returns ties in its own order) would otherwise let :func:`rerank_run` take another top K than
+    the one the reranker scored."""
+    out, last = {}, float("inf")
+    for h in hits:
+        score = min(float(h.score), last - 1e-9 * max(1.0, abs(last))) if last != float("inf") else float(h.score)
+        out[h.product_id] = last = score
+    return out
+
+
 def reranked_hits(hits: list, values, *, k: int, weight: float = 0.0) -> list[dict]:
     """:func:`rerank_hits` with the reranker's scores of the top ``k`` already computed (``values``, in hit
     order): a server scores many queries' pairs in one batch, then orders each query's hits here."""
     head = hits[:k]
     scores = {("q", h.product_id): float(v) for h, v in zip(head, values)}
-    ranked = rerank_run({"q": {h.product_id: h.score for h in hits}}, scores, k=k, weight=weight)["q"]
+    ranked = rerank_run({"q": in_order(hits)}, scores, k=k, weight=weight)["q"]
     first = {h.product_id: (i + 1, h) for i, h in enumerate(hits)}
     order = sorted(ranked, key=lambda p: (-ranked[p], first[p][0]))
     return [{"hit": first[p][1], "score": scores.get(("q", p)), "first_rank": first[p][0]} for p in order]

@@ -1,0 +1,67 @@
+"""The BM25 baseline on every benchmark data set, reading the models' cut text and reading every field whole.
+
+    python bench/bm25.py [--shared ../shared/data]
+
+Test nDCG@10 of stemmed BM25 (bm25s, English stop words, Snowball) on each set's test queries with a relevant
+product: the bundled example and Icecat by the seeded split the pipeline uses with no flag, Home Depot and Icecat
+by their fixed split files, SciFact on its 300 test claims. BENCHMARKS.md, "The baseline".
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+from searchtune.config import DataConfig
+from searchtune.data import SearchData, load_data, split_for
+from searchtune.evaluation.bm25 import BM25Baseline
+from searchtune.evaluation.metrics import evaluate_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sets(shared: Path) -> dict[str, DataConfig]:
+    hd, ice, sci = shared / "homedepot", shared / "icecat", shared / "scifact"
+    return {
+        "bundled example (seeded split)": DataConfig(catalog=str(ROOT / "examples/catalog.csv"),
+                                                     queries=str(ROOT / "examples/queries.csv")),
+        "Home Depot (split.json)": DataConfig(data=str(hd / "train.csv"), split=str(hd / "split.json"),
+                                              duplicate_products="first"),
+        "Icecat (split.json)": DataConfig(catalog=str(ice / "products.jsonl.gz"), queries=str(ice / "judgments.csv"),
+                                          split=str(ice / "split.json")),
+        "Icecat (seeded split, no flag)": DataConfig(catalog=str(ice / "products.jsonl.gz"),
+                                                     queries=str(ice / "judgments.csv")),
+        "SciFact (test claims)": DataConfig(catalog=str(sci / "corpus.jsonl"), queries=str(sci / "qrels/test.tsv"),
+                                            query_texts=str(sci / "queries.jsonl")),
+    }
+
+
+def test_queries(config: DataConfig, data: SearchData) -> list[str]:
+    if config.query_texts:  # SciFact: every judged claim is a test query (never trained on)
+        return [q for q in data.queries if data.positives(q)]
+    return [q for q in split_for(config, data.queries).test if data.positives(q)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
+    shared = Path(parser.parse_args().shared)
+    print(f"{platform.processor() or platform.machine()}; bm25s stemmed, test nDCG@10\n")
+    print("| data set | test queries | BM25 on the models' text | BM25 on every field whole |\n|---|---:|---:|---:|")
+    for name, config in sets(shared).items():
+        t = time.perf_counter()
+        data = load_data(config)
+        queries = {q: data.queries[q] for q in test_queries(config, data)}
+        qrels = {q: data.qrels[q] for q in queries}
+        whole = [f or t for f, t in zip(data.products["full_text"], data.products["text"])]
+        cells = []
+        for texts in (data.products["text"].tolist(), whole):
+            run = BM25Baseline(stem=True).index(data.product_ids, texts).search(queries, k=100)
+            cells.append(f"{evaluate_run(qrels, run)['ndcg@10']:.4f}")
+        print(f"| {name} | {len(queries):,} | {' | '.join(cells)} |  ({time.perf_counter() - t:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
