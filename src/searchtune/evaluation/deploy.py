@@ -45,7 +45,7 @@ def recommend(dev: dict[str, dict[str, float]], latency: dict[str, float], test:
     best = min(allowed, key=lambda s: (-allowed[s], cost(s), s))
     near = [s for s in allowed if allowed[s] >= allowed[best] * (1 - EQUIVALENT)]
     chosen = min(near, key=lambda s: (cost(s), -allowed[s], s))
-    label = lambda s: labels.get(s, s)  # noqa: E731
+    label = lambda s: labels.get(s, s)
     n = len(dev[chosen])
     others = sorted((s for s in means if s != chosen), key=lambda s: (-means[s], cost(s), s))
     runner = others[0] if others else None
