@@ -10,7 +10,6 @@ by their fixed split files, SciFact on its 300 test claims. BENCHMARKS.md, "The 
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from searchtune.config import DataConfig
 from searchtune.data import SearchData, load_data, split_for
 from searchtune.evaluation.bm25 import BM25Baseline
 from searchtune.evaluation.metrics import evaluate_run
+from searchtune.precision import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
     shared = Path(parser.parse_args().shared)
-    print(f"{platform.processor() or platform.machine()}; bm25s stemmed, test nDCG@10\n")
+    print(f"{cpu_name()}; bm25s stemmed, test nDCG@10\n")
     print("| data set | test queries | BM25 on the models' text | BM25 on every field whole |\n|---|---:|---:|---:|")
     for name, config in sets(shared).items():
         t = time.perf_counter()

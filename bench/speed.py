@@ -76,13 +76,11 @@ def main() -> None:
     fast_rate = len(titles) / (time.perf_counter() - t)
     agree = float(np.mean(top10(st(queries), ref) == top10(encode_sparse(model, queries, kind="query",
                                                                          precision=args.precision), fast)))
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU")
     print(f"{len(titles):,} Home Depot titles, {precision}: sentence-transformers encode_document (batch 32) "
           f"{st_rate:.0f} docs/s; searchtune encode_sparse (batch 128) {fast_rate:.0f} docs/s "
           f"({fast_rate / st_rate:.2f}x); top-10 agreement over {len(queries)} queries {agree:.1%}")
     latency(model, train, queries, args)
-    print(f"machine: {cpu}; {machine()}")
+    print(f"machine: {machine()}")
 
 
 def latency(model, train, queries, args) -> None:

@@ -41,10 +41,8 @@ def main() -> None:
         print(f"{name}: {stats['pairs']:,} rows, {stats['steps']} steps, {stats['pairs_per_second']:.1f} rows/s",
               flush=True)
     first, second = rates.values()
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU")
     print(f"fused / sentence-transformers: {second / first:.2f}x ({resolve(args.precision, 'cpu')}); "
-          f"machine: {cpu}; {machine()}")
+          f"machine: {machine()}")
 
 
 if __name__ == "__main__":

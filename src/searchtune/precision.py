@@ -26,6 +26,19 @@ def _cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+@cache
+def cpu_name() -> str:
+    """The CPU's model name (what every published figure names), and whether it computes bf16."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        name = ""
+    import platform
+
+    return f"{name or platform.processor() or platform.machine()} ({'bf16' if _cpu_has_bf16() else 'no bf16'})"
+
+
 def device_type(model) -> str:
     try:
         return next(model.parameters()).device.type

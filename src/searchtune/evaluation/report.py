@@ -59,7 +59,10 @@ def reads(config: dict) -> dict:
 def machine() -> str:
     import os
 
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
+    from ..precision import cpu_name
+
+    return (f"{cpu_name()}, {os.cpu_count()} CPU cores, {platform.system()} {platform.machine()}, "
+            f"Python {platform.python_version()}")
 
 
 def build_report(results: Results) -> dict:

@@ -245,5 +245,5 @@ def choose(first: FirstStages, measured: dict[str, Measured], two: TwoStage | No
     rr = Reranker(str(Path(two.section["reranker"]).resolve()), two.section["k"], two.section["weight"]) \
         if name.endswith("+rerank") else None
     system = first.system(name.removesuffix("+rerank"), rr, label=out["label"])
-    logger.info("deploy: %s (%s)", out["label"], out["why"])
+    logger.info("deploy: %s — %s", out["label"], out["why"])
     return Choice(out, lat, system)
