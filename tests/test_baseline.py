@@ -60,3 +60,35 @@ def test_the_report_says_what_each_system_reads():
 
     out = reads({"data": {"description_chars": 300, "attribute_chars": 200}, "train": {"max_seq_length": 48}})
     assert "whole" in out["bm25"] and "300" in out["models"] and "48 tokens" in out["models"]
+    chosen = {"fields": "without attributes", "dev_ndcg@10": {"every field": 0.5, "without attributes": 0.6},
+              "dev_queries": 18}
+    assert "but the attributes" in reads({}, chosen)["bm25"] and "18 dev queries" in reads({}, chosen)["bm25"]
+
+
+def test_bm25_leaves_the_attributes_out_only_when_dev_says_they_cost_it(tmp_path, splade):
+    from searchtune.evaluation.bm25 import choose_fields
+    from searchtune.index.reindex import plan
+
+    rows = [{"id": f"p{i}", "title": f"Cordless tool {i}" if i else "Cordless drill",
+             "attr_t_compatible": "drill bits drill chucks drill cases" if i else "batteries",
+             "attr_t_finish": "obsidianite" if i == 5 else "matte"} for i in range(12)]
+    pd.DataFrame(rows).to_csv(tmp_path / "c.csv", index=False)
+    pd.DataFrame({"query": ["drill", "obsidianite"], "product_id": ["p0", "p5"], "label": [1, 1]}).to_csv(
+        tmp_path / "q.csv", index=False)
+    config = DataConfig(catalog=str(tmp_path / "c.csv"), queries=str(tmp_path / "q.csv"))
+    data = load_data(config)
+    by_text = {t: q for q, t in data.queries.items()}
+    # the attributes hold the only match of "obsidianite": every field is kept
+    same, record = choose_fields(data, [by_text["obsidianite"]])
+    assert same is data and record["fields"] == "every field"
+    # they bury the drill under products whose attributes repeat "drill": left out
+    lean, record = choose_fields(data, [by_text["drill"]])
+    assert record["fields"] == "without attributes" and record["dev_ndcg@10"]["without attributes"] == 1.0
+    assert all("obsidianite" not in t for t in full_texts(lean.products)) and lean.products["text"].equals(
+        data.products["text"])  # the models read what they read before
+    # a collection built from it keeps the choice, and a reindex of the catalog as read from the file applies it
+    with EdgeIndex("shop", tmp_path / "q") as ix:
+        col.build(ix, lean, col.Models(sparse_tuned="splade-tiny"), bm25=True, progress=False,
+                  loaded={"sparse_tuned": splade})
+        assert ix.metadata()["bm25_fields"] == "without attributes"
+        assert plan(ix, load_data(config)).to_dict()["changed"] == 0

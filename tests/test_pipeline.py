@@ -40,7 +40,9 @@ def test_steps_take_values_and_return_values(tmp_path, small_example):
     assert len(data.products) == 120 and data.queries
     prepared = p.split(data)
     split = prepared.split
-    assert prepared.data is data and prepared.synthetic is None  # real queries and no LLM: nothing added
+    # real queries and no LLM: nothing added (BM25's text may leave the attributes out, chosen on dev)
+    assert prepared.data.queries is data.queries and prepared.synthetic is None
+    assert prepared.data.products["text"].equals(data.products["text"])
     assert split.test and split.dev and not set(split.train) & (set(split.dev) | set(split.test))
     assert json.loads((tmp_path / "run" / "split.json").read_text())["test"] == split.test
     systems = baselines(p.bench(prepared))

@@ -237,3 +237,14 @@ def test_reranking_hits_with_tied_scores_keeps_the_top_k_the_reranker_scored():
     hits = [SimpleNamespace(product_id=p, score=s, payload={}) for p, s in (("m", 2.0), ("z", 1.0), ("a", 1.0))]
     out = reranked_hits(hits, [0.1, 0.9], k=2, weight=0.0)
     assert [r["hit"].product_id for r in out] == ["z", "m", "a"] and out[2]["score"] is None
+
+
+def test_fusions_within_a_tie_go_to_the_first_in_a_fixed_order(monkeypatch):
+    # dev nDCG@10 per fusion: weighted RRF 2:1 leads plain RRF by 0.0015, inside the tie
+    dev = {("rrf", None): 0.5000, ("rrf", (2.0, 1.0)): 0.5015, ("dbsf", None): 0.4900}
+    monkeypatch.setattr(stages, "ndcg10", lambda qrels, run: run)
+    best, tried = stages.choose_fusion(lambda method, weights: dev.get((method, tuple(weights or ()) or None), 0.3),
+                                       {"q": {"r": 1}})
+    assert (best["fusion"], best["weights"]) == ("rrf", None) and len(tried) == len(stages.FUSIONS)
+    dev[("dbsf", None)] = 0.51  # a lead beyond the tie wins
+    assert stages.choose_fusion(lambda m, w: dev.get((m, tuple(w or ()) or None), 0.3), {})[0]["fusion"] == "dbsf"

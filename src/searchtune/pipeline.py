@@ -131,7 +131,7 @@ class Pipeline:
         """An empty record of this run, with what the data steps found."""
         return Results(config=self.config.to_dict(), command=self.command, counts=prepared.data.counts,
                        source=source_summary(prepared.data.source), split=prepared.sizes,
-                       synthetic=prepared.synthetic, events=prepared.events)
+                       synthetic=prepared.synthetic, events=prepared.events, bm25_fields=prepared.bm25_fields)
 
     # -- the whole job -----------------------------------------------------
     def run(self, *, train: bool = True, model: str | None = None, reranker: str | None = None,

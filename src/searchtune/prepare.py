@@ -30,6 +30,7 @@ class Prepared:
     split: Split
     synthetic: dict | None = None  # with synthetic queries: how they were made and what evaluates
     events: dict | None = None  # with --events: counts, position bias, labels per period
+    bm25_fields: dict | None = None  # what BM25 reads, chosen on dev (searchtune.evaluation.bm25.choose_fields)
 
     @property
     def sizes(self) -> dict:
@@ -101,7 +102,20 @@ def split(data: SearchData, config: Config, run: RunDir, *, augment: bool = Fals
           progress: bool = True, api_key: str | None = None) -> Prepared:
     """The held-out split (``RUN/split.json``) and the data it splits. With synthetic queries the data grows by
     them (``data`` itself is not changed). With ``augment`` (a run that trains) and fewer real training queries
-    than ``generate.augment_below``, synthetic ones are added to the training side."""
+    than ``generate.augment_below``, synthetic ones are added to the training side. Then what BM25 reads is
+    chosen on dev (:func:`~searchtune.evaluation.bm25.choose_fields`)."""
+    from dataclasses import replace
+
+    from .evaluation.bm25 import choose_fields
+
+    prepared = held_out(data, config, run, augment=augment, resume=resume, progress=progress, api_key=api_key)
+    data, fields = choose_fields(prepared.data, prepared.split.dev)
+    return replace(prepared, data=data, bm25_fields=fields)
+
+
+def held_out(data: SearchData, config: Config, run: RunDir, *, augment: bool = False, resume: bool = False,
+             progress: bool = True, api_key: str | None = None) -> Prepared:
+    """:func:`split` before BM25's choice."""
     from .synthetic.dataset import PREFIX, catalog_only, train_on_synthetic
 
     if config.events.log:  # labels from search logs, split by time (searchtune.events.dataset)

@@ -108,14 +108,27 @@ def join_product_text(title: str, brand: str, description: str, bullets: str, ca
     return " | ".join(p for p in (head, description, bullets, category, attributes) if p)
 
 
-def full_texts(products) -> list[str]:
-    """The text BM25 reads, one per product: every field whole. A products frame keeps it in ``full_text`` only
-    where it differs from the models' ``text`` (cut at ``data.description_chars`` and ``data.attribute_chars``,
-    a budget for models that read a few hundred tokens; a search engineer's BM25 has none)."""
+def full_texts(products, *, attributes: bool = True) -> list[str]:
+    """The text BM25 reads, one per product: every field whole (``attributes=False``: without the attributes). A
+    products frame keeps it in ``full_text`` only where it differs from the models' ``text`` (cut at
+    ``data.description_chars`` and ``data.attribute_chars``, a budget for models that read a few hundred
+    tokens; a search engineer's BM25 has none), and where its attributes begin in ``attributes_at``."""
     texts = products["text"].tolist()
     if "full_text" not in products:
         return texts
-    return [full or text for full, text in zip(products["full_text"].tolist(), texts)]
+    whole = [full or text for full, text in zip(products["full_text"].tolist(), texts)]
+    if attributes or "attributes_at" not in products:
+        return whole
+    return [text[:at] if at >= 0 else text for text, at in zip(whole, products["attributes_at"].tolist())]
+
+
+def without_attributes(products):
+    """A copy of ``products`` whose BM25 text (:func:`full_texts`) leaves the attributes out."""
+    out = products.copy()
+    lean = full_texts(products, attributes=False)
+    out["full_text"] = ["" if whole == text else whole for whole, text in zip(lean, products["text"].tolist())]
+    out["attributes_at"] = -1
+    return out
 
 
 def derived_product_id(text: str) -> str:

@@ -42,8 +42,8 @@ PRODUCT_ROLES = ("product_id", "title", "brand", "description", "bullets", "attr
 class SearchData:
     """A catalog, its queries and graded judgments (``qrels[qid][product_id] = gain``)."""
 
-    # columns: product_id, title, brand, text (what the models read), full_text (what BM25 reads, where it differs:
-    # see catalog.full_texts), one row per product
+    # columns: product_id, title, brand, text (what the models read), full_text (what BM25 reads, where it differs)
+    # and attributes_at (where the attributes begin in it, -1: none; see catalog.full_texts), one row per product
     products: pd.DataFrame
     queries: dict[str, str] = field(default_factory=dict)  # qid → query text
     qrels: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -253,8 +253,8 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
     by_id: dict[str, int] = {}
     # One list per column (a dict per product cost a gigabyte on a million products). The raw fields stay
     # beside the text for the offline query generator (searchtune.synthetic).
-    out: dict[str, list] = {k: [] for k in ("product_id", "title", "brand", "text", "full_text", "category",
-                                            "attributes", "bullets", "description")}
+    out: dict[str, list] = {k: [] for k in ("product_id", "title", "brand", "text", "full_text", "attributes_at",
+                                            "category", "attributes", "bullets", "description")}
     first_row: list[int] = []
     row_pids: list[str] = []
     for i, title in enumerate(titles):
@@ -271,6 +271,7 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
         text = join_product_text(title, brand, desc, bullet, path,
                                  truncate(format_attributes(pairs), config.attribute_chars) if pairs else "")
         full = join_product_text(title, brand, whole, bullet, path, format_attributes(all_pairs) if all_pairs else "")
+        attributes_at = len(join_product_text(title, brand, whole, bullet, path, "")) if all_pairs else -1
         if given_ids is not None:
             pid = given_ids[i]
             if not pid:
@@ -283,7 +284,8 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
             by_id[pid] = len(first_row)
             first_row.append(i)
             for key, value in (("product_id", pid), ("title", title), ("brand", brand), ("text", text),
-                               ("full_text", "" if full == text else full), ("category", cat),
+                               ("full_text", "" if full == text else full), ("attributes_at", attributes_at),
+                               ("category", cat),
                                ("attributes", "; ".join(f"{k}={v}" for k, v in pairs)), ("bullets", bullet),
                                ("description", desc)):
                 out[key].append(value)

@@ -4,7 +4,8 @@ This is the configuration Lucene's English analyzer approximates, and the one a
 search engineer would run as the baseline to beat; ``stem=False`` gives the
 unstemmed variant that the report also shows. It reads every field of a product
 whole (:func:`~searchtune.data.catalog.full_texts`), not the models' text cut to
-their token budget.
+their token budget, and leaves the attributes out when dev says they cost it
+(:func:`choose_fields`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,40 @@ class BM25Baseline:
         if not ids:
             return np.zeros(len(self.ids), dtype=np.float32)
         return self.retriever.get_scores([int(i) for i in ids])
+
+
+FIELDS = ("every field", "without attributes")
+
+
+def choose_fields(data, dev: list[str]):
+    """BM25's text, chosen on the ``dev`` queries like every other choice of a run: every field whole, or the
+    same without the attributes when they cost dev nDCG@10 (Icecat's ``name=value`` specifications do: their
+    names repeat across thousands of products). Returns the data (a new value whose BM25 text leaves the
+    attributes out when that won; its ``source["bm25_fields"]`` says so, and collections built from it keep it)
+    and what was chosen on which dev figures (None when there is nothing to choose: no attributes, no dev)."""
+    import dataclasses
+
+    from ..data.catalog import full_texts, without_attributes
+    from .metrics import evaluate_run
+
+    products = data.products
+    qrels = data.eval_qrels(dev)
+    if not qrels or "attributes_at" not in products or not (products["attributes_at"] >= 0).any():
+        return data, None
+    t = time.perf_counter()
+    queries = {q: data.queries[q] for q in qrels}
+    dev_ndcg = {}
+    for name, attributes in zip(FIELDS, (True, False)):
+        bm25 = BM25Baseline().index(data.product_ids, full_texts(products, attributes=attributes))
+        dev_ndcg[name] = round(evaluate_run(qrels, bm25.search(queries, k=100), ks=(10,))["ndcg@10"], 4)
+    chosen = FIELDS[1] if dev_ndcg[FIELDS[1]] > dev_ndcg[FIELDS[0]] else FIELDS[0]  # a tie keeps every field
+    logger.info("BM25 reads %s: dev nDCG@10 %s on %d dev queries (%.0f s)", chosen,
+                ", ".join(f"{v:.4f} {n}" for n, v in dev_ndcg.items()), len(qrels), time.perf_counter() - t)
+    record = {"fields": chosen, "dev_ndcg@10": dev_ndcg, "dev_queries": len(qrels)}
+    if chosen == FIELDS[0]:
+        return data, record
+    return dataclasses.replace(data, products=without_attributes(products),
+                               source={**data.source, "bm25_fields": chosen}), record
 
 
 def bm25_index(data, *, stem: bool) -> BM25Baseline:

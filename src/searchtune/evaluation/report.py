@@ -46,14 +46,19 @@ def build_examples(data: SearchData, qrels, base: SystemRun, tuned: SystemRun, n
     return out
 
 
-def reads(config: dict) -> dict:
+def reads(config: dict, bm25_fields: dict | None = None) -> dict:
     """What each system reads of a product, for the report (BM25 and the models read different budgets)."""
     data, train = config.get("data") or {}, config.get("train") or {}
     cut = ", ".join(f"{what} cut at {data[key]} characters" for what, key in
                     (("description", "description_chars"), ("attributes", "attribute_chars")) if data.get(key, 0) > 0)
     tokens = f", then its first {train['max_seq_length']} tokens" if train.get("max_seq_length") else ""
-    return {"bm25": "every field of a product whole (title, brand, description, bullets, category, attributes)",
-            "models": f"the product text ({cut or 'every field whole'}){tokens}"}
+    bm25 = "every field of a product whole (title, brand, description, bullets, category, attributes)"
+    if bm25_fields:
+        figures = ", ".join(f"{v:.4f} {n}" for n, v in bm25_fields["dev_ndcg@10"].items())
+        if bm25_fields["fields"] != "every field":
+            bm25 = "every field of a product whole but the attributes (title, brand, description, bullets, category)"
+        bm25 += f", chosen on {bm25_fields['dev_queries']} dev queries (nDCG@10 {figures})"
+    return {"bm25": bm25, "models": f"the product text ({cut or 'every field whole'}){tokens}"}
 
 
 def machine() -> str:
@@ -97,7 +102,7 @@ def build_report(results: Results) -> dict:
             "relevant": "gain >= the positive threshold of the label scale",
         },
         "split": r.split,
-        "reads": reads(r.config or {}),
+        "reads": reads(r.config or {}, r.bm25_fields),
         "counts": r.counts,
         "source": r.source,
         "config": r.config,

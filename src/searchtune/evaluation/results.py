@@ -32,6 +32,7 @@ class Results:
     significance: dict | None = None  # None: the report tests every system against BM25 and the untuned model
     synthetic: dict | None = None
     events: dict | None = None
+    bm25_fields: dict | None = None  # what BM25 reads, chosen on dev
     training: dict | None = None
     mining: dict | None = None
     fusion: dict | None = None

@@ -19,7 +19,8 @@ from .metrics import evaluate_run
 FUSIONS = (("rrf", None), ("rrf", [2.0, 1.0]), ("rrf", [1.0, 2.0]), ("rrf", [3.0, 1.0]), ("rrf", [1.0, 3.0]),
            ("dbsf", None))
 FIRST_STAGES = ("bm25", "finetuned", "hybrid")
-# K and weight: dev nDCG@10 within this of the best counts as a tie, which goes to the smaller K.
+# Fusion, K and weight: dev nDCG@10 within this of the best counts as a tie, which goes to the first fusion
+# and the smaller K.
 TIE = 0.002
 
 
@@ -40,12 +41,14 @@ def sample_queries(qids, n: int | None, seed: int) -> list[str]:
 
 def choose_fusion(search, qrels) -> tuple[dict, list[dict]]:
     """The hybrid's fusion with the best dev nDCG@10 (``search(method, weights)`` gives the dev run); every
-    option tried is returned too."""
+    option tried is returned too. Fusions within :data:`TIE` of the best are equal, and the first of them in
+    :data:`FUSIONS` order wins (plain RRF before its weighted forms), so a catalog encoded again (bf16 moves
+    near-ties) still gets the same fusion."""
     tried = []
     for method, weights in FUSIONS:
         tried.append({"fusion": method, "weights": weights, "ndcg@10": round(ndcg10(qrels, search(method, weights)), 4)})
-    best = max(tried, key=lambda t: t["ndcg@10"])  # the first of equals: plain RRF before its weighted forms
-    return best, tried
+    top = max(t["ndcg@10"] for t in tried)
+    return next(t for t in tried if t["ndcg@10"] >= top - TIE), tried
 
 
 def choose_rerank(run, scores, qrels, candidates, weights) -> tuple[dict, list[dict]]:

@@ -220,6 +220,7 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
         layout["bm25"] = {"kind": "sparse", "idf": True}
         embedder = Bm25Embedder.for_corpus(full_texts(data.products))
         extra["bm25_avg_len"] = embedder.avg_len
+        extra["bm25_fields"] = data.source.get("bm25_fields", "every field")  # a reindex reads the catalog the same way
     index.vector_layout = check_vectors(layout)
     index.create(recreate=True, metadata={"complete": False, "fingerprint": signature, **extra})
     seconds = dict.fromkeys(layout, 0.0)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data import full_texts
+from ..data.catalog import without_attributes
 from .base import Index
 from .collection import (
     _load_all,
@@ -55,9 +56,21 @@ class Plan:
                 f"{self.unchanged:,} unchanged{eta}")
 
 
+def as_indexed(meta: dict, data):
+    """``data`` with BM25 reading what the collection's BM25 read (the attributes left out when its run's dev
+    chose so: :func:`searchtune.evaluation.bm25.choose_fields`)."""
+    if meta.get("bm25_fields") != "without attributes" or data.source.get("bm25_fields") == "without attributes":
+        return data
+    import dataclasses
+
+    return dataclasses.replace(data, products=without_attributes(data.products),
+                               source={**data.source, "bm25_fields": "without attributes"})
+
+
 def plan(index: Index, data) -> Plan:
     """The diff between the collection and ``data``'s catalog (reads hashes only; changes nothing)."""
     meta = searchable(index)
+    data = as_indexed(meta, data)
     stored = index.hashes()
     now = dict(zip(data.products["product_id"], (text_hash(t) for t in full_texts(data.products))))
     new = [p for p in now if p not in stored]
@@ -74,6 +87,7 @@ def reindex(index: Index, data, *, batch_size: int = 128, precision: str = "auto
     """Apply :func:`plan` to the collection: encode and upsert new and changed products, delete removed ones,
     record the new catalog's fingerprint. Returns the plan's counts and the seconds it took."""
     meta = searchable(index)
+    data = as_indexed(meta, data)
     models = stored_models(index)
     old = meta.get("fingerprint") or {}
     bm25 = bool(old.get("bm25"))

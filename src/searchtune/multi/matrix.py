@@ -13,7 +13,7 @@ import hashlib
 import logging
 from pathlib import Path
 
-from ..evaluation.bm25 import bm25_index, bm25_run
+from ..evaluation.bm25 import bm25_index, bm25_run, choose_fields
 from ..evaluation.runs import score
 from ..evaluation.stats import significance
 from ..evaluation.systems import model_run
@@ -45,7 +45,8 @@ def run_matrix(spec: MultiSpec, models: dict[str, str], out: str | Path, *, prog
         queries = {q: s.data.queries[q] for q in qrels}
         sizes[s.name] = len(queries)
         logger.info("%s: %s test queries, %s products", s.name, f"{len(queries):,}", f"{len(s.data.products):,}")
-        systems = {"bm25": score(bm25_run(bm25_index(s.data, stem=True), queries, k=100), qrels, ev.k)}
+        read, _ = choose_fields(s.data, s.split.dev)  # what BM25 reads, chosen on the set's dev queries
+        systems = {"bm25": score(bm25_run(bm25_index(read, stem=True), queries, k=100), qrels, ev.k)}
         for name, ref in refs.items():
             max_length = (trained_config(ref) or {}).get("max_seq_length") or spec.train.max_seq_length
             collection = f"{s.name}-{hashlib.sha1(f'{ref}:{max_length}'.encode()).hexdigest()[:10]}"
