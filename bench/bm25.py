@@ -1,10 +1,12 @@
-"""The BM25 baseline on every benchmark data set, reading the models' cut text and reading every field whole.
+"""The BM25 baseline on every benchmark data set: reading the models' cut text, every field whole, and what dev chose.
 
     python bench/bm25.py [--shared ../shared/data]
 
 Test nDCG@10 of stemmed BM25 (bm25s, English stop words, Snowball) on each set's test queries with a relevant
 product: the bundled example and Icecat by the seeded split the pipeline uses with no flag, Home Depot and Icecat
-by their fixed split files, SciFact on its 300 test claims. BENCHMARKS.md, "The baseline".
+by their fixed split files, SciFact on its 300 test claims (no dev: every field). The last column is the
+baseline of every report: every field whole, or without the attributes when the set's dev queries score BM25
+higher so (searchtune.evaluation.bm25.choose_fields). BENCHMARKS.md, "The baseline".
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import time
 from pathlib import Path
 
 from searchtune.config import DataConfig
-from searchtune.data import SearchData, load_data, split_for
-from searchtune.evaluation.bm25 import BM25Baseline
+from searchtune.data import SearchData, full_texts, load_data, split_for
+from searchtune.evaluation.bm25 import BM25Baseline, choose_fields
 from searchtune.evaluation.metrics import evaluate_run
 from searchtune.precision import cpu_name
 
@@ -38,10 +40,12 @@ def sets(shared: Path) -> dict[str, DataConfig]:
     }
 
 
-def test_queries(config: DataConfig, data: SearchData) -> list[str]:
-    if config.query_texts:  # SciFact: every judged claim is a test query (never trained on)
-        return [q for q in data.queries if data.positives(q)]
-    return [q for q in split_for(config, data.queries).test if data.positives(q)]
+def held_out(config: DataConfig, data: SearchData) -> tuple[list[str], list[str]]:
+    """Dev and test query ids with a relevant product."""
+    if config.query_texts:  # SciFact: every judged claim is a test query (never trained on), no dev
+        return [], [q for q in data.queries if data.positives(q)]
+    split = split_for(config, data.queries)
+    return split.dev, [q for q in split.test if data.positives(q)]
 
 
 def main() -> None:
@@ -49,18 +53,24 @@ def main() -> None:
     parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
     shared = Path(parser.parse_args().shared)
     print(f"{cpu_name()}; bm25s stemmed, test nDCG@10\n")
-    print("| data set | test queries | BM25 on the models' text | BM25 on every field whole |\n|---|---:|---:|---:|")
+    print("| data set | test queries | the models' text | every field whole | without attributes | "
+          "the baseline (dev's choice) |\n|---|---:|---:|---:|---:|---|")
     for name, config in sets(shared).items():
         t = time.perf_counter()
         data = load_data(config)
-        queries = {q: data.queries[q] for q in test_queries(config, data)}
+        dev, test = held_out(config, data)
+        queries = {q: data.queries[q] for q in test}
         qrels = {q: data.qrels[q] for q in queries}
-        whole = [f or t for f, t in zip(data.products["full_text"], data.products["text"])]
         cells = []
-        for texts in (data.products["text"].tolist(), whole):
+        for texts in (data.products["text"].tolist(), full_texts(data.products),
+                      full_texts(data.products, attributes=False)):
             run = BM25Baseline(stem=True).index(data.product_ids, texts).search(queries, k=100)
             cells.append(f"{evaluate_run(qrels, run)['ndcg@10']:.4f}")
-        print(f"| {name} | {len(queries):,} | {' | '.join(cells)} |  ({time.perf_counter() - t:.0f} s)", flush=True)
+        _, chosen = choose_fields(data, dev)
+        choice = "every field" if chosen is None else \
+            f"{chosen['fields']} (dev {', '.join(f'{v:.4f}' for v in chosen['dev_ndcg@10'].values())})"
+        print(f"| {name} | {len(queries):,} | {' | '.join(cells)} | {choice} |  ({time.perf_counter() - t:.0f} s)",
+              flush=True)
 
 
 if __name__ == "__main__":

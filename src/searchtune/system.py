@@ -13,6 +13,7 @@ exactly as, the bm25s baseline the report measures.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -20,8 +21,12 @@ from .errors import SearchtuneError
 from .files import write_json
 from .index import Hit, open_index
 from .index import collection as col
+from .index.aliases import ServerAliases, aliases_of
+
+logger = logging.getLogger(__name__)
 
 FILE = "system.json"
+FOLLOW_EVERY_S = 1.0  # how often a searcher asks a Qdrant server whether its alias moved
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,7 @@ class Searcher:
         self.system = system
         self.cache: OrderedDict = OrderedDict()
         self.cache_size = cache_size
+        self.index_config = index_config
         self.index = index or open_index(system.collection, index_config, data_dir=system.data_dir)
         try:
             col.searchable(self.index)
@@ -129,6 +135,12 @@ class Searcher:
             self.index.close()
             raise
         self.models = system.collection_models
+        # the name asked for may be (or become) an alias: follow it when it moves (a variant shares this one's
+        # collection and follows nothing)
+        self.alias = system.collection if index is None else None
+        self.aliases = aliases_of(self.index) if self.alias else None
+        self.stamp = self.aliases.stamp() if self.aliases else None
+        self.checked = 0.0
         self.loaded: dict = {} if loaded is None else loaded
         self.reranker = reranker
         if system.reranker and reranker is None:
@@ -168,6 +180,45 @@ class Searcher:
         return Searcher(system, index=self.index, loaded=self.loaded,
                         reranker=self.reranker if system.reranker else None, cache_size=self.cache_size)
 
+    def follow(self) -> bool:
+        """Follow a moved alias (:mod:`searchtune.index.aliases`): the new version's collection and models
+        replace these once its models are loaded, between two query batches. True when it moved."""
+        import time
+
+        if self.aliases is None:
+            return False
+        now = time.monotonic()
+        if isinstance(self.aliases, ServerAliases) and now - self.checked < FOLLOW_EVERY_S:
+            return False  # a server's aliases cost a request: asked at most once a second
+        self.checked = now
+        stamp = self.aliases.stamp()
+        if stamp == self.stamp:
+            return False
+        self.stamp = stamp
+        target = self.aliases.get(self.alias)
+        if not target or target == self.index.name:
+            return False
+        index = open_index(target, self.index_config, data_dir=self.system.data_dir, resolve=False)
+        try:
+            col.searchable(index)
+            models = col.stored_models(index)
+            missing = [v for v in self.system.vectors if v not in index.layout()]
+            if missing:
+                raise SearchtuneError(f"it has no {', '.join(missing)}")
+            loaded: dict = {}
+            col.query_vectors(index, models, ["warm up"], col.SYSTEM_VECTORS[self.system.first_stage_name()],
+                              loaded=loaded)  # the models load before the swap, not in a query's time
+        except SearchtuneError as exc:
+            index.close()
+            logger.warning("the alias '%s' moved to '%s', which this system cannot search (%s); still on '%s'",
+                           self.alias, target, exc, self.index.name)
+            return False
+        old, self.index, self.models, self.loaded = self.index, index, models, loaded
+        self.cache.clear()
+        old.close()
+        logger.info("the alias '%s' moved: now searching '%s'", self.alias, target)
+        return True
+
     def search(self, query: str, k: int = 10) -> list[dict]:
         """The top ``k``: per product the hit, its score, and with a reranker its first-stage rank."""
         return self.search_many([query], [k])[0]
@@ -183,6 +234,7 @@ class Searcher:
 
         from .rerank.model import hit_text, reranked_hits
 
+        self.follow()
         s, first = self.system, self.system.first_stage_name()
         depth = max([*ks, s.reranker.k if s.reranker else 0])
         t0 = time.perf_counter()

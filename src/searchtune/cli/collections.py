@@ -27,14 +27,31 @@ def index(
                                                          "dense, hybrid and bm25.")] = None,
     max_length: Annotated[int | None, typer.Option(help="Tokens per product text (default: each model's own; a "
                                                         "tuned model's run evaluates at its training length).")] = None,
+    force: Annotated[bool, typer.Option(help="Move the alias to a new version even if it scores more than 1% "
+                                             "below the live one on the dev queries.")] = False,
+    rollback: Annotated[bool, typer.Option(help="Move the alias back to the version the live one replaced "
+                                                "(builds nothing).")] = False,
+    keep: Annotated[int | None, typer.Option(help="Then delete all but the live version and the KEEP newest "
+                                                  "others.", min=0)] = None,
     quiet: bool = False,
 ):
-    """Encode the catalog with a model (and --dense-model) into a Qdrant collection, with BM25 vectors."""
-    from ..data import load_data
+    """Encode the catalog with a model (and --dense-model) into a Qdrant collection, with BM25 vectors. A
+    collection that serves other models or texts is never rebuilt in place: a new version is built beside it,
+    checked on the dev queries, and the alias moved (blue-green; --rollback moves it back)."""
+    from ..data import load_data, split_for
     from ..index import collection as col
     from ..index import open_index
+    from ..versions import prune, publish
+    from ..versions import rollback as roll_back
     from ..models import model_kind, resolve_model, trained_config
 
+    def opened(name: str, resolve: bool = True):
+        return open_index(name, config.index, resolve=resolve)
+
+    if rollback:
+        previous = roll_back(opened, collection)
+        out_console.print(f"'{collection}' serves {previous} again")
+        return {"artifacts": {"collection": collection, "version": previous}}
     data = load_data(config.data)
     ref = resolve_model(model)
     kind = model_kind(ref, declared=kind)
@@ -44,14 +61,18 @@ def index(
         if kind == "dense":
             raise SearchtuneError("--dense-model adds a dense model beside a sparse --model; --model is dense already")
         models = col.Models(**{f"sparse_{role}": ref}, dense_base=resolve_model(dense_model), max_length=max_length)
-    with open_index(collection, config.index) as ix:
-        stats = col.build(ix, data, models, bm25=True, batch_size=config.evaluate.encode_batch_size,
-                          precision=config.evaluate.precision, progress=not quiet)
+    dev = split_for(config.data, data.queries).dev if data.queries else None
+    done = publish(opened, collection, data, models, dev=dev, force=force, server=bool(config.index.qdrant_url),
+                   batch_size=config.evaluate.encode_batch_size, precision=config.evaluate.precision,
+                   progress=not quiet)
+    out_console.print(done.line)
+    if keep is not None:
+        gone = prune(opened, collection, keep)
+        out_console.print(f"deleted {len(gone)} older version(s){': ' + ', '.join(gone) if gone else ''}")
+    with opened(collection) as ix:
         count = ix.count()
-    vectors = ", ".join([*models.named(), "bm25"])
-    out_console.print(f"indexed {stats['documents']} products into '{collection}' ({count} points; {vectors}"
-                      f"{'; unchanged, reused' if stats['reused'] else ''})")
-    return {"metrics": {"points": count}, "artifacts": {"collection": collection}}
+    return {"metrics": {"points": count, **done.check}, "artifacts": {"collection": collection,
+                                                                      "version": done.live}}
 
 
 @config_command(app, "reindex", sections=("data", "index"), job="index", panel=SEARCH)

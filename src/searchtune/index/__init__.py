@@ -13,14 +13,27 @@ from .base import Hit, Index
 from .edge import EdgeIndex
 
 
-def open_index(name: str, config: IndexConfig | None = None, data_dir: str | Path | None = None) -> Index:
-    """The collection ``name`` on a Qdrant server when ``config.qdrant_url`` is set, else on Qdrant Edge."""
+def open_index(name: str, config: IndexConfig | None = None, data_dir: str | Path | None = None, *,
+               resolve: bool = True) -> Index:
+    """The collection ``name`` on a Qdrant server when ``config.qdrant_url`` is set, else on Qdrant Edge. An
+    alias (:mod:`.aliases`) opens the version it points at now (``index.alias`` names it); ``resolve=False``
+    opens ``name`` itself."""
     config = config or IndexConfig()
     if config.qdrant_url:
+        from .aliases import ServerAliases
         from .server import ServerIndex
 
-        return ServerIndex(name, config.qdrant_url, config.qdrant_api_key, batch_size=config.upsert_batch_size)
-    return EdgeIndex(name, data_dir or config.data_dir or default_data_dir(), batch_size=config.upsert_batch_size)
+        index = ServerIndex(name, config.qdrant_url, config.qdrant_api_key, batch_size=config.upsert_batch_size)
+        target = ServerAliases(index.client).get(name) if resolve else None
+    else:
+        from .aliases import EdgeAliases
+
+        folder = data_dir or config.data_dir or default_data_dir()
+        target = EdgeAliases(folder).get(name) if resolve else None
+        index = EdgeIndex(target or name, folder, batch_size=config.upsert_batch_size)
+    if target:
+        index.name, index.alias = target, name
+    return index
 
 
 __all__ = ["EdgeIndex", "Hit", "Index", "default_data_dir", "open_index"]

@@ -111,9 +111,21 @@ class Index(ABC):
     what it holds and how it is built). ``vector_layout``: ``{name: {"kind": "sparse"|"dense", ...}}``."""
 
     name: str
+    alias: str | None = None  # the alias this collection was opened through (searchtune.index.aliases)
 
     @abstractmethod
     def exists(self) -> bool: ...
+
+    def refuse_live(self) -> None:
+        """Refuse to rebuild a version an alias serves: a new model is a new version (:mod:`.versions`)."""
+        from ..errors import SearchtuneError
+        from .aliases import aliases_of
+
+        serving = [a for a, target in aliases_of(self).all().items() if target == self.name]
+        if serving:
+            raise SearchtuneError(f"collection '{self.name}' is live behind the alias '{serving[0]}': it is not "
+                                  f"rebuilt or deleted in place. `searchtune index --collection {serving[0]}` builds "
+                                  "a new version beside it and moves the alias")
 
     @abstractmethod
     def create(self, recreate: bool = False, metadata: dict | None = None) -> None: ...

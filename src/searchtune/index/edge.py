@@ -78,6 +78,8 @@ class EdgeIndex(Index):
         if self.exists() and not recreate:
             self._write_meta(metadata)
             return
+        if self.exists():
+            self.refuse_live()
         self.close()
         shutil.rmtree(self.path, ignore_errors=True)
         self.path.mkdir(parents=True, exist_ok=True)
@@ -94,6 +96,8 @@ class EdgeIndex(Index):
         return json.loads(self.meta_path.read_text()) if self.meta_path.exists() else {}
 
     def delete(self) -> None:
+        if self.exists():
+            self.refuse_live()
         self.close()
         shutil.rmtree(self.path, ignore_errors=True)
         self.meta_path.unlink(missing_ok=True)

@@ -53,6 +53,7 @@ class ServerIndex(Index):
         from qdrant_client import models
 
         if self.exists() and recreate:
+            self.refuse_live()
             self.client.delete_collection(self.name)
         if not self.exists():
             dense, sparse = {}, {}
@@ -80,6 +81,7 @@ class ServerIndex(Index):
 
     def delete(self) -> None:
         if self.exists():
+            self.refuse_live()
             self.client.delete_collection(self.name)
 
     def upsert(self, product_ids: list[str], vectors, payloads: list[dict]) -> None:

@@ -99,6 +99,8 @@ def create_app(system: System, *, index_config=None, api_key: str | None = None,
         return variants[variant]
 
     def run_batch(queries, ks, where, variant_of):
+        if state["searcher"].follow():  # the alias moved: the variants shared the old version
+            variants.clear()
         results: list = [None] * len(queries)
         for variant in dict.fromkeys(variant_of):  # one search_many per system asked for, in arrival order
             at = [i for i, v in enumerate(variant_of) if v == variant]
@@ -238,8 +240,8 @@ def create_app(system: System, *, index_config=None, api_key: str | None = None,
         searcher = _ready(state)
         meta = searcher.index.metadata()
         return {"system": system.to_dict(), "describe": system.describe(), "version": __version__,
-                "collection": {"name": system.collection, "points": meta.get("points"),
-                               "fingerprint": meta.get("fingerprint")}}
+                "collection": {"name": system.collection, "version": searcher.index.name,
+                               "points": meta.get("points"), "fingerprint": meta.get("fingerprint")}}
 
     @app.get("/metrics")
     def metrics():

@@ -30,7 +30,10 @@ def reading(index, collection: str):
 
 
 def collections(studio) -> list[dict]:
+    """Every collection of the user's folder and the runs', with the aliases that serve it
+    (:mod:`searchtune.index.aliases`)."""
     from ..index import default_data_dir
+    from ..index.aliases import EdgeAliases
 
     places = [("user", Path(default_data_dir()))]
     places += [(f"run:{d.name}", d / "qdrant") for d in sorted(studio.runs_dir.iterdir()) if (d / "qdrant").is_dir()]
@@ -38,6 +41,10 @@ def collections(studio) -> list[dict]:
     for place, folder in places:
         if not folder.is_dir():
             continue
+        try:
+            aliases = EdgeAliases(folder).all()
+        except SearchtuneError:
+            aliases = {}
         for meta_file in sorted(folder.glob("*.json")):
             if not (folder / meta_file.stem).is_dir():
                 continue
@@ -54,6 +61,7 @@ def collections(studio) -> list[dict]:
             out.append({"place": place, "name": meta_file.stem, "points": meta.get("points"),
                         "model": ", ".join(models.values()), "backend": meta.get("backend", "qdrant-edge"),
                         "complete": meta.get("complete", True),
+                        "aliases": sorted(a for a, target in aliases.items() if target == meta_file.stem),
                         "vectors": vectors,
                         "indexed": (meta.get("index_stats") or {}).get("documents_per_second")})
     return out
