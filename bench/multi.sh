@@ -16,12 +16,12 @@ train() {  # train NAME FILE [flags]
   [ -f "$OUT/$name/model/training_stats.json" ] && return
   local resume=()
   [ -d "$OUT/$name" ] && resume=(--resume)
-  .venv/bin/searchtune train-multi --config "$file" --out "$OUT/$name" ${resume[@]+"${resume[@]}"} "$@"
+  .venv/bin/searchtune train-multi --sets "$file" --out "$OUT/$name" ${resume[@]+"${resume[@]}"} "$@"
 }
 train icecat-only bench/multi/icecat.yaml
 train multi bench/multi/all.yaml
 train multi-round-robin bench/multi/all.yaml --sampler round_robin
 train curriculum bench/multi/all.yaml --curriculum   # Icecat first, then the target (the first set, Home Depot)
-.venv/bin/searchtune matrix --config bench/multi/all.yaml --out "$OUT/matrix" --model "hd-only=$HD_ONLY" \
-  --model "icecat-only=$OUT/icecat-only/model" --model "multi=$OUT/multi/model" \
-  --model "multi-round-robin=$OUT/multi-round-robin/model" --model "curriculum=$OUT/curriculum/model"
+.venv/bin/searchtune matrix --sets bench/multi/all.yaml --out "$OUT/matrix" --candidate "hd-only=$HD_ONLY" \
+  --candidate "icecat-only=$OUT/icecat-only/model" --candidate "multi=$OUT/multi/model" \
+  --candidate "multi-round-robin=$OUT/multi-round-robin/model" --candidate "curriculum=$OUT/curriculum/model"
