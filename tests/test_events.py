@@ -175,3 +175,34 @@ def test_pipeline_from_events_and_cli(data, log, tmp_path):
     assert res.exit_code == 0, res.output
     result = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert result["searches"] > 0 and sum(result["wins"].values()) == result["searches"]
+
+
+def test_a_clicks_only_export_imports_and_trains_with_no_flags(data, log, tmp_path):
+    from searchtune.events import clicks_export
+
+    export = clicks_export(log)
+    assert list(export.columns) == ["query", "product_id", "query_time", "click_time"]
+    path = tmp_path / "clicks.csv"
+    export.to_csv(path, index=False)
+    events, result = read_events(path, products=data.product_ids)
+    assert len(events) == len(export) and set(events["event"]) == {"click"} and (events["position"] == 0).all()
+    assert result.columns["timestamp"] == "query_time" and not result.skipped
+    imp = impressions(events)
+    labels = derive(imp, position_bias(imp, EventsConfig()), EventsConfig())
+    gains = [g for judged in labels.qrels.values() for g in judged.values()]
+    assert gains and min(gains) >= 1  # what was clicked is relevant; nothing says what was skipped
+    # the clicked products the people judged relevant get the higher gains
+    relevant = [g for q, judged in labels.qrels.items() for p, g in judged.items()
+                if data.qrels.get(q, {}).get(p, 0) >= 2]
+    other = [g for q, judged in labels.qrels.items() for p, g in judged.items()
+             if data.qrels.get(q, {}).get(p, 0) < 2]
+    assert relevant and other and np.mean(relevant) > np.mean(other)
+    common = ["--catalog", str(EXAMPLES / "catalog.csv"), "--queries", str(EXAMPLES / "queries.csv")]
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["pipeline", *common, "--config", str(EXAMPLES / "demo.yaml"), "--events", str(path),
+                              "--train-on-heldout-queries", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["events"]["position_bias"]["method"].startswith("unknown")
+    assert report["events"]["labels"]["train"]["labelled_pairs"] > 0 and "finetuned" in report["judged_metrics"]
+    assert "The log has clicks only" in (out / "report.md").read_text()

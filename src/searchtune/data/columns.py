@@ -32,7 +32,9 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "query_id": ("query_id", "qid", "queryid"),
     "label": ("label", "relevance", "esci_label", "grade", "rating", "judgment", "score"),
     # search logs (searchtune.events)
-    "timestamp": ("timestamp", "time", "ts", "event_time", "datetime", "date", "created_at"),
+    # a clicks export's query time is the search's time (its click time is not needed)
+    "timestamp": ("timestamp", "time", "ts", "event_time", "query_time", "search_time", "searched_at",
+                  "query_timestamp", "search_timestamp", "datetime", "date", "created_at"),
     "search_id": ("search_id", "request_id", "impression_id", "session_id", "sid", "session"),
     "position": ("position", "rank", "pos", "slot", "result_position"),
     "event": ("event", "event_type", "action", "interaction", "type"),

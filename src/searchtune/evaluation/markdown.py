@@ -225,6 +225,10 @@ def events_lines(report: dict) -> list[str]:
            f"their labels from their own clicks. Position bias ({ev['position_bias']['method']}), examination by "
            f"position relative to the top: {theta}. Choices (dev) on "
            f"{'the judged dev queries' if ev['dev_from'] == 'judgments' else 'the period before the test'}."]
+    if ev["position_bias"]["method"].startswith("unknown"):
+        out.append("**The log has clicks only** (no impressions, no positions): position bias could not be "
+                   "corrected (a product's label is the share of its query's searches that clicked it), and no "
+                   "product is labelled a negative, so training takes mined negatives.")
     if ev.get("heldout_queries_trained"):
         out.append(f"**{ev['heldout_queries_trained']:,} training queries were searched again in the dev or test "
                    "period and trained on anyway (`--train-on-heldout-queries`)**: the test is not fully held out.")

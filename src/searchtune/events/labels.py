@@ -12,6 +12,10 @@ For every (query, product) of a period, from its impressions:
   product never interacted with that was skipped above a click (``skipped_above``) or examined at least
   ``min_examinations`` times; no label otherwise, or when shown fewer than ``min_impressions`` times.
 
+A log of clicks alone (no impressions, no positions: a shop's plain export) cannot be corrected for position
+bias: E is then the number of searches of the query, so u is the share of them that clicked the product, and
+no product is a negative (nothing says what was shown and skipped); training takes mined negatives.
+
 Queries are grouped by their normalised text, as judgments are (``searchtune.data.catalog.normalise_query``).
 """
 
@@ -57,8 +61,18 @@ def impressions(events: pd.DataFrame) -> pd.DataFrame:
     return imp
 
 
+UNKNOWN = "unknown: the log has no positions"
+
+
+def clicks_only(imp: pd.DataFrame) -> bool:
+    """A log of clicks alone (no impression, no position: every position is 0)."""
+    return bool(len(imp)) and bool((imp["position"] == 0).all())
+
+
 def position_bias(imp: pd.DataFrame, config: EventsConfig) -> PositionBias:
     """θ by position from one period's impressions, as ``config.position_bias`` asks."""
+    if clicks_only(imp):
+        return PositionBias(np.ones(config.max_position), UNKNOWN)
     if config.position_bias == "none" or imp.empty:
         return no_bias(config.max_position)
     pos, clicked = imp["position"].to_numpy(dtype=np.int64), imp["clicked"].to_numpy()
@@ -78,6 +92,10 @@ def derive(imp: pd.DataFrame, bias: PositionBias, config: EventsConfig) -> Label
     agg = imp.groupby(["qkey", "product_id"], sort=False).agg(
         shown=("position", "size"), examined=("examined", "sum"), clicks=("clicked", "sum"),
         carts=("carted", "sum"), purchases=("bought", "sum"), skipped=("skipped", "sum")).reset_index()
+    if clicks_only(imp):  # no impressions: every search of the query stands for one look at each product
+        searches = imp.groupby("qkey")["search_id"].nunique()
+        agg["examined"] = agg["qkey"].map(searches).to_numpy(dtype=float)
+        agg["shown"] = agg["examined"]
     weighted = (config.click_weight * agg["clicks"] + config.cart_weight * agg["carts"]
                 + config.purchase_weight * agg["purchases"])
     score = weighted / (agg["examined"] + config.prior)

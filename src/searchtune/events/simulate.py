@@ -150,6 +150,20 @@ def simulate(data: SearchData, qids: list[str], config: SimulationConfig, progre
     return log
 
 
+def clicks_export(log: pd.DataFrame) -> pd.DataFrame:
+    """What a shop's plain export of ``log`` holds: one row per click with its query, product, query time and
+    click time (ISO 8601); no impressions, positions, events or search ids."""
+    start = log.groupby("search_id")["timestamp"].transform("min")
+    clicks = log["event"] == "click"
+    def iso(ms):
+        return pd.to_datetime(ms, unit="ms", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+
+    return pd.DataFrame({"query": log.loc[clicks, "query"].to_numpy(),
+                         "product_id": log.loc[clicks, "product_id"].to_numpy(),
+                         "query_time": iso(start[clicks]).to_numpy(),
+                         "click_time": iso(log.loc[clicks, "timestamp"]).to_numpy()})
+
+
 def write_log(log: pd.DataFrame, path: str | Path) -> Path:
     """Write a log as its name says: .parquet, .csv or .jsonl, compressed by a .gz/.bz2/.xz/.zst suffix."""
     import os

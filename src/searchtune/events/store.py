@@ -2,7 +2,9 @@
 
 A log row is one event: when (timestamp), which search (search or session id), the query, the product, the
 position it was shown at (1 = top) and what happened (``impression``, ``click``, ``add_to_cart``,
-``purchase``). Columns are found by name like a catalog's (``searchtune.data.columns``; ``--event-column``
+``purchase``). The commonest shop export, a list of searches and what was clicked (query, product, query time,
+maybe click time), has neither events nor positions nor impressions: every row is then a click, at position 0
+(unknown), and :mod:`.labels` labels it without position bias. Columns are found by name like a catalog's (``searchtune.data.columns``; ``--event-column``
 … override). A row that cannot be used (an unknown event, a missing position, a product not in the catalog,
 a bad timestamp) is skipped, counted by kind, and the first of each kind is reported with its file, row and
 column; a file with no usable row is an error.
@@ -73,7 +75,7 @@ def read_events(path: str | Path, *, columns: dict[str, str] | None = None, prod
     frame = table.frame
     cols = detect_columns(list(frame.columns), {k: v for k, v in (columns or {}).items() if k in EVENT_ROLES},
                           file=table.path, roles=EVENT_ROLES)
-    for role in ("query", "product_id", "event"):
+    for role in ("query", "product_id"):
         if getattr(cols, role) is None:
             flag = "--id-column" if role == "product_id" else f"--{role.replace('_', '-')}-column"
             raise table.error(f"no {role.replace('_', ' ')} column found in the log",
@@ -98,11 +100,15 @@ def read_events(path: str | Path, *, columns: dict[str, str] | None = None, prod
 
     query = frame[cols.query].map(clean)
     skip("empty query", (query == "").to_numpy(), cols.query, "empty query", "fill in the query or remove the row")
-    raw_event = frame[cols.event].str.strip().str.lower().str.replace(r"[\s-]+", "_", regex=True)
-    event = raw_event.map(EVENT_NAMES)
-    unknown = event.isna().to_numpy()
-    skip("unknown event", unknown, cols.event, lambda i: f"unknown event '{frame[cols.event].iloc[i]}'",
-         f"use one of {', '.join(EVENTS)} (or a spelling of them: view, add-to-cart, order…)")
+    if cols.event is None:  # a clicks export: every row is a click
+        event = pd.Series("click", index=frame.index)
+        result.columns["event"] = "(none: every row is a click)"
+    else:
+        raw_event = frame[cols.event].str.strip().str.lower().str.replace(r"[\s-]+", "_", regex=True)
+        event = raw_event.map(EVENT_NAMES)
+        unknown = event.isna().to_numpy()
+        skip("unknown event", unknown, cols.event, lambda i: f"unknown event '{frame[cols.event].iloc[i]}'",
+             f"use one of {', '.join(EVENTS)} (or a spelling of them: view, add-to-cart, order…)")
     product = frame[cols.product_id].map(clean)
     skip("empty product id", (product == "").to_numpy(), cols.product_id, "empty product id",
          "give every event its product")
@@ -121,7 +127,12 @@ def read_events(path: str | Path, *, columns: dict[str, str] | None = None, prod
     else:  # one page of results shares its query and time: that pair stands for the search
         search = query + "@" + stamp_ms.astype(str)
         result.columns["search_id"] = "(query and timestamp)"
-    position = _positions(frame[cols.position]) if cols.position else pd.Series(np.nan, index=frame.index)
+    clicks_only = cols.position is None and not (event == "impression").any()
+    if clicks_only:  # no position and no impression: where a product was shown is unknown (0)
+        position = pd.Series(0.0, index=frame.index)
+        result.columns["position"] = "(none: positions unknown)"
+    else:
+        position = _positions(frame[cols.position]) if cols.position else pd.Series(np.nan, index=frame.index)
     if cols.position and zero_based(position[~bad]):
         position = position + 1
         result.columns["position"] = f"{cols.position} (0-based, read as 1-based)"
@@ -135,7 +146,8 @@ def read_events(path: str | Path, *, columns: dict[str, str] | None = None, prod
     skip("missing position", missing, cols.position or cols.event,
          "missing position, and the product was not shown in that search",
          "give the position the product was shown at (1 = top), or pass --position-column")
-    skip("bad position", ((position < 1) | (position > MAX_POSITION)).fillna(False).to_numpy(), cols.position,
+    skip("bad position", ((position < (0 if clicks_only else 1)) | (position > MAX_POSITION)).fillna(False).to_numpy(),
+         cols.position,
          lambda i: f"position '{frame[cols.position].iloc[i]}' is not a rank (1 = top, at most {MAX_POSITION:,})",
          "use 1, 2, 3… (or 0, 1, 2… throughout)")
     keep = ~bad
