@@ -19,8 +19,8 @@ from pathlib import Path
 
 from searchtune.config import DataConfig
 from searchtune.data import load_data, split_for
-from searchtune.events import SimulationConfig, clicks_export, simulate, write_log
 from searchtune.evaluation.report import machine
+from searchtune.events import SimulationConfig, clicks_export, simulate, write_log
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
