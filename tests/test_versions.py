@@ -61,9 +61,12 @@ def test_a_model_change_is_a_new_version_the_alias_moves_and_rolls_back(tmp_path
     again = publish(opened, "shop", data, col.Models(sparse_base="splade-tiny", max_length=8), progress=False,
                     loaded=loaded)
     assert again.moved and again.reused and again.live == second.live
-    assert prune(opened, "shop", keep=0) == ["shop"]
+    assert prune(opened, "shop", keep=0) == []  # the live version and the one it replaced stay
+    third = publish(opened, "shop", data, col.Models(sparse_base="splade-tiny", max_length=16), progress=False,
+                    loaded=loaded)
+    assert third.previous == second.live and prune(opened, "shop", keep=0) == ["shop"]
     with opened("shop") as ix:
-        assert ix.name == second.live and ix.count() == len(data.products)
+        assert ix.name == third.live and ix.count() == len(data.products)
 
 
 def test_the_check_refuses_a_worse_version_unless_forced(tmp_path, splade):

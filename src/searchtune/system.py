@@ -140,7 +140,7 @@ class Searcher:
         self.alias = system.collection if index is None else None
         self.aliases = aliases_of(self.index) if self.alias else None
         self.stamp = self.aliases.stamp() if self.aliases else None
-        self.checked = 0.0
+        self.checked, self.failed = 0.0, False
         self.loaded: dict = {} if loaded is None else loaded
         self.reranker = reranker
         if system.reranker and reranker is None:
@@ -188,8 +188,8 @@ class Searcher:
         if self.aliases is None:
             return False
         now = time.monotonic()
-        if isinstance(self.aliases, ServerAliases) and now - self.checked < FOLLOW_EVERY_S:
-            return False  # a server's aliases cost a request: asked at most once a second
+        if (isinstance(self.aliases, ServerAliases) or self.failed) and now - self.checked < FOLLOW_EVERY_S:
+            return False  # a server's aliases cost a request, a failed follow is retried: at most once a second
         self.checked = now
         stamp = self.aliases.stamp()
         if stamp == self.stamp:
@@ -208,13 +208,15 @@ class Searcher:
             loaded: dict = {}
             col.query_vectors(index, models, ["warm up"], col.SYSTEM_VECTORS[self.system.first_stage_name()],
                               loaded=loaded)  # the models load before the swap, not in a query's time
-        except SearchtuneError as exc:
+        except Exception as exc:  # not searchable yet (another process still writing it), or not this system's
             index.close()
-            logger.warning("the alias '%s' moved to '%s', which this system cannot search (%s); still on '%s'",
-                           self.alias, target, exc, self.index.name)
+            self.stamp, self.failed = None, True  # tried again a second later
+            logger.warning("the alias '%s' moved to '%s', which this system cannot search yet (%s); still on "
+                           "'%s'", self.alias, target, exc, self.index.name)
             return False
         old, self.index, self.models, self.loaded = self.index, index, models, loaded
         self.cache.clear()
+        self.failed = False
         old.close()
         logger.info("the alias '%s' moved: now searching '%s'", self.alias, target)
         return True

@@ -17,11 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import SearchtuneError
-from .index import Index
+from .index import EdgeIndex, Index
 from .index import collection as col
 from .index.aliases import aliases_of
 
@@ -63,8 +67,9 @@ def publish(open_index, alias: str, data, models: col.Models, *, dev: list[str] 
         live_name = live.name if live.exists() else None
         current = live.metadata() if live_name else {}
         if live_name and current.get("complete") and current.get("fingerprint") == signature:
-            return Outcome(live_name, current.get("previous"), False, True, {"points": live.count()},
-                           f"'{alias}' already serves this catalog with these models ({live.count():,} points; "
+            points = current.get("points")  # from the metadata: a serving process may hold the shard open
+            return Outcome(live_name, current.get("previous"), False, True, {"points": points},
+                           f"'{alias}' already serves this catalog with these models ({points:,} points; "
                            f"{vectors}); nothing to do")
     if live_name is None and not server:  # the first build: the plain collection, no alias needed yet
         with open_index(alias) as ix:
@@ -81,7 +86,7 @@ def publish(open_index, alias: str, data, models: col.Models, *, dev: list[str] 
             raise SearchtuneError(f"version '{name}' holds {check['points']:,} points for {check['products']:,} "
                                   f"products; the alias stays on '{live_name}'. Run the command again")
         if live_name and dev:
-            with open_index(live_name, resolve=False) as old:
+            with readable(open_index, live_name) as old:
                 check.update(canary(data, dev, old, ix, build.get("loaded")))
     if check.get("new") is not None and check["new"] < check["live"] * (1 - MAX_DROP) and not force:
         raise SearchtuneError(
@@ -118,6 +123,35 @@ def canary(data, dev: list[str], live: Index, new: Index, loaded: dict | None = 
     return out
 
 
+@contextmanager
+def readable(open_index, name: str):
+    """Collection ``name`` open for searching, even while a server holds it: Qdrant Edge lets one process open
+    a shard, so a served one is searched in a copy (deleted afterwards)."""
+    index = open_index(name, resolve=False)
+    try:
+        index.count()
+    except SearchtuneError:
+        raise
+    except Exception as exc:  # Edge: "failed to open WAL ... WouldBlock", the shard is another process's
+        if not hasattr(index, "data_dir"):
+            raise
+        logger.info("'%s' is open in another process (%s); checking against a copy", name, exc)
+        index.close()
+        with tempfile.TemporaryDirectory(dir=index.data_dir) as tmp:
+            shutil.copytree(index.path, Path(tmp) / name)
+            shutil.copy2(index.meta_path, Path(tmp) / f"{name}.json")
+            copy = EdgeIndex(name, tmp)
+            try:
+                yield copy
+            finally:
+                copy.close()
+        return
+    try:
+        yield index
+    finally:
+        index.close()
+
+
 def rollback(open_index, alias: str) -> str:
     """Move ``alias`` back to the version the live one replaced; returns its name."""
     with open_index(alias) as live:
@@ -141,12 +175,13 @@ def collections_beside(index: Index) -> list[str]:
 
 
 def prune(open_index, alias: str, keep: int) -> list[str]:
-    """Delete the versions of ``alias`` but the live one and the ``keep`` newest others; returns their names."""
+    """Delete the versions of ``alias`` but the live one, the one it replaced, and the ``keep`` newest others;
+    returns their names."""
     with open_index(alias) as live:
-        live_name, names = live.name, collections_beside(live)
+        live_name, names, previous = live.name, collections_beside(live), live.metadata().get("previous")
     versions = []
-    for name in names:
-        if name != live_name and (name == alias or name.startswith(alias + SEPARATOR)):
+    for name in names:  # the live version and the one it replaced (--rollback's, and a server may still be on it)
+        if name not in (live_name, previous) and (name == alias or name.startswith(alias + SEPARATOR)):
             with open_index(name, resolve=False) as ix:
                 versions.append((ix.metadata().get("built_at", 0.0), name))
     gone = [name for _, name in sorted(versions, reverse=True)[keep:]]

@@ -1,4 +1,4 @@
-"""``events import``, ``events simulate``, ``events show`` and ``compare``: search logs in, and two models
+"""``events import``, ``events simulate``, ``events replay``, ``events show`` and ``compare``: search logs in, and two models
 compared on them."""
 
 from __future__ import annotations
@@ -100,6 +100,36 @@ def simulate_log(
     write_log(log, out)
     out_console.print(f"{out}: {len(log):,} events")
     return {"metrics": {"events": len(log)}, "artifacts": {"log": str(out)}}
+
+
+@config_command(events_app, "replay", sections=("data",))
+def replay_log(
+    config: Config,
+    url: Annotated[str, typer.Option(help="A running `searchtune serve --log FILE`: http://HOST:PORT.")],
+    searches: Annotated[int, typer.Option(help="Simulated searches to send.", min=1)] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed sends the same searches and clicks.")] = 42,
+    examination_decay: Annotated[float, typer.Option(help="PBM: examination at position k is (1/k)^this.")] = 1.0,
+    noise: Annotated[float, typer.Option(help="Attractiveness of an irrelevant product.")] = 0.1,
+    page_size: Annotated[int, typer.Option(help="Results asked for per search.")] = 10,
+    api_key: Annotated[str | None, typer.Option(help="The server's API key.", envvar="SEARCHTUNE_API_KEY")] = None,
+):
+    """Simulated shoppers on a live server: labelled queries sent to its /search, clicks (and add-to-carts,
+    purchases) by a click model on the page it returns, sent to its /events; its log then imports with no
+    flags. Only the training queries of the split (--split, else the seeded one) are searched, so its dev and
+    test queries stay held out."""
+    from ..data import split_for
+    from ..events import SimulationConfig
+    from ..events.replay import replay
+
+    data = _catalog(config)
+    if data is None or not data.queries:
+        raise SearchtuneError("replay needs labelled queries: pass --catalog FILE with --queries FILE (or --data)")
+    qids = split_for(config.data, data.queries).train
+    sim = SimulationConfig(seed=seed, position_bias=examination_decay, noise=noise, page_size=page_size)
+    counts = replay(url, data, qids, sim, searches, api_key=api_key)
+    out_console.print(f"{counts['searches']:,} searches sent to {url}: {counts['click']:,} clicks, "
+                      f"{counts['add_to_cart']:,} add-to-carts, {counts['purchase']:,} purchases")
+    return {"metrics": counts}
 
 
 @events_app.command("show")

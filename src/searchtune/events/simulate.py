@@ -79,6 +79,22 @@ def examination(positions: np.ndarray, position_bias: float) -> np.ndarray:
     return (1.0 / np.asarray(positions, dtype=float)) ** position_bias
 
 
+def top_gain(data: SearchData) -> int:
+    return max(1, int(max((g for v in data.qrels.values() for g in v.values()), default=1)))
+
+
+def attractiveness(gains: np.ndarray, noise: float, max_gain: int) -> np.ndarray:
+    """How likely an examined product is clicked, from its judged gain (unjudged: 0)."""
+    return noise + (1 - noise) * (2.0 ** np.asarray(gains, dtype=float) - 1) / (2.0 ** max_gain - 1)
+
+
+def query_frequencies(n_queries: int, config: SimulationConfig, rng) -> np.ndarray:
+    """Zipf weights over the queries, in a seeded order (which query is frequent is a shuffle)."""
+    weight = np.zeros(n_queries)
+    weight[rng.permutation(n_queries)] = 1.0 / np.arange(1, n_queries + 1) ** config.zipf
+    return weight / weight.sum()
+
+
 def simulate(data: SearchData, qids: list[str], config: SimulationConfig, progress: bool = False) -> pd.DataFrame:
     """A log of ``config.impressions`` impressions (and the clicks, carts and purchases they led to) for the
     labelled queries ``qids`` of ``data``, in the store's columns."""
@@ -100,8 +116,8 @@ def simulate(data: SearchData, qids: list[str], config: SimulationConfig, progre
         cand[i, :len(top)] = [row_of[p] for p, _ in top]
         judged = data.qrels[q]
         gains[i, :len(top)] = [max(judged.get(p, 0), 0) for p, _ in top]
-    max_gain = max(1, int(max((g for v in data.qrels.values() for g in v.values()), default=1)))
-    attract = config.noise + (1 - config.noise) * (2.0 ** gains - 1) / (2.0 ** max_gain - 1)
+    max_gain = top_gain(data)
+    attract = attractiveness(gains, config.noise, max_gain)
 
     # 1. which query each search is for
     n = config.impressions // config.page_size
