@@ -1,8 +1,12 @@
 """Blue-green: a model change builds a version beside the live collection, checks it, moves the alias;
 searchers follow the move; rollback and pruning."""
 
+import json
+import shutil
+import subprocess
 import threading
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
@@ -142,3 +146,20 @@ def test_a_swap_while_serving_fails_no_query(tmp_path, splade):
         serving(url, "shop")
         stop.set()
     assert len(statuses) > 8 and set(statuses) == {200}, f"{len(statuses)} queries: {sorted(set(statuses))}"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("curl") is None, reason="bench/flywheel.sh talks to the server with curl")
+def test_one_turn_of_the_loop_end_to_end(tmp_path):
+    """bench/flywheel.sh on the bundled example, small: run, serve, replay shoppers, import the server's log,
+    retrain from the previous model, compare, swap the served collection while serving, report."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(["bash", str(root / "bench" / "flywheel.sh"), str(tmp_path / "fly"), "200"], cwd=root,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "swap: the server now searches finetuned--" in done.stdout or "swap refused" in done.stdout
+    assert "| run1: run0 retrained on the served logs |" in done.stdout
+    served = (tmp_path / "fly" / "served.jsonl").read_text().splitlines()
+    assert any('"event": "click"' in line for line in served)  # the shoppers' clicks reached the server's log
+    report = json.loads((tmp_path / "fly" / "run1" / "report.json").read_text())
+    assert report["events"]["clicks"] > 0 and report["timings"]["training"]["started_from"].endswith("run0/model")
