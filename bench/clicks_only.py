@@ -5,8 +5,8 @@
 Simulates a search log over BM25 rankings of the bundled example's training queries (the seeded split's; dev
 and test are never logged), writes it twice: whole (impressions, positions, clicks, carts, purchases) and as
 the commonest export (query, product, query time, click time: `searchtune.events.clicks_export`), trains from
-each with `searchtune pipeline --events` (examples/demo.yaml), and prints test nDCG@10 on the human-judged test
-queries. BENCHMARKS.md, "Learning from clicks".
+each with `searchtune pipeline --events` (examples/demo.yaml, every clicked product a positive:
+`--min-positive-gain 1`), and prints test nDCG@10 on the human-judged test queries. BENCHMARKS.md, "Learning from clicks".
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def main() -> None:
             if not (run / "report.json").exists():
                 subprocess.run([sys.executable, "-m", "searchtune", "pipeline", "--catalog", config.catalog,
                                 "--queries", config.queries, "--config", str(EXAMPLES / "demo.yaml"), "--events",
-                                str(path), "--train-on-heldout-queries", "--out", str(run), "--quiet"], check=True)
+                                str(path), "--train-on-heldout-queries", "--min-positive-gain", "1", "--out", str(run),
+                                "--quiet"], check=True)
             report = json.loads((run / "report.json").read_text())
             judged, ev = report["judged_metrics"], report["events"]
             rows.append(f"| {n:,} | {name} | {ev['clicks']:,} | {ev['labels']['train']['labelled_pairs']:,} | "
