@@ -163,3 +163,21 @@ def test_one_turn_of_the_loop_end_to_end(tmp_path):
     assert any('"event": "click"' in line for line in served)  # the shoppers' clicks reached the server's log
     report = json.loads((tmp_path / "fly" / "run1" / "report.json").read_text())
     assert report["events"]["clicks"] > 0 and report["timings"]["training"]["started_from"].endswith("run0/model")
+
+
+def test_storage_options_reach_the_collection_and_a_change_is_a_new_build(tmp_path, splade):
+    config = IndexConfig(data_dir=str(tmp_path), sparse_on_disk=True, payload_on_disk=True)
+    data, loaded = catalog(20), {"sparse_base": splade}
+    with open_index("shop", config) as ix:
+        col.build(ix, data, col.Models(sparse_base="splade-tiny"), bm25=True, progress=False, loaded=loaded)
+        assert ix.metadata()["storage"] == {"sparse_on_disk": True, "payload_on_disk": True}
+        hits = col.search(ix, col.stored_models(ix), ["garden hose"], "sparse-base", k=3, loaded=loaded)[0]
+        assert len(hits) == 3
+    with open_index("shop", IndexConfig(data_dir=str(tmp_path))) as ix:  # the defaults: another build
+        assert not col.build(ix, data, col.Models(sparse_base="splade-tiny"), bm25=True, progress=False,
+                             loaded=loaded)["reused"]
+        assert "storage" not in ix.metadata()["fingerprint"]
+    with pytest.raises(SearchtuneError, match="Qdrant server"):
+        open_index("shop", IndexConfig(data_dir=str(tmp_path), shards=2))
+    with pytest.raises(SearchtuneError, match="dense_datatype"):
+        open_index("shop", IndexConfig(data_dir=str(tmp_path), dense_datatype="int4"))

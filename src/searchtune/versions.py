@@ -61,9 +61,9 @@ def publish(open_index, alias: str, data, models: col.Models, *, dev: list[str] 
     when nothing is live yet; else a new version built beside the live one, checked, and the alias moved.
     ``open_index(name, resolve=...)`` opens a collection; ``dev``: query ids to check the new version on;
     ``build``: :func:`collection.build`'s options."""
-    signature = col.fingerprint(data, models, True)
     vectors = ", ".join([*models.named(), "bm25"])
     with open_index(alias) as live:
+        signature = col.fingerprint(data, models, True, live.storage)
         live_name = live.name if live.exists() else None
         current = live.metadata() if live_name else {}
         if live_name and current.get("complete") and current.get("fingerprint") == signature:

@@ -275,3 +275,12 @@ class IndexConfig:
                                      envvar="QDRANT_API_KEY")
     data_dir: str | None = opt(help="Qdrant Edge storage folder (default RUN/qdrant or ~/.searchtune/qdrant).")
     upsert_batch_size: int = opt(256, "Points per upsert request.", flag=False, positive=True)
+    # How a new collection stores its points (Qdrant's own options; memory per million products measured in
+    # BENCHMARKS.md, "Storage"). Set in a --config file: they decide memory, not results.
+    sparse_on_disk: bool = opt(False, "Sparse vectors' index on disk (memory-mapped) instead of in RAM.", flag=False)
+    dense_datatype: str = opt("float32", "Dense vectors stored as float32, float16 or uint8.", flag=False)
+    payload_on_disk: bool = opt(False, "Payloads (titles, texts) on disk instead of in RAM.", flag=False)
+    shards: int | None = opt(help="A server's shard number for a new collection (default: the server's).",
+                             flag=False, positive=True)
+    replicas: int | None = opt(help="A server's replication factor for a new collection (default: the server's).",
+                               flag=False, positive=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..config import IndexConfig
 from ..home import default_data_dir
-from .base import Hit, Index
+from .base import Hit, Index, storage_options
 from .edge import EdgeIndex
 
 
@@ -23,14 +23,15 @@ def open_index(name: str, config: IndexConfig | None = None, data_dir: str | Pat
         from .aliases import ServerAliases
         from .server import ServerIndex
 
-        index = ServerIndex(name, config.qdrant_url, config.qdrant_api_key, batch_size=config.upsert_batch_size)
+        index = ServerIndex(name, config.qdrant_url, config.qdrant_api_key, batch_size=config.upsert_batch_size,
+                            storage=storage_options(config))
         target = ServerAliases(index.client).get(name) if resolve else None
     else:
         from .aliases import EdgeAliases
 
         folder = data_dir or config.data_dir or default_data_dir()
         target = EdgeAliases(folder).get(name) if resolve else None
-        index = EdgeIndex(target or name, folder, batch_size=config.upsert_batch_size)
+        index = EdgeIndex(target or name, folder, batch_size=config.upsert_batch_size, storage=storage_options(config))
     if target:
         index.name, index.alias = target, name
     return index

@@ -106,12 +106,34 @@ def settle(hits: list[Hit], limit: int) -> list[Hit]:
     return sorted(hits, key=lambda h: (-h.score, h.product_id))[:limit]
 
 
+DATATYPES = ("float32", "float16", "uint8")
+
+
+def storage_options(config) -> dict:
+    """What an :class:`~searchtune.config.IndexConfig` says about how a new collection stores its points (the
+    defaults left out, so a collection built without them records nothing)."""
+    from ..errors import SearchtuneError
+
+    if config.dense_datatype not in DATATYPES:
+        raise SearchtuneError(f"index.dense_datatype must be one of {', '.join(DATATYPES)}, not "
+                              f"'{config.dense_datatype}'")
+    if (config.shards or config.replicas) and not config.qdrant_url:
+        raise SearchtuneError("index.shards and index.replicas are a Qdrant server's: set --qdrant-url, or leave "
+                              "them out for the embedded Qdrant Edge")
+    out = {"sparse_on_disk": config.sparse_on_disk, "dense_datatype": config.dense_datatype,
+           "payload_on_disk": config.payload_on_disk, "shards": config.shards, "replicas": config.replicas}
+    defaults = {"sparse_on_disk": False, "dense_datatype": "float32", "payload_on_disk": False, "shards": None,
+                "replicas": None}
+    return {k: v for k, v in out.items() if v != defaults[k]}
+
+
 class Index(ABC):
     """A Qdrant collection of products with named vectors (see :mod:`searchtune.index.collection` for
     what it holds and how it is built). ``vector_layout``: ``{name: {"kind": "sparse"|"dense", ...}}``."""
 
     name: str
     alias: str | None = None  # the alias this collection was opened through (searchtune.index.aliases)
+    storage: dict = {}  # how a new collection stores its points (storage_options); kept in its metadata
 
     @abstractmethod
     def exists(self) -> bool: ...

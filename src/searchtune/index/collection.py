@@ -108,10 +108,12 @@ class Models:
         return "hybrid-tuned" if sparse == "tuned" else "hybrid-base"
 
 
-def fingerprint(data: SearchData, models: Models, bm25: bool) -> dict:
+def fingerprint(data: SearchData, models: Models, bm25: bool, storage: dict | None = None) -> dict:
     signature = {"models": models.named(), "catalog": data.fingerprint, "bm25": bm25}
     if models.max_length:  # the same model cut at another length gives other vectors
         signature["max_length"] = models.max_length
+    if storage:  # another way of storing the points (searchtune.index.base.storage_options): another build
+        signature["storage"] = storage
     return signature
 
 
@@ -206,7 +208,7 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
     from ..encode import embedding_dim
     from .bm25_vectors import Bm25Embedder
 
-    signature = fingerprint(data, models, bm25)
+    signature = fingerprint(data, models, bm25, index.storage)
     meta = index.metadata() if index.exists() else {}
     if meta.get("complete") and meta.get("fingerprint") == signature:
         logger.debug("collection %s is up to date; not re-indexing", index.name)

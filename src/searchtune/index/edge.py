@@ -27,8 +27,10 @@ from .base import (
 
 
 class EdgeIndex(Index):
-    def __init__(self, name: str, data_dir: str | Path, batch_size: int = 256, vectors: dict | None = None) -> None:
+    def __init__(self, name: str, data_dir: str | Path, batch_size: int = 256, vectors: dict | None = None,
+                 storage: dict | None = None) -> None:
         _check_name(name)
+        self.storage = dict(storage or {})
         self.vector_layout = check_vectors(dict(vectors)) if vectors else None  # None: the collection's own (or sparse)
         self.name = name
         self.data_dir = Path(data_dir)
@@ -51,15 +53,20 @@ class EdgeIndex(Index):
             EdgeSparseVectorParams,
             EdgeVectorParams,
             Modifier,
+            VectorStorageDatatype,
         )
 
+        store = self.storage
+        datatype = {"float16": VectorStorageDatatype.Float16, "uint8": VectorStorageDatatype.Uint8}.get(
+            store.get("dense_datatype", "float32"))
         dense, sparse = {}, {}
         for name, v in self.layout().items():
             if v["kind"] == "dense":
-                dense[name] = EdgeVectorParams(size=int(v["size"]), distance=Distance.Cosine)
+                dense[name] = EdgeVectorParams(size=int(v["size"]), distance=Distance.Cosine, datatype=datatype)
             else:
-                sparse[name] = EdgeSparseVectorParams(modifier=Modifier.Idf if v.get("idf") else None)
-        return EdgeConfig(vectors=dense, sparse_vectors=sparse)
+                sparse[name] = EdgeSparseVectorParams(modifier=Modifier.Idf if v.get("idf") else None,
+                                                      on_disk=store.get("sparse_on_disk") or None)
+        return EdgeConfig(vectors=dense, sparse_vectors=sparse, on_disk_payload=store.get("payload_on_disk") or None)
 
     @property
     def shard(self):
@@ -84,7 +91,7 @@ class EdgeIndex(Index):
         shutil.rmtree(self.path, ignore_errors=True)
         self.path.mkdir(parents=True, exist_ok=True)
         self._shard = EdgeShard.create(str(self.path), self._config())
-        self._write_meta({**(metadata or {}), "vectors": self.layout()}, fresh=True)
+        self._write_meta({**(metadata or {}), "vectors": self.layout(), "storage": self.storage}, fresh=True)
 
     def _write_meta(self, metadata: dict | None, fresh: bool = False) -> None:
         meta = {} if fresh or not self.meta_path.exists() else json.loads(self.meta_path.read_text())

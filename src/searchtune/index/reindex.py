@@ -114,7 +114,8 @@ def reindex(index: Index, data, *, batch_size: int = 128, precision: str = "auto
         index.create(metadata={"columns": columns})
     if todo.removed:
         index.delete_points(todo.removed)
-    signature = fingerprint(data, models, bm25)  # the collection's own models: only the catalog changes
+    # the collection's own models and storage: only the catalog changes
+    signature = fingerprint(data, models, bm25, meta.get("storage"))
     index.create(metadata={"complete": True, "fingerprint": signature, "points": index.count()})
     out = {**todo.to_dict(), "seconds": round(time.perf_counter() - started, 1)}
     logger.info("reindexed %s: %s in %.1f s", index.name, todo.line(), out["seconds"])

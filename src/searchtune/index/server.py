@@ -30,10 +30,12 @@ META_ID = point_id("__searchtune_meta__")
 
 class ServerIndex(Index):
     def __init__(self, name: str, url: str | None = None, api_key: str | None = None, client=None,
-                 batch_size: int = 256, timeout: int = 60, vectors: dict | None = None) -> None:
+                 batch_size: int = 256, timeout: int = 60, vectors: dict | None = None,
+                 storage: dict | None = None) -> None:
         from qdrant_client import QdrantClient
 
         self.name = name
+        self.storage = dict(storage or {})
         self.vector_layout = check_vectors(dict(vectors)) if vectors else None
         self.batch_size = batch_size
         if client is None:
@@ -56,14 +58,22 @@ class ServerIndex(Index):
             self.refuse_live()
             self.client.delete_collection(self.name)
         if not self.exists():
+            store = self.storage
+            datatype = {"float16": models.Datatype.FLOAT16, "uint8": models.Datatype.UINT8}.get(
+                store.get("dense_datatype", "float32"))
             dense, sparse = {}, {}
             for name, v in self.layout().items():
                 if v["kind"] == "dense":
-                    dense[name] = models.VectorParams(size=int(v["size"]), distance=models.Distance.COSINE)
+                    dense[name] = models.VectorParams(size=int(v["size"]), distance=models.Distance.COSINE,
+                                                      datatype=datatype)
                 else:
-                    sparse[name] = models.SparseVectorParams(modifier=models.Modifier.IDF if v.get("idf") else None)
-            self.client.create_collection(self.name, vectors_config=dense, sparse_vectors_config=sparse)
-            metadata = {**(metadata or {}), "vectors": self.layout()}
+                    sparse[name] = models.SparseVectorParams(
+                        modifier=models.Modifier.IDF if v.get("idf") else None,
+                        index=models.SparseIndexParams(on_disk=True) if store.get("sparse_on_disk") else None)
+            self.client.create_collection(self.name, vectors_config=dense, sparse_vectors_config=sparse,
+                                          on_disk_payload=store.get("payload_on_disk") or None,
+                                          shard_number=store.get("shards"), replication_factor=store.get("replicas"))
+            metadata = {**(metadata or {}), "vectors": self.layout(), "storage": store}
             with warnings.catch_warnings():  # qdrant-client's local mode warns that it ignores payload indexes
                 warnings.simplefilter("ignore", UserWarning)
                 self.client.create_payload_index(self.name, "product_id", models.PayloadSchemaType.KEYWORD)
