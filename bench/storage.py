@@ -104,11 +104,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("runs/storage"))
     ap.add_argument("--points", type=int, default=1_000_000)
+    ap.add_argument("--dense", action="store_true", help="Also the dense variants (at 50,000 points: noisy)")
     args = ap.parse_args()
     from searchtune.evaluation.report import machine
 
     rows = []
     for i, (label, (kind, storage)) in enumerate(VARIANTS.items()):
+        if kind == "dense" and not args.dense:
+            continue
         full = args.points if kind == "sparse" else min(args.points, DENSE_POINTS)
         measured = {}
         for points in (full // 2, full):  # per million = the growth from half to all: fixed costs cancel out

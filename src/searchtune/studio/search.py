@@ -104,7 +104,10 @@ def systems(studio) -> list[dict]:
 def search_system(studio, run: str, query: str, k: int = 10) -> dict:
     """Run a run's recommended system (``RUN/system.json``): its first stage, then its reranker. Its collection
     must be in the run's own Qdrant folder and its models bundled or inside the run."""
-    from ..index import EdgeIndex
+    from dataclasses import replace
+
+    from ..index import collection as col
+    from ..index import open_index
     from ..models import BUNDLED
     from ..system import Searcher, System
 
@@ -116,9 +119,11 @@ def search_system(studio, run: str, query: str, k: int = 10) -> dict:
     for path in inside:
         if path and path not in BUNDLED and not Path(path).resolve().is_relative_to(root):
             raise HTTPException(400, f"run '{run}': its system.json points outside the run ({path})")
-    index = EdgeIndex(system.collection, root / "qdrant")
+    index = open_index(system.collection, data_dir=root / "qdrant")  # an alias: the version it points at now
     if not index.exists():
         raise HTTPException(404, f"run '{run}': collection '{system.collection}' not found")
+    if index.alias:  # a swapped version may hold other models: search it with its own
+        system = replace(system, models={**system.models, **col.stored_models(index).named()})
     k = max(1, min(int(k), 100))
     models = system.collection_models
     loaded = _cached(models)
@@ -137,8 +142,8 @@ def search(studio, place: str, collection: str, query: str, k: int = 10, mode: s
     """Search a collection in a mode (:mod:`searchtune.index.collection`, as `searchtune search` does); with
     ``reranker`` (a run's name) also the first stage's top K reordered by that run's reranker."""
     from ..encode import top_terms
-    from ..index import EdgeIndex
     from ..index import collection as col
+    from ..index import open_index
 
     if not isinstance(query, str) or not query.strip():
         raise HTTPException(400, "type a query")
@@ -146,7 +151,7 @@ def search(studio, place: str, collection: str, query: str, k: int = 10, mode: s
         raise HTTPException(400, f"invalid collection name '{collection}'")
     if mode not in col.MODES:
         raise HTTPException(400, "mode must be sparse, dense, hybrid or bm25")
-    index = EdgeIndex(collection, collection_dir(studio, place))
+    index = open_index(collection, data_dir=collection_dir(studio, place))  # an alias: its version now
     if not index.exists():
         raise HTTPException(404, f"collection '{collection}' not found in {place}")
     with reading(index, collection):
