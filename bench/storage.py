@@ -9,7 +9,7 @@ are random (storage does not depend on what they mean). Each collection is built
 process that answers 200 queries; its peak resident memory above an idle interpreter with the same libraries
 is the serving memory (resident memory after the queries, less before opening). Each is measured at N/2 and N
 points, and the growth between them is scaled to a million, so fixed costs (preallocated WAL and segment
-files, the engine itself) cancel out. Sparse variants at N = 1,000,000; dense ones at N = 50,000 (the HNSW
+files, the engine itself) cancel out. Sparse variants at N = 1,000,000; dense ones, with --dense, at N = 50,000 (the HNSW
 graph of a million dense points takes hours on 2 cores). Needs no data set.
 """
 
