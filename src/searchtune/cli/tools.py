@@ -1,4 +1,4 @@
-"""``generate-queries``, ``export``, ``average``, ``publish``, ``studio``, ``jobs`` and ``inspect``."""
+"""``generate-queries``, ``export``, ``average``, ``publish``, ``studio``, ``jobs``, ``inspect`` and ``explain``."""
 
 from __future__ import annotations
 
@@ -249,3 +249,61 @@ def inspect_data(
     for warning in p["warnings"]:
         out_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     return None
+
+
+@app.command(rich_help_panel=SEARCH)
+def explain(
+    query: Annotated[str, typer.Argument(help="The query to explain.")],
+    run: Annotated[Path, typer.Option(help="A finished run: its untuned base model against RUN/model.")],
+    product: Annotated[str | None, typer.Option(help="A product id: each term's contribution to its score.")] = None,
+    k: Annotated[int, typer.Option("-k", help="Query terms shown per model.", min=1)] = 15,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """What the untuned and the tuned SPLADE model read in a query (expansion terms and weights) and, with
+    --product, each term's contribution to that product's score (they sum to it)."""
+    setup_logging()
+
+    def body():
+        import json
+
+        from ..data import load_data
+        from ..explain import explain as explain_query
+        from ..models import trained_config
+        from ..rundir import RunDir
+        from ..train.trainer import base_model
+
+        rd = RunDir(run)
+        if not rd.config.is_file() or not (rd.model / "config.json").is_file():
+            raise SearchtuneError(f"{run}: not a finished run with a model (no config.yaml or model/ here)")
+        config = Config.load(rd.config)
+        text = None
+        if product is not None:
+            texts = load_data(config.data).texts
+            if product not in texts:
+                raise SearchtuneError(f"product '{product}' is not in the run's catalog ({config.data.catalog or config.data.data})")
+            text = texts[product]
+        max_length = (trained_config(rd.model) or {}).get("max_seq_length")
+        out = explain_query(query, {"untuned": base_model(config.train), "tuned": str(rd.model)}, product=text, k=k,
+                            max_length=max_length)
+        if as_json:
+            out_console.print_json(json.dumps({"query": query, "product": product, "models": out}))
+            return
+        table = Table(title=f"“{query}”: what each model reads")
+        for label in out:
+            table.add_column(f"{label} term")
+            table.add_column("weight", justify="right")
+        for i in range(k):
+            cells = []
+            for entry in out.values():
+                t = entry["terms"][i] if i < len(entry["terms"]) else None
+                cells += [t["term"], f"{t['weight']:.2f}"] if t else ["", ""]
+            table.add_row(*cells)
+        out_console.print(table)
+        if text is not None:
+            out_console.print(f"product {product}: {text[:120]}")
+            for label, entry in out.items():
+                parts = ", ".join(f"{c['term']} {c['contribution']:.2f}" for c in entry["contributions"][:12])
+                out_console.print(f"{label}: score {entry['score']:.2f} = {parts or 'no shared term'}"
+                                  + (" …" if len(entry["contributions"]) > 12 else ""))
+
+    run_job(body)
