@@ -192,6 +192,7 @@ class Pipeline:
                     measured.update({n: Measured(s) for n, s in evaluate_sizes(bench, tuned, dims).items()})
         for name, m in measured.items():
             results.add(name, m)
+        results.segments = test_segments(prepared.data, bench, results)
         if "base" in results.systems and "finetuned" in results.systems:
             _, qrels = bench.queries("test")
             results.examples = build_examples(prepared.data, qrels, results.systems["base"],
@@ -244,3 +245,14 @@ class Pipeline:
                                 resume=self.resume, progress=self.progress, precision=self.config.train.precision)
         (run.reranker / SCORES_FILE).unlink(missing_ok=True)  # scores of an earlier reranker are not this one's
         return run.reranker, result.stats
+
+
+def test_segments(data: SearchData, bench: Bench, results: Results) -> dict:
+    """Every system's nDCG@10 on segments of the test queries (:mod:`.evaluation.segments`)."""
+    from .data import full_texts
+    from .evaluation.segments import segment_queries, segment_table
+
+    queries, _ = bench.queries("test")
+    brands = data.products["brand"].tolist() if "brand" in data.products else []
+    per_query = {n: s.per_query["ndcg@10"] for n, s in results.systems.items() if s.per_query.get("ndcg@10")}
+    return segment_table(segment_queries(queries, full_texts(data.products), brands), per_query)

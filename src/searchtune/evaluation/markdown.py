@@ -148,6 +148,8 @@ def render_markdown(report: dict) -> str:
     if report.get("reads"):
         out += [f"What each system reads: BM25 (and the BM25 side of a hybrid) {report['reads']['bm25']}; the "
                 f"models {report['reads']['models']}.", ""]
+    if report.get("segments"):
+        out += segments_section(report)
     if report.get("recommendation"):
         out += recommendation_section(report)
     if (report.get("fusion") or {}).get("chosen_on"):
@@ -307,4 +309,24 @@ def recommendation_section(report: dict) -> list[str]:
                      for s in ("first_stage", "rerank", "total")]
             out.append(f"| {label} | " + " | ".join(cells) + " |")
         out.append("")
+    return out
+
+
+def segments_section(report: dict) -> list[str]:
+    """nDCG@10 per segment of the test queries, every system, and where the tuned model loses to BM25."""
+    from .segments import losses
+
+    table, labels = report["segments"], labels_for(report)
+    systems = [n for n in report["metrics"] if n in next(iter(table.values()))["systems"]]
+    out = ["## Segments (test queries)", "",
+           "A query is in every segment whose rule it meets (`searchtune.evaluation.segments`). nDCG@10; † differs "
+           "significantly from BM25 (paired t-test).", "",
+           "| segment | queries | " + " | ".join(labels.get(n, n) for n in systems) + " |",
+           "|---|---:|" + "---:|" * len(systems)]
+    for name, row in table.items():
+        cells = [f"{row['systems'][n]['ndcg@10']:.4f}{'†' if row['systems'][n].get('significant_vs_bm25') else ''}"
+                 for n in systems]
+        out.append(f"| {name} | {row['queries']} | " + " | ".join(cells) + " |")
+    lost = losses(table)
+    out += ["", "Where the tuned model is below BM25: " + ("; ".join(lost) if lost else "no segment") + ".", ""]
     return out

@@ -118,6 +118,7 @@ def build_report(results: Results) -> dict:
         "recommendation": r.recommendation,
         "system": r.system,
         "kinds": r.kinds,
+        "segments": r.segments,
         "events": r.events,
         "judged_metrics": {n: {k: round(v, 4) for k, v in m.items()} for n, m in r.judged.items()} or None,
         "machine": machine(),
