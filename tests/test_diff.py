@@ -37,3 +37,21 @@ def test_a_clear_drop_fails_the_gate_and_noise_does_not(tmp_path):
     assert runner.invoke(app, ["diff", str(a), str(a), "--fail-on-drop", "0"]).exit_code == 0  # no change
     missing = runner.invoke(app, ["diff", str(a), str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "results.json" in missing.output
+
+
+def test_a_drop_on_one_segment_fails_the_gate_even_when_the_whole_holds(tmp_path):
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.3, 0.9, 300)
+    a = run_with(tmp_path / "a", {"finetuned": list(base)})
+    after = base + rng.normal(0, 0.01, 300)
+    after[:40] -= 0.2  # the numbers-and-units queries lost 0.2; the other 260 hold
+    b = run_with(tmp_path / "b", {"finetuned": list(np.clip(after, 0, 1))})
+    results = Results.load(RunDir(b).results)
+    results.segments = {"numbers and units": {"queries": 40, "query_ids": [f"q{i}" for i in range(40)], "systems": {}},
+                        "brand": {"queries": 60, "query_ids": [f"q{i}" for i in range(100, 160)], "systems": {}}}
+    results.save(RunDir(b).results)
+    out = CliRunner().invoke(app, ["diff", str(a), str(b), "--json", "--fail-on-drop", "0.05"])
+    assert out.exit_code == 1, out.output
+    result = json.loads(out.output[:out.output.rindex("}") + 1])
+    assert result["failed"] == ["finetuned / numbers and units"]  # the whole moved by -0.027: within the 0.05
+    assert result["systems"]["finetuned"]["segments"]["brand"]["dropped"] is False

@@ -247,12 +247,14 @@ def report(out: Annotated[Path, typer.Option("--out", help="A finished run direc
 def diff(
     before: Annotated[Path, typer.Argument(help="The earlier run (its results.json).")],
     after: Annotated[Path, typer.Argument(help="The later run.")],
-    fail_on_drop: Annotated[float | None, typer.Option(help="Exit with status 1 when a system's test nDCG@10 drops "
+    fail_on_drop: Annotated[float | None, typer.Option(help="Exit with status 1 when a system's test nDCG@10, on all "
+                                                           "the test queries or on a segment of them, drops "
                                                            "significantly by more than this (e.g. 0.01).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
 ):
-    """Compare two runs system by system on the test queries both scored: the change of nDCG@10 with a 95%
-    interval; with --fail-on-drop, a regression gate for CI (exit 1 when a system drops beyond noise)."""
+    """Compare two runs system by system, and segment by segment, on the test queries both scored: the change
+    of nDCG@10 with a 95% interval; with --fail-on-drop, a regression gate for CI (exit 1 when a system, or a
+    segment, drops beyond noise)."""
     setup_logging()
 
     def body():
@@ -274,9 +276,10 @@ def diff(
                          ("95% CI", "right"), ("queries", "right"), ("", "left")):
                 table.add_column(c, justify=j)
             for name, s in result["systems"].items():
-                mark = "dropped" if s["dropped"] else "rose" if s["rose"] else "within noise"
-                table.add_row(name, f"{s['before']:.4f}", f"{s['after']:.4f}", f"{s['change']:+.4f}",
-                              f"{s['ci95'][0]:+.3f}–{s['ci95'][1]:+.3f}", str(s["queries"]), mark)
+                for label, c in ((name, s), *((f"  {seg}", c) for seg, c in s.get("segments", {}).items())):
+                    mark = "dropped" if c["dropped"] else "rose" if c["rose"] else "within noise"
+                    table.add_row(label, f"{c['before']:.4f}", f"{c['after']:.4f}", f"{c['change']:+.4f}",
+                                  f"{c['ci95'][0]:+.3f}–{c['ci95'][1]:+.3f}", str(c["queries"]), mark)
             out_console.print(table)
         if failed:
             out_console.print(f"gate failed: {', '.join(failed)} dropped by more than {fail_on_drop} beyond noise")

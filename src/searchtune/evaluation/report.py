@@ -118,7 +118,8 @@ def build_report(results: Results) -> dict:
         "recommendation": r.recommendation,
         "system": r.system,
         "kinds": r.kinds,
-        "segments": r.segments,
+        "segments": {name: {k: v for k, v in row.items() if k != "query_ids"} for name, row in r.segments.items()}
+        if r.segments else None,
         "events": r.events,
         "judged_metrics": {n: {k: round(v, 4) for k, v in m.items()} for n, m in r.judged.items()} or None,
         "machine": machine(),

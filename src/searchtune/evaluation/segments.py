@@ -53,13 +53,14 @@ def segment_queries(queries: dict[str, str], texts: list[str], brands: list[str]
 
 def segment_table(segments: dict[str, list[str]], per_query: dict[str, dict[str, float]],
                   reference: str = "bm25") -> dict:
-    """``report.json`` ``segments``: per segment its query count and, per system, nDCG@10 with its interval,
-    the change against ``reference`` and whether the paired test calls it significant."""
+    """Per segment its query count and ids (kept in ``results.json`` for ``searchtune diff``; ``report.json``
+    leaves them out) and, per system, nDCG@10 with its interval, the change against ``reference`` and whether
+    the paired test calls it significant."""
     out: dict[str, dict] = {}
     for name, qids in segments.items():
         if not qids:
             continue
-        row: dict = {"queries": len(qids), "systems": {}}
+        row: dict = {"queries": len(qids), "query_ids": sorted(qids), "systems": {}}
         ref = {q: per_query[reference].get(q, 0.0) for q in qids} if reference in per_query else None
         for system, scores in per_query.items():
             values = {q: scores.get(q, 0.0) for q in qids}
