@@ -307,3 +307,37 @@ def explain(
                                   + (" …" if len(entry["contributions"]) > 12 else ""))
 
     run_job(body)
+
+
+@config_command(app, "assess", sections=("data", "train"), panel=MAIN,
+                only={"train": ("model", "kind", "max_seq_length", "epochs")})
+def assess_data(
+    config: Config,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the summary.")] = False,
+    quiet: bool = False,
+):
+    """Should this catalog be fine-tuned? Before any training, in minutes: counts and sufficiency, labels,
+    BM25 and the untuned model on the dev queries, indexing and training time on this machine, and a
+    recommendation with its reasons."""
+    import json
+
+    from ..assess import assess
+
+    out = assess(config, progress=not quiet)
+    if as_json:
+        out_console.print_json(json.dumps(out))
+        return {"metrics": out["measured"]}
+    c, m = out["counts"], out["measured"]
+    out_console.print(f"{c['products']:,} products, {c['queries']:,} queries ({c['train_queries']:,} training, "
+                      f"{c['dev_queries']:,} dev, {c['test_queries']:,} test with a relevant product), "
+                      f"{c['judgments']:,} judgments (median {c['judged_per_query']} a query), gains {c['gains']}")
+    out_console.print(f"on {m['dev_queries']} {m['dev_from']} queries: BM25 nDCG@10 {m['bm25']:.4f}, the untuned "
+                      f"{m['base_model']} {m['untuned']:.4f}")
+    out_console.print(f"on this machine: indexing {m['index_seconds']:,.0f} s ({m['documents_per_second']:,.0f} "
+                      f"products/s); training one epoch of {m['training_rows']:,} rows about "
+                      f"{m['training_seconds']:,.0f} s")
+    out_console.print(f"[bold]recommendation: {out['recommendation']}[/]"
+                      + (f" (also: {', '.join(out['also'])})" if out["also"] else ""))
+    for reason in out["reasons"]:
+        out_console.print(f"- {reason}")
+    return {"metrics": m}

@@ -1,0 +1,37 @@
+"""assess: what a catalog's labelled queries allow, before any training, and a recommendation with reasons."""
+
+import json
+
+from conftest import EXAMPLES, write
+from typer.testing import CliRunner
+
+from searchtune.assess import recommend
+from searchtune.cli import app
+
+
+def test_assess_the_bundled_example(tmp_path):
+    res = CliRunner().invoke(app, ["assess", "--catalog", str(EXAMPLES / "catalog.csv"), "--queries",
+                                   str(EXAMPLES / "queries.csv"), "--max-seq-length", "32", "--json", "-q"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output[res.output.index("{"):res.output.rindex("}") + 1])
+    c, m = out["counts"], out["measured"]
+    assert c["products"] == 286 and c["train_queries"] + c["dev_queries"] + c["test_queries"] <= c["queries"]
+    assert m["dev_queries"] == c["dev_queries"] == 50 and 0 < m["bm25"] < 1 and 0 < m["untuned"] < 1
+    assert m["training_seconds"] > 0 and out["recommendation"] and out["reasons"]
+    assert "--lr" not in CliRunner().invoke(app, ["assess", "--help"]).output  # only what it reads
+
+
+def test_the_rules_give_reasons():
+    few = recommend({"train_queries": 40}, {"dev_queries": 15, "bm25": 0.6, "untuned": 0.4, "training_seconds": 60})
+    assert few["recommendation"] == "add synthetic queries"
+    assert few["also"] == ["label more queries", "keep BM25 and try the hybrid"] and len(few["reasons"]) == 3
+    many = recommend({"train_queries": 5000}, {"dev_queries": 1000, "bm25": 0.36, "untuned": 0.29,
+                                               "training_seconds": 9000})
+    assert many["recommendation"] == "fine-tune" and many["also"] == ["keep BM25 and try the hybrid"]
+    assert any("2.5 h" in r for r in many["reasons"])
+
+
+def test_assess_refuses_a_catalog_without_queries(tmp_path):
+    catalog = write(tmp_path / "c.csv", "id,title\n1,Drill\n2,Hose\n")
+    res = CliRunner().invoke(app, ["assess", "--catalog", str(catalog)])
+    assert res.exit_code == 2 and "labelled queries" in res.output
