@@ -41,3 +41,50 @@ def explain(query: str, models: dict[str, str], *, product: str | None = None, k
                                        "contribution": round(float(qd[i] * dd[i]), 4)} for t, i in zip(tokens, ids)]
         out[label] = entry
     return out
+
+
+def what_changed(texts: list[str], brands: list[str], untuned: str, tuned: str, *, sample: int = 500, seed: int = 0,
+                 max_length: int | None = None, top: int = 12) -> dict:
+    """What fine-tuning changed in how the catalog is read, over a seeded sample of product texts: the terms
+    whose share of the documents' weight rose and fell most, and each model's share of weight on brands,
+    generic words (in more than a fifth of the sampled products), numbers and units, and expansion terms (not
+    among the product's own tokens)."""
+    import numpy as np
+
+    from .encode import encode, is_sparse
+    from .models import load_encoder
+
+    rng = np.random.default_rng(seed)
+    picked = [texts[i] for i in sorted(rng.choice(len(texts), size=min(sample, len(texts)), replace=False))]
+    brand_words = {w for b in brands if b for w in b.lower().split() if len(w) > 1}
+    out: dict = {"products": len(picked), "models": {}}
+    mass = {}
+    for label, ref in (("untuned", untuned), ("tuned", tuned)):
+        model = load_encoder(ref)
+        if not is_sparse(model):
+            raise SearchtuneError(f"what changed is read from a sparse model's terms; '{ref}' is dense")
+        if max_length:
+            model.max_seq_length = max_length
+        docs = encode(model, picked, "document", precision="fp32").tocsr()
+        tokens = np.array(model.tokenizer.convert_ids_to_tokens(list(range(docs.shape[1]))), dtype=object)
+        own = [set(model.tokenizer(t, truncation=True, max_length=model.max_seq_length)["input_ids"]) for t in picked]
+        total = float(docs.sum())
+        df = np.asarray((docs > 0).sum(axis=0)).ravel() / docs.shape[0]
+        weight = np.asarray(docs.sum(axis=0)).ravel()
+        word = np.array([t.removeprefix("##").lower() for t in tokens], dtype=object)
+        classes = {"brands": np.array([w in brand_words for w in word]),
+                   "numbers and units": np.array([any(c.isdigit() for c in w) for w in word]),
+                   "generic words": df > 0.2}
+        expansion = sum(float(docs[i].data[~np.isin(docs[i].indices, list(own[i]))].sum()) for i in range(docs.shape[0]))
+        out["models"][label] = {**{k: round(float(weight[m].sum()) / total, 4) for k, m in classes.items()},
+                                "expansion terms": round(expansion / total, 4),
+                                "terms per product": round(docs.nnz / docs.shape[0], 1)}
+        mass[label] = (weight / total, tokens)
+    share_u, tokens = mass["untuned"]
+    share_t, _ = mass["tuned"]
+    delta = share_t - share_u
+    out["gained"] = [{"term": tokens[i], "untuned": round(float(share_u[i]), 5), "tuned": round(float(share_t[i]), 5)}
+                     for i in np.argsort(-delta)[:top]]
+    out["lost"] = [{"term": tokens[i], "untuned": round(float(share_u[i]), 5), "tuned": round(float(share_t[i]), 5)}
+                   for i in np.argsort(delta)[:top]]
+    return out

@@ -193,6 +193,13 @@ class Pipeline:
         for name, m in measured.items():
             results.add(name, m)
         results.segments = test_segments(prepared.data, bench, results)
+        if tuned and results.kinds.get("finetuned") == "sparse" and results.kinds.get("base") == "sparse":
+            from .explain import what_changed
+
+            with timed("what_changed"):
+                brands = prepared.data.products["brand"].tolist() if "brand" in prepared.data.products else []
+                results.changes = what_changed(prepared.data.products["text"].tolist(), brands, base, str(tuned),
+                                               max_length=bench.max_length)
         if "base" in results.systems and "finetuned" in results.systems:
             _, qrels = bench.queries("test")
             results.examples = build_examples(prepared.data, qrels, results.systems["base"],

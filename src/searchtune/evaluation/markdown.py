@@ -150,6 +150,8 @@ def render_markdown(report: dict) -> str:
                 f"models {report['reads']['models']}.", ""]
     if report.get("segments"):
         out += segments_section(report)
+    if report.get("what_changed"):
+        out += changes_section(report["what_changed"])
     if report.get("recommendation"):
         out += recommendation_section(report)
     if (report.get("fusion") or {}).get("chosen_on"):
@@ -329,4 +331,21 @@ def segments_section(report: dict) -> list[str]:
         out.append(f"| {name} | {row['queries']} | " + " | ".join(cells) + " |")
     lost = losses(table)
     out += ["", "Where the tuned model is below BM25: " + ("; ".join(lost) if lost else "no segment") + ".", ""]
+    return out
+
+
+def changes_section(changes: dict) -> list[str]:
+    """What fine-tuning changed in how the catalog is read: shares of weight by kind of term, and the terms."""
+    models = changes["models"]
+    kinds = [k for k in models["untuned"] if k != "terms per product"]
+    out = ["## What fine-tuning changed in the catalog", "",
+           f"Over {changes['products']} sampled products, the share of the documents' term weight on each kind of "
+           "term (`searchtune.explain.what_changed`; generic words: in more than a fifth of the products; "
+           "expansion terms: not among the product's own tokens).", "",
+           "| | " + " | ".join(kinds) + " | terms per product |", "|---|" + "---:|" * (len(kinds) + 1)]
+    for label in ("untuned", "tuned"):
+        m = models[label]
+        out.append(f"| {label} | " + " | ".join(f"{m[k]:.1%}" for k in kinds) + f" | {m['terms per product']} |")
+    out += ["", "Gained weight: " + ", ".join(t["term"] for t in changes["gained"]) + ".",
+            "Lost weight: " + ", ".join(t["term"] for t in changes["lost"]) + ".", ""]
     return out

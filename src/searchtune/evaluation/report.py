@@ -118,6 +118,7 @@ def build_report(results: Results) -> dict:
         "recommendation": r.recommendation,
         "system": r.system,
         "kinds": r.kinds,
+        "what_changed": r.changes,
         "segments": {name: {k: v for k, v in row.items() if k != "query_ids"} for name, row in r.segments.items()}
         if r.segments else None,
         "events": r.events,

@@ -43,6 +43,7 @@ class Results:
     system: dict | None = None  # the System to deploy (searchtune.system), as saved in RUN/system.json
     kinds: dict[str, str] = field(default_factory=dict)  # base/finetuned: sparse or dense, read from the models
     segments: dict | None = None  # nDCG@10 per segment of the test queries (searchtune.evaluation.segments)
+    changes: dict | None = None  # what fine-tuning changed in how the catalog is read (searchtune.explain)
 
     def add(self, name: str, measured: Measured) -> None:
         self.systems[name] = measured.test
