@@ -38,3 +38,14 @@ def test_explain_a_run_from_the_cli(tmp_path, small_example):  # noqa: F811
     assert set(body["models"]) == {"untuned", "tuned"} and "score" in body["models"]["tuned"]
     missing = CliRunner().invoke(app, ["explain", "drill", "--run", str(run), "--product", "no-such-id"])
     assert missing.exit_code == 2 and "not in the run's catalog" in missing.output
+
+
+def test_what_changed_measures_shares_of_weight_by_kind_of_term():
+    from searchtune.explain import what_changed
+
+    texts = ["DeWalt 20V cordless drill", "Ryobi garden hose 50 ft", "Makita circular saw 7-1/4 in."] * 4
+    out = what_changed(texts, ["DeWalt", "Ryobi", "Makita"] * 4, "splade-tiny", "splade-tiny", sample=10, top=5)
+    untuned, tuned = out["models"]["untuned"], out["models"]["tuned"]
+    assert out["products"] == 10 and untuned == tuned  # the same model twice: nothing changed
+    assert 0 < untuned["brands"] < 1 and 0 < untuned["numbers and units"] < 1 and untuned["terms per product"] > 3
+    assert len(out["gained"]) == len(out["lost"]) == 5

@@ -46,9 +46,9 @@ def explain(query: str, models: dict[str, str], *, product: str | None = None, k
 def what_changed(texts: list[str], brands: list[str], untuned: str, tuned: str, *, sample: int = 500, seed: int = 0,
                  max_length: int | None = None, top: int = 12) -> dict:
     """What fine-tuning changed in how the catalog is read, over a seeded sample of product texts: the terms
-    whose share of the documents' weight rose and fell most, and each model's share of weight on brands,
-    generic words (in more than a fifth of the sampled products), numbers and units, and expansion terms (not
-    among the product's own tokens)."""
+    whose share of the documents' weight rose and fell most, and each model's share of weight on brands (the
+    word pieces the catalog's brand names are written with), generic words (in more than a fifth of the sampled
+    products), numbers and units, and expansion terms (not among the product's own tokens)."""
     import numpy as np
 
     from .encode import encode, is_sparse
@@ -56,7 +56,7 @@ def what_changed(texts: list[str], brands: list[str], untuned: str, tuned: str, 
 
     rng = np.random.default_rng(seed)
     picked = [texts[i] for i in sorted(rng.choice(len(texts), size=min(sample, len(texts)), replace=False))]
-    brand_words = {w for b in brands if b for w in b.lower().split() if len(w) > 1}
+    names = sorted({b for b in brands if b})
     out: dict = {"products": len(picked), "models": {}}
     mass = {}
     for label, ref in (("untuned", untuned), ("tuned", tuned)):
@@ -72,7 +72,9 @@ def what_changed(texts: list[str], brands: list[str], untuned: str, tuned: str, 
         df = np.asarray((docs > 0).sum(axis=0)).ravel() / docs.shape[0]
         weight = np.asarray(docs.sum(axis=0)).ravel()
         word = np.array([t.removeprefix("##").lower() for t in tokens], dtype=object)
-        classes = {"brands": np.array([w in brand_words for w in word]),
+        brand_ids = {i for ids in (model.tokenizer(names, add_special_tokens=False)["input_ids"] if names else [])
+                     for i in ids}  # the word pieces brand names are written with
+        classes = {"brands": np.isin(np.arange(len(tokens)), list(brand_ids)),
                    "numbers and units": np.array([any(c.isdigit() for c in w) for w in word]),
                    "generic words": df > 0.2}
         expansion = sum(float(docs[i].data[~np.isin(docs[i].indices, list(own[i]))].sum()) for i in range(docs.shape[0]))
