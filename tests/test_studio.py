@@ -403,7 +403,12 @@ def test_train_from_the_page_then_read_the_metrics(workspace, tmp_path):
             ndcg = float(page.inner_text(".metric[data-metric='ndcg@10'] .v"))
             report = json.loads((runs / "browser-run" / "report.json").read_text())
             assert ndcg == pytest.approx(report["metrics"]["finetuned"]["ndcg@10"], abs=1e-4)
-            assert "SPLADE tuned" in page.inner_text("#e-compare")
+            assert "SPLADE tuned" in page.inner_text("#e-compare") and "95% CI" in page.inner_text("#e-compare")
+            assert report["recommendation"]["label"] in page.inner_text("#e-deploy-system")  # the choice and why
+            assert page.locator("#e-segment-table tr").count() > 1
+            page.fill("#x-query", "cordless drill")
+            page.click("#x-go")
+            page.wait_for_selector("#x-out .terms span")  # the explain view: terms untuned and tuned
             page.screenshot(path=str(shots / "evaluate.png"), full_page=True)
 
             page.click("nav button[data-page='search']")

@@ -146,6 +146,12 @@ def create_app(studio: Studio) -> FastAPI:
     def run_report(name: str):
         return studio.report(name)
 
+    @app.post("/api/explain")
+    async def explain(request: Request):
+        b = await body(request)
+        return await run_in_threadpool(search_page.explain_run, studio, b.get("run", ""), b.get("query", ""),
+                                       b.get("product") or None)
+
     @app.get("/api/collections")
     def collections():
         return studio.shown({"collections": search_page.collections(studio),

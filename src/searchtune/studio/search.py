@@ -213,3 +213,30 @@ def _reranker(path: Path):
     if key not in _CACHE:
         _CACHE[key] = load_reranker(path)
     return _CACHE[key]
+
+
+def explain_run(studio, run: str, query: str, product: str | None) -> dict:
+    """`searchtune explain` for a run of the studio: the query's terms, untuned against tuned, and with a
+    product id each term's contribution to its score."""
+    from ..config import Config
+    from ..data import load_data
+    from ..explain import explain
+    from ..models import trained_config
+    from ..rundir import RunDir
+    from ..train.trainer import base_model
+
+    if not isinstance(query, str) or not query.strip():
+        raise HTTPException(400, "type a query")
+    rd = RunDir(studio.run_path(run))
+    if not rd.config.is_file() or not (rd.model / "config.json").is_file():
+        raise HTTPException(404, f"run '{run}' has no model to explain")
+    config = Config.load(rd.config)
+    text = None
+    if product:
+        texts = load_data(config.data).texts
+        if product not in texts:
+            raise HTTPException(404, f"product '{product}' is not in run '{run}''s catalog")
+        text = texts[product]
+    models = explain(query, {"untuned": base_model(config.train), "tuned": str(rd.model)}, product=text, k=12,
+                     max_length=(trained_config(rd.model) or {}).get("max_seq_length"))
+    return {"query": query, "product": product, "text": text, "models": models}
