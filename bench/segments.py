@@ -14,7 +14,8 @@ from pathlib import Path
 from searchtune.config import Config
 from searchtune.data import full_texts
 from searchtune.evaluation.results import Results
-from searchtune.evaluation.segments import losses, segment_queries, segment_table
+from searchtune.evaluation.runs import SystemRun
+from searchtune.evaluation.segments import losses, segment_queries, segment_table, unit_mismatch
 from searchtune.prepare import load
 from searchtune.rundir import RunDir
 
@@ -28,7 +29,10 @@ def main() -> None:
         queries = {q: data.queries[q] for q in split["test"] if q in data.queries and data.positives(q)}
         per_query = {n: s.per_query["ndcg@10"] for n, s in results.systems.items() if s.per_query.get("ndcg@10")}
         brands = data.products["brand"].tolist() if "brand" in data.products else []
-        table = segment_table(segment_queries(queries, full_texts(data.products), brands), per_query)
+        judged = {q: len(data.qrels.get(q, {})) for q in queries}
+        table = segment_table(segment_queries(queries, full_texts(data.products), brands, judged), per_query)
+        runs = {n: SystemRun.load(rd.ranking(n, "test")).run for n in per_query if rd.ranking(n, "test").exists()}
+        mismatch = unit_mismatch(queries, runs, data.texts)
         systems = [n for n in ("bm25", "base", "finetuned", "hybrid", "reranked") if n in per_query]
         print(f"\n{run}: {len(queries):,} test queries\n")
         print("| segment | queries | " + " | ".join(systems) + " |\n|---|---:|" + "---:|" * len(systems))
@@ -37,6 +41,8 @@ def main() -> None:
                 f"{row['systems'][n]['ndcg@10']:.4f}{'†' if row['systems'][n].get('significant_vs_bm25') else ''}"
                 for n in systems) + " |")
         print("\nthe tuned model below BM25: " + ("; ".join(losses(table)) or "no segment"))
+        print(f"attribute mismatch on {mismatch['queries']} queries naming a quantity with a unit: " + ", ".join(
+            f"{n} {c['rate']:.1%} of {c['checked']}" for n, c in mismatch["systems"].items() if c["rate"] is not None))
 
 
 if __name__ == "__main__":

@@ -27,3 +27,16 @@ def test_the_table_tests_each_segment_against_bm25():
     assert cell["delta_vs_bm25"] > 0 and cell["significant_vs_bm25"] and cell["ci"][0] < cell["ndcg@10"]
     assert table["few"]["systems"]["finetuned"]["delta_vs_bm25"] < 0  # q0 and q10 score 0.4: below BM25 there
     assert len(losses(table)) == 1 and losses(table)[0].startswith("few (2 queries): -0.1000 vs BM25")
+
+
+def test_head_torso_tail_and_the_attribute_mismatch_rate():
+    from searchtune.evaluation.segments import unit_mismatch
+
+    queries = {f"q{i}": "drill" for i in range(6)}
+    seg = segment_queries(queries, ["drill"], [], {f"q{i}": 6 - i for i in range(6)})
+    assert (seg["head"], seg["torso"], seg["tail"]) == (["q0", "q1"], ["q2", "q3"], ["q4", "q5"])
+    runs = {"bm25": {"a": {"right": 2.0, "wrong": 1.0, "silent": 0.5}}, "model": {"a": {"wrong": 2.0}}}
+    texts = {"right": "SanDisk 256GB card", "wrong": "SanDisk 128GB card", "silent": "a card reader"}
+    out = unit_mismatch({"a": "sandisk 256gb card", "b": "drill"}, runs, texts)
+    assert out["queries"] == 1 and out["systems"]["bm25"] == {"checked": 2, "rate": 0.5}  # "silent" not counted
+    assert out["systems"]["model"]["rate"] == 1.0

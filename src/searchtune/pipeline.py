@@ -257,9 +257,13 @@ class Pipeline:
 def test_segments(data: SearchData, bench: Bench, results: Results) -> dict:
     """Every system's nDCG@10 on segments of the test queries (:mod:`.evaluation.segments`)."""
     from .data import full_texts
-    from .evaluation.segments import segment_queries, segment_table
+    from .evaluation.segments import MISMATCH, segment_queries, segment_table, unit_mismatch
 
     queries, _ = bench.queries("test")
     brands = data.products["brand"].tolist() if "brand" in data.products else []
     per_query = {n: s.per_query["ndcg@10"] for n, s in results.systems.items() if s.per_query.get("ndcg@10")}
-    return segment_table(segment_queries(queries, full_texts(data.products), brands), per_query)
+    judged = {q: len(data.qrels.get(q, {})) for q in queries}  # without search logs: a proxy of frequency
+    table = segment_table(segment_queries(queries, full_texts(data.products), brands, judged), per_query)
+    runs = {n: s.run for n, s in results.systems.items() if s.run}
+    mismatch = unit_mismatch(queries, runs, data.texts)
+    return {**table, **({MISMATCH: mismatch} if mismatch["queries"] else {})}

@@ -316,9 +316,11 @@ def recommendation_section(report: dict) -> list[str]:
 
 def segments_section(report: dict) -> list[str]:
     """nDCG@10 per segment of the test queries, every system, and where the tuned model loses to BM25."""
-    from .segments import losses
+    from .segments import MISMATCH, losses
 
-    table, labels = report["segments"], labels_for(report)
+    labels = labels_for(report)
+    table = {k: v for k, v in report["segments"].items() if k != MISMATCH}
+    mismatch = report["segments"].get(MISMATCH)
     systems = [n for n in report["metrics"] if n in next(iter(table.values()))["systems"]]
     out = ["## Segments (test queries)", "",
            "A query is in every segment whose rule it meets (`searchtune.evaluation.segments`). nDCG@10; † differs "
@@ -331,6 +333,11 @@ def segments_section(report: dict) -> list[str]:
         out.append(f"| {name} | {row['queries']} | " + " | ".join(cells) + " |")
     lost = losses(table)
     out += ["", "Where the tuned model is below BM25: " + ("; ".join(lost) if lost else "no segment") + ".", ""]
+    if mismatch:
+        rates = ", ".join(f"{labels.get(n, n)} {c['rate']:.1%} of {c['checked']}"
+                          for n, c in mismatch["systems"].items() if c["rate"] is not None)
+        out += [f"Attribute mismatch ({mismatch['queries']} queries name a quantity with a unit, like 256gb or 18v; "
+                f"of their top-10 products that state that unit, the share that state another number): {rates}.", ""]
     return out
 
 

@@ -7,7 +7,11 @@ A query is in every segment whose rule it meets (so segments overlap):
 - **numbers and units**: a token with a digit (``20v``, ``50``, ``1/2``);
 - **brand**: a brand of the catalog's brand column, as whole words;
 - **a word no product holds**: a word of 3+ letters in no product's text (misspellings, words the catalog does
-  not use).
+  not use);
+- **head, torso, tail**: the thirds of the queries by how often they are searched (from search logs) or, without
+  logs, by how many products are judged for them.
+
+:func:`unit_mismatch` gives the attribute-mismatch rate: the query says 256GB, a top-10 product 128GB.
 
 Per segment and system: the mean nDCG@10 with a 95% bootstrap interval (:func:`.stats.confidence_interval`),
 and each system's change against BM25 with the paired test of the report (:func:`.stats.paired_test`).
@@ -21,20 +25,30 @@ from .stats import MAX_P, confidence_interval, paired_test
 
 WORD = re.compile(r"[a-z0-9]+(?:[./-][a-z0-9]+)*")
 CODE = re.compile(r"^(?=[a-z0-9./-]*[a-z])(?=[a-z0-9./-]*[0-9])[a-z0-9./-]{4,}$")
-SEGMENTS = ("one word", "two or three words", "four or more words", "model code or SKU", "numbers and units",
-            "brand", "a word no product holds")
+SEGMENTS = ("head", "torso", "tail", "one word", "two or three words", "four or more words", "model code or SKU",
+            "numbers and units", "brand", "a word no product holds")
+MISMATCH = "attribute mismatch"  # the key of unit_mismatch's result beside the segments
+UNIT = re.compile(r"^(\d+(?:\.\d+)?)(gb|tb|mb|mah|v|w|kw|mm|cm|m|in|ft|oz|lb|lbs|gal|l|ml|hz|ghz|mhz|mp|k)$")
 
 
 def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
-def segment_queries(queries: dict[str, str], texts: list[str], brands: list[str]) -> dict[str, list[str]]:
-    """The query ids of each segment (:data:`SEGMENTS`); ``texts``: every product's text, ``brands``: theirs."""
+def segment_queries(queries: dict[str, str], texts: list[str], brands: list[str],
+                    frequency: dict[str, float] | None = None) -> dict[str, list[str]]:
+    """The query ids of each segment (:data:`SEGMENTS`); ``texts``: every product's text, ``brands``: theirs;
+    ``frequency``: how often each query is searched (or, without logs, how many products are judged for it: a
+    query people search often gets more judgments), whose thirds are head, torso and tail."""
     vocabulary = {w for text in texts for w in words(text)}
     known_brands = {" ".join(words(b)) for b in brands if b and words(b)}
     longest = max((len(b.split()) for b in known_brands), default=0)
     out: dict[str, list[str]] = {s: [] for s in SEGMENTS}
+    if frequency:
+        ranked = sorted(queries, key=lambda q: (-frequency.get(q, 0), q))
+        third = len(ranked) / 3
+        for i, qid in enumerate(ranked):
+            out["head" if i < third else "torso" if i < 2 * third else "tail"].append(qid)
     for qid, query in queries.items():
         tokens = words(query)
         n = len(tokens)
@@ -85,3 +99,30 @@ def losses(table: dict, system: str = "finetuned") -> list[str]:
                           f"{cell['delta_vs_bm25']:+.4f} vs BM25"
                           + (", significant" if cell.get("significant_vs_bm25") else ", within noise")))
     return [line for _, line in sorted(lines)]
+
+
+def unit_mismatch(queries: dict[str, str], runs: dict[str, dict[str, dict[str, float]]], texts: dict[str, str],
+                  k: int = 10) -> dict:
+    """The attribute-mismatch rate: of the queries that name a quantity with a unit (``256gb``, ``18v``), per
+    system the share of their top-``k`` products whose text gives the same unit only with other numbers (the
+    query says 256GB, the product 128GB). Products that do not mention the unit are not counted."""
+    wanted = {}
+    for qid, query in queries.items():
+        found = [UNIT.match(t) for t in words(query)]
+        units = {m.group(2): m.group(1) for m in found if m}
+        if units:
+            wanted[qid] = units
+    out = {"queries": len(wanted), "systems": {}}
+    for system, run in runs.items():
+        checked = mismatched = 0
+        for qid, units in wanted.items():
+            for pid in sorted(run.get(qid, {}), key=lambda p: -run[qid][p])[:k]:
+                said = {}
+                for m in filter(None, (UNIT.match(t) for t in words(texts.get(pid, "")))):
+                    said.setdefault(m.group(2), set()).add(m.group(1))
+                for unit, number in units.items():
+                    if unit in said:
+                        checked += 1
+                        mismatched += number not in said[unit]
+        out["systems"][system] = {"checked": checked, "rate": round(mismatched / checked, 4) if checked else None}
+    return out
