@@ -15,7 +15,12 @@ from searchtune.config import Config
 from searchtune.data import full_texts
 from searchtune.evaluation.results import Results
 from searchtune.evaluation.runs import SystemRun
-from searchtune.evaluation.segments import losses, segment_queries, segment_table, unit_mismatch
+from searchtune.evaluation.segments import (
+    losses,
+    segment_queries,
+    segment_table,
+    unit_mismatch,
+)
 from searchtune.prepare import load
 from searchtune.rundir import RunDir
 

@@ -35,3 +35,20 @@ def test_assess_refuses_a_catalog_without_queries(tmp_path):
     catalog = write(tmp_path / "c.csv", "id,title\n1,Drill\n2,Hose\n")
     res = CliRunner().invoke(app, ["assess", "--catalog", str(catalog)])
     assert res.exit_code == 2 and "labelled queries" in res.output
+
+
+def test_rater_agreement(tmp_path):
+    from searchtune.assess import agreement
+
+    path = write(tmp_path / "r.csv", "query,docid,agent_1_rating,agent_2_rating,final_rating\n"
+                                     "a,1,3,3,3\na,2,0,2,1\nb,3,1,2,2\nb,4,2,,2\n")
+    out = agreement(path)
+    assert out["raters"] == ["agent_1_rating", "agent_2_rating"] and out["pairs_rated_twice"] == 3
+    assert out["exact"] == round(1 / 3, 4) and out["within_one_grade"] == round(2 / 3, 4)
+    one = write(tmp_path / "one.csv", "query,docid,rater_a\na,1,3\n")
+    import pytest
+
+    from searchtune.errors import SearchtuneError
+
+    with pytest.raises(SearchtuneError, match="two or more"):
+        agreement(one)

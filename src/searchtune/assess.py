@@ -10,15 +10,20 @@
   training from the rows a run would train on, at a quarter of that speed (training costs about four document
   encodings a row: 72 rows/s against 311 docs/s on Home Depot titles, BENCHMARKS.md "Speed").
 
-Then a recommendation with its reasons, by the rules of :func:`recommend`. What it does not estimate yet: the
-gain itself (only a run measures it) and rater agreement (one label per pair is all a judgments file holds).
+With several raters' grades (``raters``: a file with one column per rater, named like ``agent_1_rating``,
+``rater2`` or ``annotator_a``): how often they agree (:func:`agreement`), the ceiling any system is measured
+against. Then a recommendation with its reasons, by the rules of :func:`recommend`. It does not estimate the
+gain itself: only a run measures that.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 from .config import Config
 from .errors import SearchtuneError
@@ -28,7 +33,33 @@ MIN_DEV = 50  # dev queries below which dev decides only large differences (the 
 TRAINING_SPEED = 0.25  # training rows/s as a share of documents/s encoded (72 / 311 measured on Home Depot)
 
 
-def assess(config: Config, *, progress: bool = True) -> dict:
+RATER = re.compile(r"(rater|agent|annotator|judge|assessor)", re.IGNORECASE)
+
+
+def agreement(path: str | Path) -> dict:
+    """How often several raters agree on a (query, product): a file with one numeric column per rater."""
+    import pandas as pd
+
+    from .data import read_table
+
+    table = read_table(path)
+    columns = [c for c in table.frame.columns if RATER.search(str(c)) and not re.search("final", str(c), re.I)]
+    if len(columns) < 2:
+        raise table.error(f"found {len(columns)} rater column(s); agreement needs two or more",
+                          hint="name them like agent_1_rating, rater2 or annotator_a")
+    grades = table.frame[columns].apply(pd.to_numeric, errors="coerce")
+    rated = grades[grades.notna().sum(axis=1) >= 2]
+    pairs = [(a, b) for a, b in itertools.combinations(columns, 2)]
+    both = [rated[[a, b]].dropna() for a, b in pairs]
+    n = sum(len(x) for x in both)
+    exact = sum(int((x.iloc[:, 0] == x.iloc[:, 1]).sum()) for x in both)
+    near = sum(int(((x.iloc[:, 0] - x.iloc[:, 1]).abs() <= 1).sum()) for x in both)
+    return {"file": str(path), "raters": columns, "pairs_rated_twice": len(rated),
+            "exact": round(exact / n, 4) if n else None, "within_one_grade": round(near / n, 4) if n else None,
+            "all_agree": round(float((rated.nunique(axis=1) == 1).mean()), 4) if len(rated) else None}
+
+
+def assess(config: Config, *, progress: bool = True, raters: str | Path | None = None) -> dict:
     """The counts, the dev figures of BM25 and the untuned model, time estimates and a recommendation."""
     from .data import load_data, split_for
     from .evaluation.bm25 import bm25_index, choose_fields
@@ -71,7 +102,10 @@ def assess(config: Config, *, progress: bool = True) -> dict:
                 "index_seconds": round(index_s, 1), "documents_per_second": round(docs_per_s, 1),
                 "training_rows": rows, "training_seconds": round(rows / (docs_per_s * TRAINING_SPEED), 1),
                 "base_model": base}
-    return {"counts": counts, "measured": measured, **recommend(counts, measured)}
+    out = {"counts": counts, "measured": measured, **recommend(counts, measured)}
+    if raters:
+        out["agreement"] = agreement(raters)
+    return out
 
 
 def recommend(counts: dict, measured: dict) -> dict:

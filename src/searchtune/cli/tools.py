@@ -313,6 +313,8 @@ def explain(
                 only={"train": ("model", "kind", "max_seq_length", "epochs")})
 def assess_data(
     config: Config,
+    raters: Annotated[Path | None, typer.Option(help="Several raters' grades, one column per rater "
+                                                    "(agent_1_rating, rater2…): how often they agree.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the summary.")] = False,
     quiet: bool = False,
 ):
@@ -323,7 +325,7 @@ def assess_data(
 
     from ..assess import assess
 
-    out = assess(config, progress=not quiet)
+    out = assess(config, progress=not quiet, raters=raters)
     if as_json:
         out_console.print_json(json.dumps(out))
         return {"metrics": out["measured"]}
@@ -340,4 +342,9 @@ def assess_data(
                       + (f" (also: {', '.join(out['also'])})" if out["also"] else ""))
     for reason in out["reasons"]:
         out_console.print(f"- {reason}")
+    a = out.get("agreement")
+    if a:
+        out_console.print(f"raters ({', '.join(a['raters'])}) on {a['pairs_rated_twice']:,} pairs: exact agreement "
+                          f"{a['exact']:.0%} of rater pairs, within one grade {a['within_one_grade']:.0%}, all agree "
+                          f"on {a['all_agree']:.0%} of the pairs")
     return {"metrics": m}
