@@ -107,32 +107,38 @@ def start(system: Path, out: Path, cache_size: int = 0) -> tuple[subprocess.Pope
     raise RuntimeError("the server did not come up")
 
 
+def closed_loop(port: int, queries: list[str], first: int, step: int, running, record) -> None:
+    """One closed-loop client: sends query ``first``, ``first + step``… (cycling) while ``running()``, each
+    when the last is answered, and calls ``record(sent_at, seconds, ok)`` for every one."""
+    conn, n = http.client.HTTPConnection("127.0.0.1", port, timeout=60), first
+    while running():
+        body = json.dumps({"query": queries[n % len(queries)], "k": 10})
+        n += step
+        t = time.perf_counter()
+        try:
+            conn.request("POST", "/search", body, {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            ok = r.status == 200
+        except OSError:
+            ok, conn = False, http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        record(t, time.perf_counter() - t, ok)
+
+
 def load_level(port: int, queries: list[str], clients: int, seconds: float) -> dict:
     """Closed-loop clients for ``seconds``: q/s, latency percentiles, errors."""
     latencies, errors, lock = [], [0], threading.Lock()
     stop = time.perf_counter() + seconds
 
+    def record(sent_at: float, took: float, ok: bool) -> None:
+        with lock:
+            if ok:
+                latencies.append(took)
+            else:
+                errors[0] += 1
+
     def client(i: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        n = i
-        while time.perf_counter() < stop:
-            body = json.dumps({"query": queries[n % len(queries)], "k": 10})
-            n += clients
-            t = time.perf_counter()
-            try:
-                conn.request("POST", "/search", body, {"Content-Type": "application/json"})
-                r = conn.getresponse()
-                r.read()
-                ok = r.status == 200
-            except OSError:
-                ok = False
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            took = time.perf_counter() - t
-            with lock:
-                if ok:
-                    latencies.append(took)
-                else:
-                    errors[0] += 1
+        closed_loop(port, queries, i, clients, lambda: time.perf_counter() < stop, record)
 
     started = time.perf_counter()
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]

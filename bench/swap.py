@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     args = ap.parse_args()
     from hd import load
-    from serve import start
+    from serve import closed_loop, start
 
     from searchtune.config import IndexConfig
     from searchtune.data import SearchData
@@ -61,23 +61,11 @@ def main() -> None:
         return open_index(name, IndexConfig(data_dir=str(qdrant)), resolve=resolve)
 
     proc, port = start(path, args.out)
-    log, stop, lock = [], threading.Event(), threading.Lock()  # (sent at, seconds, ok)
+    log, stop = [], threading.Event()  # (sent at, seconds, ok)
 
     def client(i: int) -> None:
-        conn, n = http.client.HTTPConnection("127.0.0.1", port, timeout=60), i
-        while not stop.is_set():
-            body = json.dumps({"query": queries[n % len(queries)], "k": 10})
-            n += args.clients
-            t = time.perf_counter()
-            try:
-                conn.request("POST", "/search", body, {"Content-Type": "application/json"})
-                r = conn.getresponse()
-                r.read()
-                ok = r.status == 200
-            except OSError:
-                ok, conn = False, http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            with lock:
-                log.append((t, time.perf_counter() - t, ok))
+        closed_loop(port, queries, i, args.clients, lambda: not stop.is_set(),
+                    lambda t, took, ok: log.append((t, took, ok)))  # list.append is atomic under the GIL
 
     def version() -> str:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)

@@ -43,7 +43,7 @@ def agreement(path: str | Path) -> dict:
     from .data import read_table
 
     table = read_table(path)
-    columns = [c for c in table.frame.columns if RATER.search(str(c)) and not re.search("final", str(c), re.I)]
+    columns = [c for c in table.frame.columns if RATER.search(str(c)) and not re.search("final", str(c), re.IGNORECASE)]
     if len(columns) < 2:
         raise table.error(f"found {len(columns)} rater column(s); agreement needs two or more",
                           hint="name them like agent_1_rating, rater2 or annotator_a")
@@ -84,7 +84,10 @@ def assess(config: Config, *, progress: bool = True, raters: str | Path | None =
     qrels = data.eval_qrels(dev)
     queries = {q: data.queries[q] for q in qrels}
     read, fields = choose_fields(data, split.dev)
-    bm25 = evaluate_run(qrels, bm25_index(read, stem=True).search(queries, k=100), ks=(10,))["ndcg@10"]
+    if fields and with_positive["dev"]:  # the choice measured BM25 on these very queries already
+        bm25 = fields["dev_ndcg@10"][fields["fields"]]
+    else:
+        bm25 = evaluate_run(qrels, bm25_index(read, stem=True).search(queries, k=100), ks=(10,))["ndcg@10"]
     base = base_model(config.train)
     models = col.Models.single(base, "base", config.train.max_seq_length, kind=config.train.kind)
     with tempfile.TemporaryDirectory() as tmp, EdgeIndex("assess", tmp) as index:

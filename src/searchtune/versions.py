@@ -68,9 +68,9 @@ def publish(open_index, alias: str, data, models: col.Models, *, dev: list[str] 
         current = live.metadata() if live_name else {}
         if live_name and current.get("complete") and current.get("fingerprint") == signature:
             points = current.get("points")  # from the metadata: a serving process may hold the shard open
+            said = f"{points:,} points; " if points is not None else ""
             return Outcome(live_name, current.get("previous"), False, True, {"points": points},
-                           f"'{alias}' already serves this catalog with these models ({points:,} points; "
-                           f"{vectors}); nothing to do")
+                           f"'{alias}' already serves this catalog with these models ({said}{vectors}); nothing to do")
     if live_name is None and not server:  # the first build: the plain collection, no alias needed yet
         with open_index(alias) as ix:
             stats = col.build(ix, data, models, bm25=True, **build)

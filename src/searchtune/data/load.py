@@ -270,8 +270,9 @@ def _products_from(table: Table, cols: Columns, config: DataConfig, counts: dict
         path = clean(cat.replace(">", " > ")) if ">" in cat else cat
         text = join_product_text(title, brand, desc, bullet, path,
                                  truncate(format_attributes(pairs), config.attribute_chars) if pairs else "")
-        full = join_product_text(title, brand, whole, bullet, path, format_attributes(all_pairs) if all_pairs else "")
-        attributes_at = len(join_product_text(title, brand, whole, bullet, path, "")) if all_pairs else -1
+        lean = join_product_text(title, brand, whole, bullet, path, "")  # BM25's text: every field whole
+        attributes_at = len(lean) if all_pairs else -1
+        full = f"{lean} | {format_attributes(all_pairs)}" if all_pairs else lean
         if given_ids is not None:
             pid = given_ids[i]
             if not pid:
