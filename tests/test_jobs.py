@@ -155,6 +155,32 @@ def test_export_writes_a_model_sentence_transformers_loads(tmp_path, trained_run
     assert empty.exit_code == 2 and "no trained model" in empty.output
 
 
+def test_export_onnx_gives_the_same_vectors_as_pytorch(tmp_path, trained_run):
+    """The ONNX graph, run here on texts the export never checked, gives SparseEncoder's terms and weights."""
+    import numpy as np
+    from sentence_transformers import SparseEncoder
+    from transformers import AutoTokenizer
+
+    from searchtune.onnx_export import TOLERANCE, run_graph
+
+    out = tmp_path / "exported"
+    result = runner.invoke(app, ["export", str(trained_run), "--out", str(out), "--format", "onnx"])
+    assert result.exit_code == 0, result.output
+    assert "document matches PyTorch" in result.output
+    parity = json.loads((out / "onnx" / "parity.json").read_text())["document"]
+    assert parity["ok"] and parity["terms"] > 0 and parity["terms_differ"] == 0
+    texts = ["stainless steel kitchen sink 33 in.", "ryobi one+ 18v", "led bulb 60w equivalent daylight (4-pack)"]
+    got = run_graph(out / "onnx" / "document.onnx", AutoTokenizer.from_pretrained(str(out / "onnx")), texts,
+                    max_length=64)
+    model = SparseEncoder(str(out), device="cpu")
+    model.max_seq_length = 64
+    want = model.encode_document(texts, convert_to_tensor=True).to_dense().float().numpy()
+    assert np.abs(got - want).max() <= TOLERANCE
+    assert ((got > TOLERANCE) == (want > TOLERANCE)).all()
+    bad = runner.invoke(app, ["export", str(trained_run), "--out", str(tmp_path / "x"), "--format", "tflite"])
+    assert bad.exit_code == 2 and "--format 'tflite'" in bad.output
+
+
 def test_publish_says_why_it_cannot(tmp_path, trained_run, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)

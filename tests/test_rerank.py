@@ -205,9 +205,11 @@ def test_two_stage_pipeline_on_a_small_example(tmp_path, small_example):  # noqa
     found = client.post("/api/search", json={"system": "r", "query": "table"}).json()
     assert len(found["hits"]) == 10 and found["system"] == system.describe()
     # the reranker travels with the exported model
-    exported = export_model(run, tmp_path / "export")
+    exported = export_model(run, tmp_path / "export", format="onnx")  # with the reranker's ONNX graph
     assert (exported / "reranker" / "config.json").is_file() and not (exported / "reranker" / "scores.jsonl").exists()
     assert "## Reranker" in (exported / "README.md").read_text()
+    parity = json.loads((exported / "onnx" / "parity.json").read_text())
+    assert parity["reranker"]["ok"] and parity["document"]["ok"] and "## ONNX" in (exported / "HOW-TO-QUERY.md").read_text()
     shipped = System.load(exported)  # the recommended system travels too, pointing into the export
     assert shipped.collection == "products" and all(str(exported) in m for v, m in shipped.models.items()
                                                     if v.endswith("_tuned"))

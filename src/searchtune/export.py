@@ -92,8 +92,15 @@ def model_card(run: Path) -> str:
     return "\n".join(lines)
 
 
-def export_model(run: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
-    """Copy ``RUN/model`` to ``out`` with a model card; sentence-transformers loads ``out`` directly."""
+FORMATS = ("sentence-transformers", "onnx")
+
+
+def export_model(run: str | Path, out: str | Path, *, overwrite: bool = False,
+                 format: str = "sentence-transformers") -> Path:
+    """Copy ``RUN/model`` to ``out`` with a model card; sentence-transformers loads ``out`` directly. ``format``
+    "onnx" adds ``out/onnx/``: the document encoder and the reranker as ONNX graphs, checked against PyTorch."""
+    if format not in FORMATS:
+        raise SearchtuneError(f"--format {format!r} is not one of: {', '.join(FORMATS)}")
     run, out = Path(run), Path(out)
     rd = RunDir(run)
     model = _run_model(run)
@@ -104,12 +111,18 @@ def export_model(run: str | Path, out: str | Path, *, overwrite: bool = False) -
     shutil.copytree(model, out, ignore=shutil.ignore_patterns("checkpoint-*"))
     if rd.has_reranker():  # the second stage travels with the first
         shutil.copytree(rd.reranker, out / "reranker", ignore=shutil.ignore_patterns("scores.jsonl"))
-    if rd.system.is_file():  # the system the run recommends, pointing at the exported folders, and how to query it
+    system = exported(System.load(rd.root), out.resolve()) if rd.system.is_file() else None
+    checks = None
+    if format == "onnx":
+        from .onnx_export import export_onnx
+
+        checks = export_onnx(out, out, reranker_dir=out / "reranker" if rd.has_reranker() else None,
+                             max_length=system.max_length if system else None)
+    if system:  # the system the run recommends, pointing at the exported folders, and how to query it
         from .query_guide import export_query_table, write_guide
 
-        system = exported(System.load(rd.root), out.resolve())
         system.save(out / SYSTEM_FILE)
-        write_guide(system, out, table=export_query_table(out, out) is not None)
+        write_guide(system, out, table=export_query_table(out, out) is not None, onnx=checks)
     write_text(out / "README.md", model_card(run))
     if rd.report_json.exists():
         shutil.copy2(rd.report_json, out / "searchtune_report.json")

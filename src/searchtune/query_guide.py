@@ -32,7 +32,7 @@ def export_query_table(model_dir: Path, out: Path) -> Path | None:
     return out / TABLE_FILE
 
 
-def how_to_query(system: System, *, table: bool = False) -> str:
+def how_to_query(system: System, *, table: bool = False, onnx: dict | None = None) -> str:
     """The page: what to send to Qdrant (or ``searchtune serve``) to run ``system`` as it was measured."""
     first = system.first_stage_name()
     lines = ["# How to query this system", "", f"**{system.label or first}**: {system.describe()}.", "",
@@ -73,10 +73,42 @@ def how_to_query(system: System, *, table: bool = False) -> str:
                   "scores and the first stage's over those K, then rank by "
                   f"(1 − {system.reranker.weight:g}) × reranker + {system.reranker.weight:g} × first stage; the "
                   "products below K keep their first-stage order beneath.", ""]
+    if onnx:
+        lines += onnx_section(onnx)
     return "\n".join(lines)
 
 
-def write_guide(system: System, out: Path, *, table: bool = False) -> Path:
+def onnx_section(checks: dict) -> list[str]:
+    """How to run the ``onnx/`` graphs without PyTorch, and how they compared with it."""
+    doc = checks["document"]
+    sparse = doc["kind"] == "sparse"
+    lines = ["## ONNX", "", "`onnx/document.onnx` encodes products (and, for a model that is not inference-free, "
+             f"queries) with onnxruntime or any ONNX runtime: inputs {', '.join(f'`{n}`' for n in ('input_ids', 'attention_mask', 'token_type_ids'))} "
+             f"(int64, from the tokenizer in `onnx/`, cut at {doc['max_length']} tokens), output `embedding` "
+             f"{doc['output']}" + (": the SPLADE weight of every vocabulary token; the nonzero columns are the "
+                                   "sparse vector's indices" if sparse else ", normalised: use cosine") + ".", "",
+             "```python", "import numpy as np, onnxruntime as ort", "from transformers import AutoTokenizer", "",
+             "tokenizer = AutoTokenizer.from_pretrained(\"onnx\")",
+             "session = ort.InferenceSession(\"onnx/document.onnx\")",
+             f"batch = tokenizer(texts, padding=True, truncation=True, max_length={doc['max_length']}, "
+             "return_tensors=\"np\")",
+             "vectors = session.run(None, {k: batch[k].astype(np.int64) for k in (\"input_ids\", \"attention_mask\", "
+             "\"token_type_ids\")})[0]"]
+    if sparse:
+        lines += ["indices = np.nonzero(vectors[0])[0]; values = vectors[0][indices]  # one product's sparse vector"]
+    lines += ["```", ""]
+    if "reranker" in checks:
+        lines += ["`onnx/reranker.onnx` takes (query, product text) pairs tokenized together with "
+                  "`onnx/reranker_tokenizer/` and gives a logit per pair (a sigmoid makes it sentence-transformers' "
+                  "score; the order is the same).", ""]
+    lines += ["Checked against PyTorch at export (fp32, `onnx/parity.json`): "
+              + "; ".join(f"{name}: {c['texts']} texts, largest difference {c['max_abs_diff']:.1e} (allowed "
+                          f"{c['tolerance']:g})" + (f", {c['terms']} terms, {c['terms_differ']} differ"
+                                                     if "terms" in c else "") for name, c in checks.items()) + ".", ""]
+    return lines
+
+
+def write_guide(system: System, out: Path, *, table: bool = False, onnx: dict | None = None) -> Path:
     path = Path(out) / "HOW-TO-QUERY.md"
-    write_text(path, how_to_query(system, table=table))
+    write_text(path, how_to_query(system, table=table, onnx=onnx))
     return path

@@ -53,6 +53,9 @@ def export(
     run: Annotated[Path, typer.Argument(help="Run directory (with model/ and report.json).")],
     out: Annotated[Path, typer.Option("--out", help="Folder to write the model to.")],
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    format: Annotated[str, typer.Option("--format", help="sentence-transformers (the model folder), or onnx: the "
+                                        "folder plus onnx/ (the encoder and reranker as ONNX graphs, checked "
+                                        "against PyTorch).")] = "sentence-transformers",
 ) -> None:
     """Write a self-contained model folder with a model card; sentence-transformers loads it directly."""
     setup_logging()
@@ -60,8 +63,15 @@ def export(
     def body():
         from ..export import export_model
 
-        path = export_model(run, out, overwrite=overwrite)
+        path = export_model(run, out, overwrite=overwrite, format=format)
         out_console.print(f"exported {run} to {path} (load it with SparseEncoder('{path}'))")
+        if format == "onnx":
+            import json
+
+            checks = json.loads((path / "onnx" / "parity.json").read_text())
+            out_console.print("ONNX graphs in " + str(path / "onnx") + ": " + "; ".join(
+                f"{name} matches PyTorch within {c['max_abs_diff']:.1e} on {c['texts']} texts"
+                for name, c in checks.items()))
         return {"artifacts": {"model": str(path)}}
 
     run_job(body, "export", run)
