@@ -18,6 +18,11 @@ def test_assess_the_bundled_example(tmp_path):
     assert c["products"] == 286 and c["train_queries"] + c["dev_queries"] + c["test_queries"] <= c["queries"]
     assert m["dev_queries"] == c["dev_queries"] == 50 and 0 < m["bm25"] < 1 and 0 < m["untuned"] < 1
     assert m["training_seconds"] > 0 and out["recommendation"] and out["reasons"]
+    short = m["probe"]  # the gain estimate: a short run on part of the training queries, measured on dev
+    assert 0 < short["training_queries"] <= short["of_training_queries"] == c["train_queries"]
+    assert short["dev_queries"] == 50 and 0 < short["untuned"] < 1 and 0 < short["probe"] < 1
+    assert m["training_speed_from"] == "the short run"
+    assert any("a short run" in r for r in out["reasons"])
     assert "--lr" not in CliRunner().invoke(app, ["assess", "--help"]).output  # only what it reads
 
 
@@ -29,6 +34,19 @@ def test_the_rules_give_reasons():
                                                "training_seconds": 9000})
     assert many["recommendation"] == "fine-tune" and many["also"] == ["keep BM25 and try the hybrid"]
     assert any("2.5 h" in r for r in many["reasons"])
+
+
+def test_a_probe_that_gains_nothing_says_so():
+    probe = {"training_queries": 500, "of_training_queries": 900, "train_seconds": 40, "untuned": 0.5,
+             "probe": 0.49, "gain_percent": -2.0, "dev_queries": 200, "pool": 50}
+    out = recommend({"train_queries": 900}, {"dev_queries": 200, "bm25": 0.5, "untuned": 0.5,
+                                              "training_seconds": 60, "probe": probe})
+    assert out["recommendation"] == "fine-tune" and "keep BM25 and try the hybrid" in out["also"]
+    assert any("taught the model nothing" in r for r in out["reasons"])
+    probe |= {"probe": 0.55, "gain_percent": 10.0}
+    out = recommend({"train_queries": 900}, {"dev_queries": 200, "bm25": 0.5, "untuned": 0.5,
+                                              "training_seconds": 60, "probe": probe})
+    assert out["also"] == [] and any("+10.0%" in r for r in out["reasons"])
 
 
 def test_assess_refuses_a_catalog_without_queries(tmp_path):

@@ -7,13 +7,14 @@
 - **where the models start**: BM25 (reading what it would read in a run) and the untuned model on the dev
   queries, the untuned model through a real Qdrant Edge collection of the whole catalog;
 - **time on this machine**: indexing from the speed the untuned model's collection was just built at;
-  training from the rows a run would train on, at a quarter of that speed (training costs about four document
-  encodings a row: 72 rows/s against 311 docs/s on Home Depot titles, BENCHMARKS.md "Speed").
+  training from the rows a run would train on, at the speed the short run below trained at (without it, a
+  quarter of the indexing speed: training costs about four document encodings a row, 72 rows/s against 311
+  docs/s on Home Depot titles, BENCHMARKS.md "Speed").
 
 With several raters' grades (``raters``: a file with one column per rater, named like ``agent_1_rating``,
 ``rater2`` or ``annotator_a``): how often they agree (:func:`agreement`), the ceiling any system is measured
-against. Then a recommendation with its reasons, by the rules of :func:`recommend`. It does not estimate the
-gain itself: only a run measures that.
+against. The gain to expect comes from a short training run on part of the queries (:mod:`searchtune.probe`),
+unless ``probe=False``. Then a recommendation with its reasons, by the rules of :func:`recommend`.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def agreement(path: str | Path) -> dict:
             "all_agree": round(float((rated.nunique(axis=1) == 1).mean()), 4) if len(rated) else None}
 
 
-def assess(config: Config, *, progress: bool = True, raters: str | Path | None = None) -> dict:
+def assess(config: Config, *, progress: bool = True, raters: str | Path | None = None, probe: bool = True) -> dict:
     """The counts, the dev figures of BM25 and the untuned model, time estimates and a recommendation."""
     from .data import load_data, split_for
     from .evaluation.bm25 import bm25_index, choose_fields
@@ -84,10 +85,11 @@ def assess(config: Config, *, progress: bool = True, raters: str | Path | None =
     qrels = data.eval_qrels(dev)
     queries = {q: data.queries[q] for q in qrels}
     read, fields = choose_fields(data, split.dev)
+    bm25_run = bm25_index(read, stem=True).search(queries, k=100)
     if fields and with_positive["dev"]:  # the choice measured BM25 on these very queries already
         bm25 = fields["dev_ndcg@10"][fields["fields"]]
     else:
-        bm25 = evaluate_run(qrels, bm25_index(read, stem=True).search(queries, k=100), ks=(10,))["ndcg@10"]
+        bm25 = evaluate_run(qrels, bm25_run, ks=(10,))["ndcg@10"]
     base = base_model(config.train)
     models = col.Models.single(base, "base", config.train.max_seq_length, kind=config.train.kind)
     with tempfile.TemporaryDirectory() as tmp, EdgeIndex("assess", tmp) as index:
@@ -97,7 +99,8 @@ def assess(config: Config, *, progress: bool = True, raters: str | Path | None =
         index_s = time.perf_counter() - t
         system = next(iter(models.named())).replace("_", "-")
         hits = col.search(index, models, list(queries.values()), system, k=100)
-    untuned = evaluate_run(qrels, hits_to_run(list(queries), hits), ks=(10,))["ndcg@10"]
+    untuned_run = hits_to_run(list(queries), hits)
+    untuned = evaluate_run(qrels, untuned_run, ks=(10,))["ndcg@10"]
     docs_per_s = len(data.products) / index_s
     rows = int(sum(len(data.positives(q)) for q in with_positive["train"]) * config.train.epochs)
     measured = {"dev_queries": len(qrels), "dev_from": "dev" if with_positive["dev"] else "test (no dev split)",
@@ -105,6 +108,16 @@ def assess(config: Config, *, progress: bool = True, raters: str | Path | None =
                 "index_seconds": round(index_s, 1), "documents_per_second": round(docs_per_s, 1),
                 "training_rows": rows, "training_seconds": round(rows / (docs_per_s * TRAINING_SPEED), 1),
                 "base_model": base}
+    if probe and with_positive["train"]:
+        from .probe import probe as short_run
+
+        short = short_run(data, split, config, list(qrels), [bm25_run, untuned_run], progress=progress)
+        measured["probe"] = short
+        if short["rows"] and short["train_seconds"]:  # measured rows and speed beat the rule of thumb
+            rows = round(short["rows"] * short["of_training_queries"] / short["training_queries"] * config.train.epochs)
+            measured["training_rows"] = rows
+            measured["training_seconds"] = round(rows * short["train_seconds"] / short["rows"], 1)
+            measured["training_speed_from"] = "the short run"
     out = {"counts": counts, "measured": measured, **recommend(counts, measured)}
     if raters:
         out["agreement"] = agreement(raters)
@@ -136,6 +149,23 @@ def recommend(counts: dict, measured: dict) -> dict:
     else:
         reasons.append(f"the untuned model starts {gap:+.0%} against BM25 on dev: fine-tuning usually adds "
                        "6-25% here (BENCHMARKS.md)")
+    short = measured.get("probe")
+    if short and short["gain_percent"] is not None:
+        part = ("all" if short["training_queries"] == short["of_training_queries"]
+                else f"{short['training_queries']:,} of")
+        said = (f"a short run (one epoch on {part} {short['of_training_queries']:,} training queries, "
+                f"{short['train_seconds']:,.0f} s) moved dev nDCG@10 from {short['untuned']:.4f} to "
+                f"{short['probe']:.4f} ({short['gain_percent']:+.1f}%) on {short['dev_queries']} queries, "
+                f"reranking BM25's and the untuned model's top {short['pool']}")
+        if short["gain_percent"] <= 0:
+            reasons.append(f"{said}: these labels taught the model nothing quickly; check them, or keep BM25")
+            if "keep BM25 and try the hybrid" not in actions:
+                actions.append("keep BM25 and try the hybrid")
+        else:
+            behind = measured["bm25"] - short["probe"]
+            reasons.append(f"{said}; a full run trains on every query for longer and usually gains more"
+                           + (f", but it starts {behind / measured['bm25']:.0%} below BM25's {measured['bm25']:.4f}"
+                              if behind > 0.01 * measured["bm25"] else ""))
     if measured["training_seconds"] > 3600:
         reasons.append(f"training one epoch takes about {measured['training_seconds'] / 3600:.1f} h on this "
                        "machine: train on part of the queries first, or on a GPU")

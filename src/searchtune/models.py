@@ -103,8 +103,11 @@ def load_encoder(name_or_path: str | Path, *, kind: str | None = None, device: s
     """
     from sentence_transformers import SentenceTransformer, SparseEncoder
 
+    from .device import resolve as resolve_device
+
     kind = model_kind(name_or_path, declared=kind) if kind is None else kind
     target = resolve_model(name_or_path)
+    device = resolve_device(device)
     try:
         model = SparseEncoder(target, device=device) if kind == "sparse" else SentenceTransformer(target, device=device)
     except OSError as exc:  # hub lookups fail with OSError when offline

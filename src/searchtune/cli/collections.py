@@ -16,7 +16,7 @@ from .options import config_command, out_console
 Collection = Annotated[str, typer.Option(help="Collection name.")]
 
 
-@config_command(app, "index", sections=("data", "index"), job="index", panel=SEARCH)
+@config_command(app, "index", sections=("data", "index"), job="index", panel=SEARCH, models=True)
 def index(
     config: Config, collection: Collection = "products",
     model: Annotated[str, typer.Option(help="The model to index with: splade-tiny, minilm, a folder (e.g. RUN/model) "
@@ -75,7 +75,7 @@ def index(
                                                                       "version": done.live}}
 
 
-@config_command(app, "reindex", sections=("data", "index"), job="index", panel=SEARCH)
+@config_command(app, "reindex", sections=("data", "index"), job="index", panel=SEARCH, models=True)
 def reindex(
     config: Config, collection: Collection = "products",
     plan: Annotated[bool, typer.Option("--plan", help="Only say what would change and how long it would take.")]
@@ -102,7 +102,7 @@ def reindex(
     return {"metrics": done, "artifacts": {"collection": collection}}
 
 
-@config_command(app, "search", sections=("index",), panel=SEARCH)
+@config_command(app, "search", sections=("index",), panel=SEARCH, models=True)
 def search(
     config: Config,
     query: Annotated[str, typer.Argument(help="The search query.")],
@@ -164,7 +164,7 @@ def search(
 
 
 @config_command(app, "mine", sections=("data", "train", "mine", "index"), job="mine", panel=STEPS,
-                only={"train": ("model", "min_positive_gain", "min_gain_fallback")})
+                only={"train": ("model", "min_positive_gain", "min_gain_fallback")}, models=True)
 def mine(
     config: Config,
     out: Annotated[Path, typer.Option("--out", help="JSONL file for the mined negatives (one line per query).")],

@@ -155,7 +155,7 @@ def show(source: Annotated[Path, typer.Argument(help="An event store folder or a
     run_job(body)
 
 
-@config_command(app, "compare", sections=("data", "index", "events"), panel=LOGS)
+@config_command(app, "compare", sections=("data", "index", "events"), panel=LOGS, models=True)
 def compare(
     config: Config,
     candidate: Annotated[list[str], typer.Option("--candidate", help="A model (folder, short name or hub id) or bm25; "

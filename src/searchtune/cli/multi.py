@@ -9,7 +9,8 @@ import typer
 
 from ..errors import SearchtuneError
 from .app import MULTI, app
-from .options import out_console, run_job, setup_logging
+from ..device import use as use_device
+from .options import Device, out_console, run_job, setup_logging
 
 SetsFile = Annotated[Path, typer.Option("--sets", help="The data sets YAML (see docs/several-catalogs.md).")]
 Out = Annotated[Path, typer.Option("--out", help="Output folder.")]
@@ -24,7 +25,7 @@ def train_multi_command(sets: SetsFile, out: Out,
                         curriculum: Annotated[bool | None, typer.Option("--curriculum/--no-curriculum", help=
                                               "The other sets first, the target last (default: the file's).")]
                         = None,
-                        quiet: Quiet = False) -> None:
+                        device: Device = None, quiet: Quiet = False) -> None:
     """Train one model on several data sets (batches never mix sets; every set's dev and test queries held
     out); the model is OUT/model. `searchtune matrix` then measures it on every set."""
     setup_logging(quiet=quiet)
@@ -39,6 +40,7 @@ def train_multi_command(sets: SetsFile, out: Out,
                                    curriculum=spec.curriculum if curriculum is None else curriculum)
         if spec.sampler not in ("proportional", "round_robin"):
             raise SearchtuneError(f"--sampler must be proportional or round_robin, not '{spec.sampler}'")
+        use_device(device)
         result = train_multi(spec, out, resume=resume, progress=not quiet)
         rows = ", ".join(f"{k}: {v['rows']:,} rows" for k, v in result.stats.get("datasets", {}).items())
         out_console.print(f"model: {result.model_dir} ({rows}; {result.stats['steps']} steps, "
@@ -53,7 +55,7 @@ def matrix_command(sets: SetsFile, out: Out,
                    candidate: Annotated[list[str] | None, typer.Option("--candidate", help="NAME=PATH (repeat); bm25 and "
                                                                                   "the untuned base are always "
                                                                                   "rows.")] = None,
-                   quiet: Quiet = False) -> None:
+                   device: Device = None, quiet: Quiet = False) -> None:
     """Every model on every data set's held-out queries, each against its own catalog: OUT/matrix.md and
     OUT/matrix.json, ending with which model to deploy for which catalog and why."""
     setup_logging(quiet=quiet)
@@ -61,6 +63,7 @@ def matrix_command(sets: SetsFile, out: Out,
     def body():
         from ..multi import load_spec, run_matrix
 
+        use_device(device)
         models = {}
         for item in candidate or []:
             name, sep, path = item.partition("=")

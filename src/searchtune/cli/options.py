@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from ..config import COLUMN_ROLES, Config
+from ..device import use as use_device
 from ..errors import SearchtuneError
 
 console = Console(stderr=True, soft_wrap=True)  # progress, log lines and errors
@@ -127,18 +128,22 @@ ConfigFile = Annotated[Path | None, typer.Option("--config", help="YAML config (
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also the libraries' log lines.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or step summaries; results and "
                                                            "errors only.")]
+Device = Annotated[str | None, typer.Option("--device", envvar="SEARCHTUNE_DEVICE", show_default="auto",
+                                            help="Where models compute: auto (a GPU when torch sees one), cpu, "
+                                                 "cuda, cuda:N or mps.")]
 
 
 def config_command(app: typer.Typer, name: str | None = None, *, sections: tuple[str, ...] = ("data",),
                    rename: dict[str, str] | None = None, job: str | None = None, run_dir: str | None = None,
-                   default_config=None, panel: str | None = None, only: dict[str, tuple[str, ...]] | None = None):
+                   default_config=None, panel: str | None = None, only: dict[str, tuple[str, ...]] | None = None,
+                   models: bool = False):
     """Register ``fn(config, *, quiet, ...own options)`` as a command with the options of ``sections``.
 
     ``rename`` gives a field another flag in this command (``{"section.field": "--flag"}``); ``job`` records
     the run in the job store under that kind (``run_dir``: the option holding its run directory);
     ``default_config(own_options)`` names the YAML read when ``--config`` is not given; ``panel``: the group
     ``searchtune --help`` lists it in; ``only``: the fields of a section the command reads, when not all (a
-    command lists only the options it reads).
+    command lists only the options it reads); ``models``: the command loads models, so it takes ``--device``.
     """
     def register(fn):
         own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name not in ("config", "quiet")]
@@ -150,6 +155,8 @@ def config_command(app: typer.Typer, name: str | None = None, *, sections: tuple
         common = [inspect.Parameter("config_file", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ConfigFile),
                   inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Verbose),
                   inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Quiet)]
+        if models:
+            common.append(inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Device))
 
         @functools.wraps(fn)
         def command(**kwargs):
@@ -157,10 +164,12 @@ def config_command(app: typer.Typer, name: str | None = None, *, sections: tuple
             setup_logging(kwargs.pop("verbose"), quiet)
             values = {f.param: kwargs.pop(f.param) for f in flags}
             config_file = kwargs.pop("config_file")
+            device = kwargs.pop("device", None)
             if wants_quiet:
                 kwargs["quiet"] = quiet
 
             def prepare() -> Config:
+                use_device(device)
                 path = config_file or (default_config(kwargs) if default_config else None)
                 return apply_flags(Config.load(path) if path else Config(), flags, values).validate()
 

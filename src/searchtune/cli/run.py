@@ -60,7 +60,8 @@ def print_metrics(report: dict) -> None:
             out_console.print(rec["test_disagrees"])
 
 
-@config_command(app, "pipeline", sections=(*TRAINING, "rerank"), job="pipeline", run_dir="out", panel=MAIN)
+@config_command(app, "pipeline", sections=(*TRAINING, "rerank"), job="pipeline", run_dir="out", panel=MAIN,
+                models=True)
 def pipeline(config: Config, out: Out, resume: Resume = False, llm_api_key: LLMKey = None, quiet: bool = False):
     """Load → split → BM25 baselines → fine-tune → index → evaluate → report, in one run directory.
 
@@ -80,7 +81,7 @@ def pipeline(config: Config, out: Out, resume: Resume = False, llm_api_key: LLMK
                                                         "report": str(run.report_md), "system": str(run.system)}}
 
 
-@config_command(app, "train", sections=TRAINING, job="train", run_dir="out", panel=STEPS)
+@config_command(app, "train", sections=TRAINING, job="train", run_dir="out", panel=STEPS, models=True)
 def train(config: Config, out: Out, resume: Resume = False, llm_api_key: LLMKey = None, quiet: bool = False):
     """Fine-tune a model on the training queries (dev and test queries are held out); synthetic queries as in
     `pipeline` when the data has none, or with --llm / --synthetic-queries."""
@@ -93,7 +94,7 @@ def train(config: Config, out: Out, resume: Resume = False, llm_api_key: LLMKey 
 
 
 @config_command(app, "train-reranker", sections=("data", "rerank", "index"), job="train-reranker",
-                run_dir="out", default_config=lambda own: _run_config(own), panel=STEPS)
+                run_dir="out", default_config=lambda own: _run_config(own), panel=STEPS, models=True)
 def train_reranker(
     config: Config, out: Out,
     first_stage: Annotated[str | None, typer.Option(
@@ -137,7 +138,7 @@ def _run_config(own: dict) -> Path | None:
 
 
 @config_command(app, "evaluate", sections=("data", "index"), job="evaluate", run_dir="out", default_config=_run_config,
-                panel=STEPS)
+                panel=STEPS, models=True)
 def evaluate(
     config: Config, out: Out,
     tuned_model: Annotated[str | None, typer.Option("--tuned-model", help="The tuned model to evaluate (default: "

@@ -15,7 +15,7 @@ from .options import config_command, out_console
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-@config_command(app, "serve", sections=("index",), panel=SEARCH)
+@config_command(app, "serve", sections=("index",), panel=SEARCH, models=True)
 def serve(
     config: Config,
     system: Annotated[Path, typer.Argument(help="A run directory (its system.json) or a system.json file.")],

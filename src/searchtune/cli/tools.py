@@ -11,7 +11,8 @@ from rich.table import Table
 from ..config import Config
 from ..errors import SearchtuneError
 from .app import MAIN, SEARCH, STEPS, TOOLS, app
-from .options import config_command, out_console, run_job, setup_logging
+from ..device import use as use_device
+from .options import Device, config_command, out_console, run_job, setup_logging
 
 
 @config_command(app, "generate-queries", sections=("data", "generate"), job="generate", panel=STEPS,
@@ -268,6 +269,7 @@ def explain(
     product: Annotated[str | None, typer.Option(help="A product id: each term's contribution to its score.")] = None,
     k: Annotated[int, typer.Option("-k", help="Query terms shown per model.", min=1)] = 15,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    device: Device = None,
 ) -> None:
     """What the untuned and the tuned SPLADE model read in a query (expansion terms and weights) and, with
     --product, each term's contribution to that product's score (they sum to it)."""
@@ -282,6 +284,7 @@ def explain(
         from ..rundir import RunDir
         from ..train.trainer import base_model
 
+        use_device(device)
         rd = RunDir(run)
         if not rd.config.is_file() or not (rd.model / "config.json").is_file():
             raise SearchtuneError(f"{run}: not a finished run with a model (no config.yaml or model/ here)")
@@ -320,11 +323,13 @@ def explain(
 
 
 @config_command(app, "assess", sections=("data", "train"), panel=MAIN,
-                only={"train": ("model", "kind", "max_seq_length", "epochs")})
+                only={"train": ("model", "kind", "max_seq_length", "epochs", "min_positive_gain")}, models=True)
 def assess_data(
     config: Config,
     raters: Annotated[Path | None, typer.Option(help="Several raters' grades, one column per rater "
                                                     "(agent_1_rating, rater2…): how often they agree.")] = None,
+    probe: Annotated[bool, typer.Option(help="Estimate the gain with a short training run on part of the "
+                                             "queries (a minute or two).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of the summary.")] = False,
     quiet: bool = False,
 ):
@@ -335,7 +340,7 @@ def assess_data(
 
     from ..assess import assess
 
-    out = assess(config, progress=not quiet, raters=raters)
+    out = assess(config, progress=not quiet, raters=raters, probe=probe)
     if as_json:
         out_console.print_json(json.dumps(out))
         return {"metrics": out["measured"]}

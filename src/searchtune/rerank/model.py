@@ -26,11 +26,12 @@ def load_reranker(ref: str | Path, *, max_length: int | None = None):
     new one-score head starts random."""
     from sentence_transformers import CrossEncoder
 
+    from ..device import resolve as resolve_device
     from ..models import resolve_model
 
     target = resolve_model(ref)
     try:
-        model = CrossEncoder(target, num_labels=1, max_length=max_length)
+        model = CrossEncoder(target, num_labels=1, max_length=max_length, device=resolve_device())
     except OSError as exc:  # hub lookups fail with OSError when offline
         raise SearchtuneError(f"could not load reranker '{ref}' ({exc.__class__.__name__}: "
                               f"{str(exc).splitlines()[0]}); pass a local folder or minilm") from None
