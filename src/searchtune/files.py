@@ -19,7 +19,12 @@ logger = logging.getLogger(__name__)
 
 
 def write_text(path: str | Path, text: str, mode: int | None = None) -> None:
-    """Write ``text`` to ``path`` atomically (``mode``: the file's permissions, e.g. 0o600)."""
+    """Write ``text`` to ``path`` atomically (``mode``: the file's permissions, e.g. 0o600). In distributed
+    training only rank 0 writes (:mod:`searchtune.distributed`): the other ranks' writes are dropped here."""
+    from .distributed import is_main
+
+    if not is_main():
+        return
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode)  # umask applies

@@ -17,6 +17,7 @@ import yaml
 
 from .errors import SearchtuneError
 from .files import write_json, write_text
+from .distributed import is_main
 from .precision import resolve
 from .rundir import STATS
 
@@ -37,6 +38,7 @@ def common_args(model, *, output_dir: Path, epochs: float, batch_size: int, lear
         disable_tqdm=True,  # progress_callback draws the bar; the log dicts go to the log file
         dataloader_num_workers=0, dataloader_pin_memory=False, bf16=used == "bf16",
         use_cpu=model.device.type == "cpu",  # transformers refuses bf16 without a GPU unless told
+        ddp_find_unused_parameters=False,  # every parameter takes part in every step (one extra pass otherwise)
     ), used
 
 
@@ -58,7 +60,8 @@ def fit(trainer_cls, *, model, args, train_dataset, loss, model_dir: Path, ckpt_
     with (around(model) if around else contextlib.nullcontext()):
         result = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - started
-    save_model(model, model_dir)
+    if is_main():  # the other ranks hold the same weights
+        save_model(model, model_dir)
     for name, config in record.items():
         write_text(model_dir / name, yaml.safe_dump(config, sort_keys=False))
     stats = {"steps": trainer.state.global_step, "seconds": round(seconds, 2),
@@ -83,7 +86,8 @@ def save_model(model, model_dir: Path) -> None:
 def save_stats(model_dir: Path, stats: dict, ckpt_dir: Path) -> None:
     """``training_stats.json`` beside the model; the checkpoints (~100 MB) served only resume and go."""
     write_json(model_dir / STATS, stats, indent=2)
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    if is_main():
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
 
 
 def log_callback(path: Path):
@@ -93,7 +97,7 @@ def log_callback(path: Path):
 
     class JsonlLog(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs:
+            if logs and is_main():
                 entry = {"step": state.global_step, "time": round(time.time(), 2), **logs}
                 with path.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(entry, default=float) + "\n")

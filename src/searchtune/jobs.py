@@ -265,6 +265,11 @@ def recorded(kind: str, config: dict, *, command: str | None = None, out_dir: st
     error (failed, with its message), Ctrl-C or SIGTERM (cancelled) are
     recorded; the log is tee'd to the job's log file.
     """
+    from .distributed import is_main
+
+    if not is_main():  # a distributed run is one job, recorded by rank 0
+        yield {}
+        return
     try:
         store = store or JobStore()
     except (sqlite3.Error, OSError) as exc:  # the job store must never stop the work itself

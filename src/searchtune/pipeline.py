@@ -20,6 +20,7 @@ from pathlib import Path
 from . import prepare
 from .config import Config, config_changes
 from .data import SearchData, Split
+from .distributed import is_main
 from .errors import SearchtuneError
 from .evaluation.bench import Bench, Measured
 from .evaluation.markdown import labels_for
@@ -96,6 +97,9 @@ class Pipeline:
         """Own the run directory; refuse to resume it with other settings (``check_config=False``: evaluate an
         earlier run with other models, `searchtune evaluate`)."""
         run = self.run_dir
+        if not is_main():  # distributed training: rank 0 owns the run directory
+            self.lock = None
+            return
         held = run.holds_results()
         self.lock = run.claim(resume=self.resume)
         if self.resume and check_config and held and run.config.exists():
@@ -111,12 +115,13 @@ class Pipeline:
         """The data, the same as the run began with on resume (``check_config=False``, `evaluate`: any data)."""
         data = prepare.load(self.config)
         if self.check_config:
-            prepare.same_data(data, self.run_dir, resume=self.resume)
+            prepare.same_data(data, self.run_dir, resume=self.resume or not is_main())
         return data
 
     def split(self, data: SearchData | None = None, *, augment: bool = False) -> prepare.Prepared:
-        return prepare.split(data or self.load(), self.config, self.run_dir, augment=augment, resume=self.resume,
-                             progress=self.progress, api_key=self.llm_api_key)
+        """The split (and synthetic queries); ranks other than 0 read back what rank 0 wrote."""
+        return prepare.split(data or self.load(), self.config, self.run_dir, augment=augment,
+                             resume=self.resume or not is_main(), progress=self.progress, api_key=self.llm_api_key)
 
     def bench(self, prepared: prepare.Prepared, max_length: int | None = None) -> Bench:
         return Bench(prepared.data, prepared.split, self.run_dir, self.config.evaluate, self.config.index,

@@ -29,6 +29,7 @@ def _rank(model, data: SearchData, queries: dict[str, str], pools: dict[str, lis
     """``model``'s ranking of each query's pool: {qid: {pid: score}}."""
     from .encode import encode
 
+    model.max_seq_length = config.train.max_seq_length  # as the products would be indexed
     products = sorted({p for pool in pools.values() for p in pool})
     column = {p: i for i, p in enumerate(products)}
     texts = data.texts

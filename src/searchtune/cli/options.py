@@ -190,6 +190,9 @@ def config_command(app: typer.Typer, name: str | None = None, *, sections: tuple
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     """The console: searchtune's step summaries at INFO (none with ``quiet``), the libraries' only with
     ``verbose``; their progress bars and warnings a user cannot act on are off."""
+    from ..distributed import is_main
+
+    quiet = quiet or not is_main()  # several processes: rank 0 speaks for them
     handler = RichHandler(console=console, show_path=False, show_time=False, show_level=verbose)
     handler.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], format="%(message)s",

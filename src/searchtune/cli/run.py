@@ -69,8 +69,13 @@ def pipeline(config: Config, out: Out, resume: Resume = False, llm_api_key: LLMK
     the split is by product. With real queries and --llm or --synthetic-queries, the model trains on synthetic
     queries and is evaluated on the real held-out ones; with fewer real training queries than --augment-below,
     synthetic ones are added beside them. The log starts with what was read (see `searchtune inspect`)."""
+    from ..distributed import world_size
     from ..pipeline import Pipeline
 
+    if world_size() > 1:
+        raise SearchtuneError("pipeline runs in one process. Under torchrun or accelerate launch run `searchtune "
+                              "train --out RUN`, then `searchtune pipeline --out RUN --resume` in one process: it "
+                              "evaluates the trained model without training again")
     report = Pipeline(config, out, resume=resume, progress=not quiet, command=command_line(),
                       llm_api_key=llm_api_key).run()
     print_metrics(report)
@@ -85,11 +90,20 @@ def pipeline(config: Config, out: Out, resume: Resume = False, llm_api_key: LLMK
 def train(config: Config, out: Out, resume: Resume = False, llm_api_key: LLMKey = None, quiet: bool = False):
     """Fine-tune a model on the training queries (dev and test queries are held out); synthetic queries as in
     `pipeline` when the data has none, or with --llm / --synthetic-queries."""
+    from ..distributed import is_main, main_first, world_size
     from ..pipeline import Pipeline
 
-    p = Pipeline(config, out, resume=resume, progress=not quiet, command=command_line(), llm_api_key=llm_api_key)
-    trained = p.train(p.split(augment=True))
-    out_console.print(f"model: {trained.model}")
+    if world_size() > 1 and config.mine.source not in ("judged", "none"):
+        raise SearchtuneError("mined negatives (--negatives model/bm25) index and search between rounds, which "
+                              "runs in one process: mine with `searchtune mine` first and train on the file "
+                              "(--negatives-file) under torchrun, or train in one process")
+    with main_first():  # rank 0 claims the run and prepares the data; the others then read it
+        p = Pipeline(config, out, resume=resume, progress=not quiet and is_main(), command=command_line(),
+                     llm_api_key=llm_api_key)
+        prepared = p.split(augment=True)
+    trained = p.train(prepared)
+    if is_main():
+        out_console.print(f"model: {trained.model}")
     return {"artifacts": {"run": str(out), "model": str(trained.model)}}
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..config import TrainConfig
 from ..data import SearchData, Split
+from ..distributed import world_size
 from ..encode import embedding_dim
 from ..errors import SearchtuneError
 from ..files import write_json
@@ -158,6 +159,7 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
     logger.info("training on %s rows from %s queries", f"{n_rows:,}", f"{n_queries:,}")
 
     extra_args = {}
+    gather = world_size() > 1  # several processes: every process's in-batch negatives count for each query
     if config.kind == "dense":
         from sentence_transformers import (
             SentenceTransformerTrainer,
@@ -171,8 +173,9 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
 
         model = load_encoder(init_model or base_model(config), kind="dense")
         # CachedMNRL (GradCache) gives the in-batch negatives of a large batch at a small batch's memory
-        inner = (CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size)
-                 if config.mini_batch_size else MultipleNegativesRankingLoss(model))
+        inner = (CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size,
+                                                    gather_across_devices=gather)
+                 if config.mini_batch_size else MultipleNegativesRankingLoss(model, gather_across_devices=gather))
         dims = sorted({int(d) for d in config.matryoshka_dims}, reverse=True)
         if dims and dims[0] > embedding_dim(model):
             raise SearchtuneError(f"matryoshka size {dims[0]} is larger than the model's "
@@ -187,7 +190,7 @@ def train(data: SearchData, split: Split, config: TrainConfig, out_dir: str | Pa
             extra_args = {"router_mapping": route, "learning_rate_mapping": {TABLE_PATTERN: QUERY_LEARNING_RATE}}
         loss = SpladeLoss(
             model,
-            loss=SparseMultipleNegativesRankingLoss(model),
+            loss=SparseMultipleNegativesRankingLoss(model, gather_across_devices=gather),
             # an inference-free query is its own tokens: nothing to sparsify (0, not None: None logs a warning)
             query_regularizer_weight=0.0 if config.inference_free else config.query_regularizer_weight,
             document_regularizer_weight=config.document_regularizer_weight,

@@ -1,0 +1,96 @@
+"""Past one machine and one language: the device a process computes on, several processes, other languages."""
+
+import pytest
+from typer.testing import CliRunner
+
+from searchtune.cli import app
+from searchtune.errors import SearchtuneError
+
+
+def test_device_resolution(monkeypatch):
+    import torch
+
+    from searchtune import device
+
+    monkeypatch.delenv(device.ENV, raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    with pytest.raises(SearchtuneError, match="not one of: auto, cpu, cuda"):
+        device.check("tpu")
+    assert device.check(" CUDA:1 ") == "cuda:1"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device.resolve() == device.resolve("auto") == "cpu"
+    with pytest.raises(SearchtuneError, match="--device cuda: .*--device cpu"):
+        device.resolve("cuda")
+    # a machine with two GPUs: auto takes one, each torchrun process its own
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert device.resolve("auto") == "cuda:0" and device.resolve("cuda:1") == "cuda:1"
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert device.resolve("auto") == device.resolve("cuda") == "cuda:1"
+    with pytest.raises(SearchtuneError, match="sees 2 GPU"):
+        device.resolve("cuda:2")
+    monkeypatch.setenv(device.ENV, "cpu")  # the process's choice wins over auto
+    assert device.resolve() == "cpu"
+
+
+def test_the_device_option_reaches_the_models(monkeypatch, tmp_path):
+    from searchtune import device
+    from searchtune.models import load_encoder
+
+    monkeypatch.delenv(device.ENV, raising=False)
+    bad = CliRunner().invoke(app, ["search", "drill", "--device", "tpu"])
+    assert bad.exit_code == 2 and "--device 'tpu'" in bad.output
+    assert "--device" not in CliRunner().invoke(app, ["inspect", "--help"]).output  # it loads no model
+    device.use("cpu")
+    assert load_encoder("splade-tiny", kind="sparse").device.type == "cpu"
+
+
+@pytest.mark.slow
+def test_training_under_torchrun_with_two_processes(tmp_path, searchtune_home):
+    """Two gloo processes train one model: rank 0 alone writes it, its log and its job; the model lands within
+    noise of one process's on the bundled example (the same effective batch: 2 × 16 against 32)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import EXAMPLES
+
+    from searchtune.evaluation.diff import diff_runs
+    from searchtune.evaluation.results import Results
+    from searchtune.jobs import JobStore
+
+    bin_dir = Path(sys.executable).parent
+    data = ["--config", str(EXAMPLES / "demo.yaml"), "--catalog", str(EXAMPLES / "catalog.csv"), "--queries",
+            str(EXAMPLES / "queries.csv"), "-q"]
+    env = {**os.environ, "SEARCHTUNE_HOME": str(searchtune_home), "OMP_NUM_THREADS": "1"}
+
+    def launch(out, *extra):
+        return subprocess.run([str(bin_dir / "torchrun"), "--nproc_per_node", "2", "--no-python",
+                               str(bin_dir / "searchtune"), "train", *data, "--out", str(out), "--batch-size", "16",
+                               *extra], env=env, capture_output=True, text=True, timeout=600)
+
+    two = tmp_path / "two"
+    done = launch(two)
+    assert done.returncode == 0, done.stderr[-3000:]
+    steps = [json.loads(line)["step"] for line in (two / "train_log.jsonl").read_text().splitlines()]
+    assert steps and len(steps) == len(set(steps))  # one writer: no entry twice
+    assert (two / "model" / "training_stats.json").is_file() and not (two / "checkpoints").exists()
+    assert [j.kind for j in JobStore().list()] == ["train"]
+    again = launch(two, "--resume")  # a finished training is read back, by both ranks
+    assert again.returncode == 0, again.stderr[-3000:]
+    refused = subprocess.run([str(bin_dir / "torchrun"), "--nproc_per_node", "2", "--no-python",
+                              str(bin_dir / "searchtune"), "pipeline", *data, "--out", str(tmp_path / "p")],
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "pipeline runs in one process" in refused.stderr + refused.stdout
+
+    def evaluated(out, *extra):
+        res = subprocess.run([str(bin_dir / "searchtune"), "pipeline", *data, "--out", str(out), *extra],
+                             env=env, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-3000:]
+        return Results.load(out / "results.json")
+
+    change = diff_runs(evaluated(tmp_path / "one"), evaluated(two, "--batch-size", "16", "--resume"))
+    tuned = change["systems"]["finetuned"]
+    assert tuned["queries"] == 38 and not tuned["dropped"] and not tuned["rose"], tuned  # within noise
