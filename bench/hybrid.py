@@ -64,7 +64,7 @@ def main() -> None:
     data_dir = out / "qdrant"
     with EdgeIndex("all", data_dir) as index:
         stats = col.build(index, data, models, bm25=True)
-        bm25 = Bm25Embedder(index.metadata()["bm25_avg_len"])
+        bm25 = Bm25Embedder.of(index.metadata())
         t = time.perf_counter()
         runs = run_systems(index, queries, models, k=100, fusion=args.fusion)
         print(f"searched {len(runs)} systems in {time.perf_counter() - t:.0f}s", flush=True)

@@ -104,7 +104,7 @@ def latency(model, train, queries, args) -> None:
         print(f"indexed {len(data.product_ids):,} titles in {time.perf_counter() - t:.0f}s")
         columns = col.indexed_columns(index.metadata(), "sparse_base")
         print(f"the collection's products hold {len(columns):,} of {len(model.tokenizer):,} vocabulary columns")
-        bm25 = Bm25Embedder(index.metadata()["bm25_avg_len"])
+        bm25 = Bm25Embedder.of(index.metadata())
         for name, enc in (("full", lambda q: encode(model, q, "query", precision=args.precision)),
                           ("full, pruned", lambda q: encode(model, q, "query", precision=args.precision,
                                                             columns=columns))):

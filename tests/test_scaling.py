@@ -94,3 +94,61 @@ def test_training_under_torchrun_with_two_processes(tmp_path, searchtune_home):
     change = diff_runs(evaluated(tmp_path / "one"), evaluated(two, "--batch-size", "16", "--resume"))
     tuned = change["systems"]["finetuned"]
     assert tuned["queries"] == 38 and not tuned["dropped"] and not tuned["rose"], tuned  # within noise
+
+
+GERMAN = """id,title,description
+1,Akku-Bohrmaschine 18V,Die kompakte Bohrmaschine für Holz und Metall mit zwei Akkus und einem Ladegerät
+2,Gartenschlauch 20 m,Der flexible Schlauch für den Garten mit einer Spritzdüse und einem Halter
+3,Schlagbohrmaschinen-Set,Ein Koffer mit zwei Bohrern und der Schlagbohrmaschine für die Wand
+4,LED-Lampe E27,Die warmweiße Lampe für das Wohnzimmer mit einem Sockel aus Glas und einer langen Lebensdauer
+5,Rasenmäher elektrisch,Der leise Rasenmäher für kleine Gärten mit einem Fangkorb und einer Schnitthöhe von 30 mm
+6,Werkbank aus Holz,Eine stabile Werkbank für die Werkstatt mit einer Schublade und einem Schraubstock
+"""
+
+
+@pytest.fixture
+def german(tmp_path):
+    from conftest import write
+
+    from searchtune.config import DataConfig
+    from searchtune.data import load_data
+
+    return load_data(DataConfig(catalog=str(write(tmp_path / "katalog.csv", GERMAN))))
+
+
+def test_a_german_catalog_is_detected_and_bm25_matches_inflected_forms(german, tmp_path):
+    from searchtune.evaluation.bm25 import BM25Baseline, bm25_index
+    from searchtune.index import EdgeIndex
+    from searchtune.index import collection as col
+
+    assert german.language == "german" and german.source["language"]["how"] == "detected"
+    queries = {"q1": "Bohrmaschinen", "q2": "Lampen fürs Wohnzimmer", "q3": "Gartenschläuche"}
+    found = bm25_index(german, stem=True).search(queries, k=3)
+    assert next(iter(found["q1"])) == "1" and next(iter(found["q2"])) == "4" and next(iter(found["q3"])) == "2"
+    english = BM25Baseline(language="english").index(german.product_ids, german.products["text"].tolist())
+    assert "1" not in english.search(queries, k=3)["q1"]  # English stemming leaves "bohrmaschinen" unmatched
+    # the BM25 vectors inside Qdrant stem the same way, and the collection remembers its language
+    with EdgeIndex("de", tmp_path / "qdrant") as index:
+        col.build(index, german, col.Models(), bm25=True, progress=False)
+        assert index.metadata()["bm25_language"] == "german"
+        hits = col.search(index, col.Models(), ["Bohrmaschinen"], "bm25-qdrant", k=3)
+        assert hits[0] and hits[0][0].product_id == "1"
+
+
+def test_other_languages_are_set_by_name_or_code_and_the_offline_generator_says_it_writes_english(german):
+    from searchtune.config import Config
+    from searchtune.synthetic import generate
+
+    config = Config()
+    config.data.language = "DE"
+    assert config.validate().data.language == "german"
+    config.data.language = "klingon"
+    with pytest.raises(SearchtuneError, match="--language 'klingon'.*german \\(de\\)"):
+        config.validate()
+    with pytest.raises(SearchtuneError, match="offline query generator writes English.*--llm"):
+        generate(german.products, llm=None, language=german.language)
+    from searchtune.synthetic.prompt import build_messages, clean_query, prompt_version
+
+    assert "write the queries in German" in build_messages("Bohrmaschine", language="german")[0]["content"]
+    assert prompt_version("german") != prompt_version()  # cached English answers are not reused
+    assert clean_query("Bohrmaschine für Holz") == "bohrmaschine für holz" and clean_query("дрель") == "дрель"

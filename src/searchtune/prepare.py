@@ -93,7 +93,7 @@ def synthetic_queries(data: SearchData, config: Config, run: RunDir, *, augment:
             data.products, llm=g.llm, per_product=g.per_product, max_products=max_products, seed=g.seed,
             concurrency=g.concurrency, timeout=g.timeout, max_retries=g.max_retries, parse_retries=g.parse_retries,
             threads=g.threads, base_url=g.base_url, api_key=api_key, cache_path=g.cache,
-            price_input=g.price_input, price_output=g.price_output, progress=progress)
+            price_input=g.price_input, price_output=g.price_output, progress=progress, language=data.language)
         write_queries(path, records, stats)
     return records, {**stats, "file": str(path)}
 

@@ -41,7 +41,8 @@ def generate_queries(
                               seed=g.seed, concurrency=g.concurrency, timeout=g.timeout, max_retries=g.max_retries,
                               parse_retries=g.parse_retries, threads=g.threads, base_url=g.base_url,
                               api_key=llm_api_key, cache_path=g.cache, retry_failed=retry_failed,
-                              price_input=g.price_input, price_output=g.price_output, progress=not quiet)
+                              price_input=g.price_input, price_output=g.price_output, progress=not quiet,
+                              language=data.language)
     write_queries(out, records, stats)
     out_console.print(json.dumps(stats, indent=1))
     out_console.print(f"{len(records)} queries for {stats.get('products_with_queries')} products: {out}")
@@ -254,6 +255,10 @@ def inspect_data(
         gains = ", ".join(f"{raw}→{g}" for raw, g in s["gains"].items())
         out_console.print(f"labels: [bold]{s['name']}[/] ({s['description']}); gains {gains}; "
                           f"a positive has gain ≥ {s['positive_min_gain']}")
+    lang = p["language"]
+    out_console.print(f"language: [bold]{lang['language']}[/] ({lang['how']}"
+                      + (f", {lang['share']:.0%} of the stop words found" if lang.get("share") else "")
+                      + "): BM25's stemmer and stop words; --language sets it")
     out_console.print("counts: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in p["counts"].items()))
     for sample in p["sample_texts"]:
         out_console.print(f"[dim]{escape(sample['product_id'])}[/] {escape(sample['text'])}", highlight=False)

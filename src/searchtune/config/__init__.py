@@ -84,6 +84,9 @@ class Config:
         (negatives ``ance`` → ``model``) and implications (``soup_with`` → ``soup``)."""
         d, t, m = self.data, self.train, self.mine
         self._check_numbers()
+        from ..language import resolve as resolve_language
+
+        d.language = resolve_language(d.language)
         if d.duplicate_products not in ("error", "first"):
             raise SearchtuneError(f"--duplicate-products must be 'error' or 'first', not '{d.duplicate_products}'")
         unknown = sorted(set(d.columns) - set(COLUMN_ROLES))

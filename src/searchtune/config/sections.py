@@ -69,6 +69,8 @@ class DataConfig:
                                        flag="--attribute-column")
     attribute_chars: int = opt(300, "Characters of name=value attributes kept in the product text.", flag=False)
     duplicate_products: str = opt("error", "A product id seen with two titles: 'error' or 'first' (keep the first).")
+    language: str = opt("auto", "The catalog's language for BM25's stemmer and stop words: auto (detected from "
+                                "the products), or a name or code (german, de, french…).")
     dev_fraction: float = opt(0.1, "Share of the queries held out for choosing (dev).", flag=False)
     # A deploy choice on 15 dev queries is a coin toss with a prior; 50 shows a few-percent lead with some
     # confidence. The third keeps two thirds of a small data set's non-test queries for training.

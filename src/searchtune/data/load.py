@@ -53,6 +53,7 @@ class SearchData:
     # What was read and how: files (format, encoding, rows), columns (role → name), how (role → flag, name,
     # pattern or values), attributes (wide columns used), ignored (columns not used), warnings.
     source: dict = field(default_factory=dict)
+    language: str = "english"  # what BM25 stems and drops as stop words (searchtune.language)
 
     @property
     def product_ids(self) -> list[str]:
@@ -161,6 +162,10 @@ def load_data(config: DataConfig) -> SearchData:
     else:
         raise DataError("no data given", hint="pass --data FILE, or --catalog FILE with --queries FILE")
     _check(data, source["warnings"])
+    from ..language import choose
+
+    source["language"] = choose(config.language, data.products["text"].tolist())
+    data.language = source["language"]["language"]
     for key, value in counts.items():
         if value and key.startswith("skipped"):
             source["warnings"].append(f"{key.replace('_', ' ')}: {value:,}")

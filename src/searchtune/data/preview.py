@@ -39,6 +39,7 @@ def preview(data: SearchData, samples: int = SAMPLES) -> dict:
         "found_by": {role: how for role, how in source.get("how", {}).items()},
         "ignored_columns": source.get("ignored", []),
         "label_scale": scale,
+        "language": source.get("language", {"language": data.language, "how": "given"}),
         "counts": counts,
         "sample_texts": [{"product_id": data.products["product_id"].iat[i], "text": data.products["text"].iat[i]}
                          for i in rows],
@@ -59,6 +60,11 @@ def summary_lines(p: dict) -> list[str]:
     if p["label_scale"]:
         s = p["label_scale"]
         lines.append(f"labels: {s['name']} scale ({s['description']}), positive from gain {s['positive_min_gain']}")
+    lang = p.get("language")
+    if lang:
+        lines.append(f"language: {lang['language']} ({lang['how']}"
+                     + (f", {lang['share']:.0%} of the stop words found" if lang.get("share") else "")
+                     + "): BM25's stemmer and stop words")
     c = p["counts"]
     lines.append(f"{c['products']:,} products, {c['queries']:,} queries, {c['judgments']:,} judgments, "
                  f"{c['queries_with_a_positive']:,} queries with a relevant product")

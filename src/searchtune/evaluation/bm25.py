@@ -1,6 +1,7 @@
-"""The BM25 baseline: bm25s with English stop words and Snowball stemming.
+"""The BM25 baseline: bm25s with the catalog's stop words and Snowball stemmer (English unless the catalog is
+in another language: :mod:`searchtune.language`).
 
-This is the configuration Lucene's English analyzer approximates, and the one a
+This is the configuration Lucene's language analyzers approximate, and the one a
 search engineer would run as the baseline to beat; ``stem=False`` gives the
 unstemmed variant that the report also shows. It reads every field of a product
 whole (:func:`~searchtune.data.catalog.full_texts`), not the models' text cut to
@@ -21,16 +22,18 @@ logger = logging.getLogger(__name__)
 class BM25Baseline:
     """BM25 over a fixed corpus; ``search`` returns ``{qid: {product_id: score}}`` runs."""
 
-    def __init__(self, stem: bool = True, stopwords: str = "en", k1: float = 1.5, b: float = 0.75) -> None:
+    def __init__(self, stem: bool = True, language: str = "english", k1: float = 1.5, b: float = 0.75) -> None:
         import bm25s
+
+        from ..language import stopwords
 
         stemmer = None
         if stem:
             import Stemmer  # PyStemmer
 
-            stemmer = Stemmer.Stemmer("english")
+            stemmer = Stemmer.Stemmer(language)
         self.name = "bm25" if stem else "bm25-unstemmed"
-        self.tokenizer = bm25s.tokenization.Tokenizer(stemmer=stemmer, stopwords=stopwords, lower=True)
+        self.tokenizer = bm25s.tokenization.Tokenizer(stemmer=stemmer, stopwords=stopwords(language), lower=True)
         # numba backend: ~70x faster retrieval than numpy once compiled (cached on disk by numba)
         self.retriever = bm25s.BM25(k1=k1, b=b, backend="numba")
         self.ids: list[str] = []
@@ -83,7 +86,8 @@ def choose_fields(data, dev: list[str]):
     queries = {q: data.queries[q] for q in qrels}
     dev_ndcg = {}
     for name, attributes in zip(FIELDS, (True, False)):
-        bm25 = BM25Baseline().index(data.product_ids, full_texts(products, attributes=attributes))
+        bm25 = BM25Baseline(language=data.language).index(data.product_ids,
+                                                          full_texts(products, attributes=attributes))
         dev_ndcg[name] = round(evaluate_run(qrels, bm25.search(queries, k=100), ks=(10,))["ndcg@10"], 4)
     chosen = FIELDS[1] if dev_ndcg[FIELDS[1]] > dev_ndcg[FIELDS[0]] else FIELDS[0]  # a tie keeps every field
     logger.info("BM25 reads %s: dev nDCG@10 %s on %d dev queries (%.0f s)", chosen,
@@ -99,7 +103,7 @@ def bm25_index(data, *, stem: bool) -> BM25Baseline:
     """BM25 over ``data``'s products (a :class:`~searchtune.data.SearchData`), every field whole."""
     from ..data import full_texts
 
-    return BM25Baseline(stem=stem).index(data.product_ids, full_texts(data.products))
+    return BM25Baseline(stem=stem, language=data.language).index(data.product_ids, full_texts(data.products))
 
 
 def bm25_run(bm25: BM25Baseline, queries: dict[str, str], *, k: int):

@@ -18,7 +18,7 @@ def source_summary(source: dict) -> dict:
     """What the report keeps of how the data was read: files (format, encoding), columns, warnings."""
     return {"files": source.get("files", []), "columns": source.get("columns", {}), "how": source.get("how", {}),
             "attribute_columns": len(source.get("attributes", [])), "ignored_columns": len(source.get("ignored", [])),
-            "warnings": source.get("warnings", [])}
+            "warnings": source.get("warnings", []), "language": source.get("language")}
 
 
 def build_examples(data: SearchData, qrels, base: SystemRun, tuned: SystemRun, n: int, metric: str = "ndcg@10"):

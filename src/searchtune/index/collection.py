@@ -114,6 +114,8 @@ def fingerprint(data: SearchData, models: Models, bm25: bool, storage: dict | No
         signature["max_length"] = models.max_length
     if storage:  # another way of storing the points (searchtune.index.base.storage_options): another build
         signature["storage"] = storage
+    if bm25 and data.language != "english":  # other stop words and stems: other BM25 vectors
+        signature["language"] = data.language
     return signature
 
 
@@ -220,8 +222,8 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
     extra = {}
     if bm25:
         layout["bm25"] = {"kind": "sparse", "idf": True}
-        embedder = Bm25Embedder.for_corpus(full_texts(data.products))
-        extra["bm25_avg_len"] = embedder.avg_len
+        embedder = Bm25Embedder.for_corpus(full_texts(data.products), data.language)
+        extra["bm25_avg_len"], extra["bm25_language"] = embedder.avg_len, embedder.language
         extra["bm25_fields"] = data.source.get("bm25_fields", "every field")  # a reindex reads the catalog the same way
     index.vector_layout = check_vectors(layout)
     index.create(recreate=True, metadata={"complete": False, "fingerprint": signature, **extra})
@@ -267,7 +269,7 @@ def query_vectors(index: Index, models: Models, texts: list[str], names, *, batc
     for name in names:
         t = time.perf_counter()
         if name == "bm25":
-            vectors[name] = Bm25Embedder(meta.get("bm25_avg_len", 256.0)).embed(texts, "query")
+            vectors[name] = Bm25Embedder.of(meta).embed(texts, "query")
         else:
             vectors[name] = encode(encoders[name], texts, "query", batch_size=batch_size, precision=precision,
                                    columns=indexed_columns(meta, name))

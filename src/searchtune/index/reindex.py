@@ -57,12 +57,15 @@ class Plan:
 
 
 def as_indexed(meta: dict, data):
-    """``data`` with BM25 reading what the collection's BM25 read (the attributes left out when its run's dev
-    chose so: :func:`searchtune.evaluation.bm25.choose_fields`)."""
-    if meta.get("bm25_fields") != "without attributes" or data.source.get("bm25_fields") == "without attributes":
-        return data
+    """``data`` with BM25 reading what the collection's BM25 read: in its language, and without the attributes
+    when its run's dev chose so (:func:`searchtune.evaluation.bm25.choose_fields`)."""
     import dataclasses
 
+    language = meta.get("bm25_language")
+    if language and language != data.language:
+        data = dataclasses.replace(data, language=language)
+    if meta.get("bm25_fields") != "without attributes" or data.source.get("bm25_fields") == "without attributes":
+        return data
     return dataclasses.replace(data, products=without_attributes(data.products),
                                source={**data.source, "bm25_fields": "without attributes"})
 
@@ -102,7 +105,7 @@ def reindex(index: Index, data, *, batch_size: int = 128, precision: str = "auto
         seconds = dict.fromkeys([*encoders, *(["bm25"] if bm25 else [])], 0.0)
         wanted = set(todo.new) | set(todo.changed)
         rows = data.products[data.products["product_id"].isin(wanted)]
-        embedder = Bm25Embedder(meta.get("bm25_avg_len", 256.0)) if bm25 else None
+        embedder = Bm25Embedder.of(meta) if bm25 else None
         write_products(index, rows, encoders, embedder, used, seconds, batch_size=batch_size, precision=precision,
                        chunk_size=chunk_size, progress=progress, what=f"reindexing {index.name}")
         columns = dict(meta.get("columns") or {})

@@ -19,10 +19,11 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.split import unit
+from ..errors import SearchtuneError
 from .backends import LLMTransient
 from .cache import AnswerCache, cache_key
 from .offline import generate_offline
-from .prompt import KINDS, PROMPT_VERSION, ParseError, build_messages, parse_answer
+from .prompt import KINDS, ParseError, build_messages, parse_answer, prompt_version
 from .records import SyntheticQuery
 
 logger = logging.getLogger(__name__)
@@ -39,12 +40,12 @@ def sample_products(products: pd.DataFrame, max_products: int | None, seed: int 
     return ranked if not max_products else ranked.iloc[:max_products]
 
 
-def _ask(backend, text: str, n: int, parse_retries: int) -> dict:
+def _ask(backend, text: str, n: int, parse_retries: int, language: str = "english") -> dict:
     """One product: ask, parse, ask again on a malformed answer. Returns the cache record."""
     out = {"prompt_tokens": 0, "completion_tokens": 0, "cost": None, "attempts": 0}
     raw = ""
     for attempt in range(parse_retries + 1):
-        comp = backend.complete(build_messages(text, n), temperature=0.0 if attempt == 0 else 0.7)
+        comp = backend.complete(build_messages(text, n, language=language), temperature=0.0 if attempt == 0 else 0.7)
         out["attempts"] += 1
         out["prompt_tokens"] += comp.prompt_tokens
         out["completion_tokens"] += comp.completion_tokens
@@ -63,21 +64,21 @@ def _ask(backend, text: str, n: int, parse_retries: int) -> dict:
 def generate_with_llm(products: pd.DataFrame, backend, *, per_product: int = 4, concurrency: int = 4,
                       parse_retries: int = 2, cache: AnswerCache, retry_failed: bool = False,
                       price_input: float | None = None, price_output: float | None = None,
-                      progress: bool = True) -> tuple[list[SyntheticQuery], dict]:
+                      progress: bool = True, language: str = "english") -> tuple[list[SyntheticQuery], dict]:
     """Queries for every product in ``products`` (see the module docstring); returns (records, stats)."""
     from rich.progress import TextColumn
 
     from ..progress import progress_bar
 
     t0 = time.perf_counter()
-    stats = {"source": f"llm:{backend.name}", "prompt_version": PROMPT_VERSION, "products": len(products),
+    stats = {"source": f"llm:{backend.name}", "prompt_version": prompt_version(language), "products": len(products),
              "per_product": per_product, "from_cache": 0, "asked": 0, "ok": 0, "skipped_malformed": 0,
              "skipped_malformed_cached": 0, "failed_transient": 0, "invalid_queries_dropped": 0,
              "prompt_tokens": 0, "completion_tokens": 0, "cost_reported": None, "requests": 0}
     answers: dict[str, list[tuple[str, str]]] = {}
     todo: list[tuple[str, str, str]] = []
     for pid, text in zip(products["product_id"], products["text"]):
-        key = cache_key(backend.name, pid, text, per_product)
+        key = cache_key(backend.name, pid, text, per_product, prompt_version(language))
         hit = cache.get(key)
         if hit and hit["status"] == "ok":
             answers[pid] = hit["queries"]
@@ -120,7 +121,7 @@ def generate_with_llm(products: pd.DataFrame, backend, *, per_product: int = 4, 
         if workers == 1:
             for pid, text, key in todo:
                 try:
-                    record(pid, key, _ask(backend, text, per_product, parse_retries))
+                    record(pid, key, _ask(backend, text, per_product, parse_retries, language))
                 except LLMTransient as e:
                     transient(pid, e)
                 advance()
@@ -132,7 +133,7 @@ def generate_with_llm(products: pd.DataFrame, backend, *, per_product: int = 4, 
                 def submit_next() -> None:
                     item = next(queue, None)
                     if item is not None:
-                        pending[pool.submit(_ask, backend, item[1], per_product, parse_retries)] = item
+                        pending[pool.submit(_ask, backend, item[1], per_product, parse_retries, language)] = item
 
                 for _ in range(workers * 2):
                     submit_next()
@@ -180,10 +181,17 @@ def generate(products: pd.DataFrame, *, llm: str | None, per_product: int = 4, m
              seed: int = 42, concurrency: int = 4, timeout: float = 60.0, max_retries: int = 5, parse_retries: int = 2,
              threads: int = 1, base_url: str | None = None, api_key: str | None = None,
              cache_path: str | Path | None = None, retry_failed: bool = False, price_input: float | None = None,
-             price_output: float | None = None, progress: bool = True) -> tuple[list[SyntheticQuery], dict]:
-    """Queries for a catalog: with ``llm`` through that model, else from the catalog's own fields (offline)."""
+             price_output: float | None = None, progress: bool = True, language: str = "english"
+             ) -> tuple[list[SyntheticQuery], dict]:
+    """Queries for a catalog: with ``llm`` through that model (asked to write in ``language``), else from the
+    catalog's own fields (offline: English only)."""
     chosen = sample_products(products, max_products, seed)
     if not llm:
+        if language != "english":
+            raise SearchtuneError(f"the offline query generator writes English queries (its patterns are English: "
+                                  f"'for …', units, colours), and this catalog is in {language}: give an LLM "
+                                  f"(--llm; it is asked to write in {language}), or your own queries "
+                                  "(--queries, or --synthetic-queries FILE)")
         return generate_offline(chosen, per_product=per_product, seed=seed)
     from ..home import home
     from .backends import make_backend
@@ -194,6 +202,7 @@ def generate(products: pd.DataFrame, *, llm: str | None, per_product: int = 4, m
     try:
         return generate_with_llm(chosen, backend, per_product=per_product, concurrency=concurrency,
                                  parse_retries=parse_retries, cache=cache, retry_failed=retry_failed,
-                                 price_input=price_input, price_output=price_output, progress=progress)
+                                 price_input=price_input, price_output=price_output, progress=progress,
+                                 language=language)
     finally:
         cache.close()

@@ -46,17 +46,25 @@ def kinds_for(n: int) -> list[str]:
     return [KINDS[i % len(KINDS)] for i in range(n)]
 
 
-def system_prompt(n: int) -> str:
+def prompt_version(language: str = "english") -> str:
+    """The version a cached answer was asked with: the prompt's, and the language asked for when not English."""
+    return PROMPT_VERSION if language == "english" else f"{PROMPT_VERSION}-{language}"
+
+
+def system_prompt(n: int, language: str = "english") -> str:
     kinds = kinds_for(n)
     lines = "\n".join(f"- {k}: {KIND_HELP[k]}" for k in dict.fromkeys(kinds))
     shape = ", ".join(f'{{"kind": "{k}", "query": "..."}}' for k in kinds)
     return ("You write the search queries real shoppers type into an online store's search box. For each product, "
             f"write {n} queries, of these kinds in this order: {', '.join(kinds)}.\n{lines}\n"
             "Queries are lowercase and short (2 to 6 words), as people type them, never sentences. "
+            + ("" if language == "english" else f"The store is in {language.title()}: write the queries in "
+               f"{language.title()}, as its shoppers type them (the examples are in English). ") +
             f'Answer with JSON only: {{"queries": [{shape}]}}')
 
 
-def build_messages(product_text: str, n: int = 4, max_chars: int = 600) -> list[dict[str, str]]:
+def build_messages(product_text: str, n: int = 4, max_chars: int = 600, language: str = "english"
+                   ) -> list[dict[str, str]]:
     """The chat messages for one product: instructions, two worked examples, the product.
 
     The instructions and examples are the same for every product (a server with
@@ -64,7 +72,7 @@ def build_messages(product_text: str, n: int = 4, max_chars: int = 600) -> list[
     """
     text = product_text if len(product_text) <= max_chars else product_text[:max_chars].rsplit(" ", 1)[0] + "…"
     kinds = kinds_for(n)
-    messages = [{"role": "system", "content": system_prompt(n)}]
+    messages = [{"role": "system", "content": system_prompt(n, language)}]
     for shot_text, shot in _SHOTS:
         answer = {"queries": [{"kind": k, "query": shot[k]} for k in kinds[:len(KINDS)]]}  # one of each kind
         messages.append({"role": "user", "content": f"Product: {shot_text}"})
@@ -96,7 +104,7 @@ def clean_query(raw: str) -> str | None:
     q = q.rstrip(".!?;,").lower()
     if not q or len(q) > MAX_CHARS or len(q.split()) > MAX_WORDS:
         return None
-    if not re.search(r"[a-z0-9]", q) or q.startswith(("here are", "sure", "query", "i ")):
+    if not re.search(r"[^\W_]", q) or q.startswith(("here are", "sure", "query", "i ")):
         return None
     return q
 
