@@ -46,6 +46,7 @@ def test_icecat_reads_with_brand_description_and_attributes(icecat):
     assert p["columns"]["description"] == "short_description"
     assert len(p["columns"]["attributes"]) > 100 and not any("img" in c or "ean" in c for c in p["columns"]["attributes"])
     assert p["counts"]["products"] == 19_406 and p["counts"]["queries_with_a_positive"] == 116
+    assert data.language == "english"  # units and codes ("6 pc(s)", "t", "m") once made it French
     first = data.products.iloc[0]
     assert first["brand"] in first["text"] and "=" in first["text"]  # brand, and name=value attributes
     split = load_split_file(icecat / "split.json", data.queries)

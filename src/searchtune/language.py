@@ -51,7 +51,8 @@ def detect(texts: list[str]) -> tuple[str, float]:
     sets = {lang: set(stopwords(lang)) for lang in LANGUAGES}
     hits = dict.fromkeys(LANGUAGES, 0)
     for text in texts[:SAMPLE]:
-        for word in _WORD.findall(str(text).lower()):
+        # each word once a text, and no single letters: units and codes ("6 pc(s)", "t", "m") are no language
+        for word in {w for w in _WORD.findall(str(text).lower()) if len(w) > 1}:
             for lang, words in sets.items():
                 if word in words:
                     hits[lang] += 1
