@@ -114,6 +114,11 @@ def test_time_split_never_leaks(data, log):
     asked = EventsConfig(train_on_heldout_queries=True)
     _, split2, stats2 = events_dataset(data, log, asked, judged)
     assert stats2["heldout_queries_trained"] > 0 and len(split2.train) > len(split.train)
+    # head, torso and tail of the held-out queries come from how often the log searched them
+    searched = new.source["searches_per_query"]
+    assert set(split.test) <= set(searched) and all(n > 0 for n in searched.values())
+    for q in split.test[:5]:
+        assert searched[q] == imp.loc[imp["qkey"] == q, "search_id"].nunique()
 
 
 def test_simulate_is_deterministic_per_seed(data):
@@ -161,6 +166,7 @@ def test_pipeline_from_events_and_cli(data, log, tmp_path):
     assert ev["clicks"] > 0 and ev["labels"]["train"]["labelled_pairs"] > 0 and ev["heldout_queries_trained"] > 0
     assert {"bm25", "base", "finetuned"} <= set(report["judged_metrics"])
     assert "Trained on labels from search logs" in (out / "report.md").read_text()
+    assert "by how often they were searched in the log" in (out / "report.md").read_text()
     assert "human-judged test queries" in res.output
     # the loop: a retrain on newer events starts from the previous model
     newer = simulate(data, list(data.queries), SimulationConfig(impressions=20_000, seed=8, start="2026-06-01"))

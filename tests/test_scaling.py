@@ -152,3 +152,27 @@ def test_other_languages_are_set_by_name_or_code_and_the_offline_generator_says_
     assert "write the queries in German" in build_messages("Bohrmaschine", language="german")[0]["content"]
     assert prompt_version("german") != prompt_version()  # cached English answers are not reused
     assert clean_query("Bohrmaschine für Holz") == "bohrmaschine für holz" and clean_query("дрель") == "дрель"
+
+
+def test_encoding_in_two_processes_indexes_what_one_process_does(tmp_path):
+    """The bundled catalog in chunks of 64, encoded by a pool of two processes and in this one: the same points,
+    the same hits with the same scores."""
+    from conftest import EXAMPLES
+
+    from searchtune.config import DataConfig
+    from searchtune.data import load_data
+    from searchtune.index import EdgeIndex
+    from searchtune.index import collection as col
+
+    data = load_data(DataConfig(catalog=str(EXAMPLES / "catalog.csv")))
+    models = col.Models.single("splade-tiny", "base", 32)
+    queries = ["cordless drill", "string trimmer", "white paint", "led light bulb", "garden hose"]
+    found = []
+    for processes in (1, 2):
+        with EdgeIndex(f"p{processes}", tmp_path / "qdrant") as index:
+            stats = col.build(index, data, models, bm25=True, progress=False, chunk_size=64, processes=processes)
+            assert index.count() == len(data.products) and stats["documents"] == len(data.products)
+            found.append(col.search(index, models, queries, "sparse-base", k=10))
+    for one, two in zip(*found):
+        assert [h.product_id for h in one] == [h.product_id for h in two]
+        assert all(abs(a.score - b.score) < 1e-4 for a, b in zip(one, two))

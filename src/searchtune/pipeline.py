@@ -267,8 +267,10 @@ def test_segments(data: SearchData, bench: Bench, results: Results) -> dict:
     queries, _ = bench.queries("test")
     brands = data.products["brand"].tolist() if "brand" in data.products else []
     per_query = {n: s.per_query["ndcg@10"] for n, s in results.systems.items() if s.per_query.get("ndcg@10")}
-    judged = {q: len(data.qrels.get(q, {})) for q in queries}  # without search logs: a proxy of frequency
-    table = segment_table(segment_queries(queries, full_texts(data.products), brands, judged), per_query)
+    searched = data.source.get("searches_per_query")  # from search logs: how often each query was searched
+    frequency = ({q: searched.get(q, 0) for q in queries} if searched else
+                 {q: len(data.qrels.get(q, {})) for q in queries})  # else judged products: a proxy
+    table = segment_table(segment_queries(queries, full_texts(data.products), brands, frequency), per_query)
     runs = {n: s.run for n, s in results.systems.items() if s.run}
     mismatch = unit_mismatch(queries, runs, data.texts)
     return {**table, **({MISMATCH: mismatch} if mismatch["queries"] else {})}

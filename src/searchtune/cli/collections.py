@@ -64,7 +64,7 @@ def index(
     dev = split_for(config.data, data.queries).dev if data.queries else None
     done = publish(opened, collection, data, models, dev=dev, force=force, server=bool(config.index.qdrant_url),
                    batch_size=config.evaluate.encode_batch_size, precision=config.evaluate.precision,
-                   progress=not quiet)
+                   progress=not quiet, processes=config.index.encode_processes)
     out_console.print(done.line)
     if keep is not None:
         gone = prune(opened, collection, keep)
@@ -96,7 +96,7 @@ def reindex(
         if plan:
             return {"metrics": todo.to_dict()}
         done = apply(ix, data, batch_size=config.evaluate.encode_batch_size, precision=config.evaluate.precision,
-                     progress=not quiet)
+                     progress=not quiet, processes=config.index.encode_processes)
     out_console.print(f"reindexed '{collection}' in {done['seconds']:,.1f} s ({done['new'] + done['changed']:,} "
                       f"encoded, {done['removed']:,} deleted)")
     return {"metrics": done, "artifacts": {"collection": collection}}

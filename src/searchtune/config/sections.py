@@ -277,6 +277,8 @@ class IndexConfig:
                                      envvar="QDRANT_API_KEY")
     data_dir: str | None = opt(help="Qdrant Edge storage folder (default RUN/qdrant or ~/.searchtune/qdrant).")
     upsert_batch_size: int = opt(256, "Points per upsert request.", flag=False, positive=True)
+    encode_processes: int = opt(1, "Processes that encode products while indexing (each loads the models; on a "
+                                   "CPU they share its cores, with GPUs each takes one).", positive=True)
     # How a new collection stores its points (Qdrant's own options; memory per million products measured in
     # BENCHMARKS.md, "Storage"). Set in a --config file: they decide memory, not results.
     sparse_on_disk: bool = opt(False, "Sparse vectors' index on disk (memory-mapped) instead of in RAM.", flag=False)

@@ -323,8 +323,11 @@ def segments_section(report: dict) -> list[str]:
     mismatch = report["segments"].get(MISMATCH)
     systems = [n for n in report["metrics"] if n in next(iter(table.values()))["systems"]]
     out = ["## Segments (test queries)", "",
-           "A query is in every segment whose rule it meets (`searchtune.evaluation.segments`). nDCG@10; † differs "
-           "significantly from BM25 (paired t-test).", "",
+           "A query is in every segment whose rule it meets (`searchtune.evaluation.segments`); head, torso and tail "
+           "are the thirds of the queries by "
+           + ("how often they were searched in the log" if report.get("events") else "how many products are judged "
+              "for them (a query searched often gets more judgments)")
+           + ". nDCG@10; † differs significantly from BM25 (paired t-test).", "",
            "| segment | queries | " + " | ".join(labels.get(n, n) for n in systems) + " |",
            "|---|---:|" + "---:|" * len(systems)]
     for name, row in table.items():

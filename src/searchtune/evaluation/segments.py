@@ -8,8 +8,8 @@ A query is in every segment whose rule it meets (so segments overlap):
 - **brand**: a brand of the catalog's brand column, as whole words;
 - **a word no product holds**: a word of 3+ letters in no product's text (misspellings, words the catalog does
   not use);
-- **head, torso, tail**: the thirds of the queries by how many products are judged for them (a query searched
-  often gets more judgments; from logs, how many products its clicks labelled).
+- **head, torso, tail**: the thirds of the queries by how often they were searched, from search logs; without
+  logs, by how many products are judged for them (a query searched often gets more judgments).
 
 :func:`unit_mismatch` gives the attribute-mismatch rate: the query says 256GB, a top-10 product 128GB.
 

@@ -56,7 +56,7 @@ def run_systems(index: Index, queries: dict[str, str], models: col.Models, syste
 
 def model_run(name: str, model_ref: str, data: SearchData, queries: dict[str, str], index: Index, *, k: int,
               config: EvalConfig, progress: bool, model=None, role: str = "base",
-              max_length: int | None = None, kind: str | None = None) -> SystemRun:
+              max_length: int | None = None, kind: str | None = None, processes: int = 1) -> SystemRun:
     """Index the catalog with one model in ``index`` (reused when it holds exactly that) and rank ``queries``;
     ``max_length``: tokens per text (default: the model's own). A tuned model's collection holds BM25 vectors
     too, so it also serves the hybrid of the two (:mod:`.two_stage`)."""
@@ -64,7 +64,7 @@ def model_run(name: str, model_ref: str, data: SearchData, queries: dict[str, st
     (vector,) = models.named()
     loaded = {vector: model} if model is not None else None
     stats = col.build(index, data, models, bm25=role == "tuned", batch_size=config.encode_batch_size,
-                      precision=config.precision, progress=progress, loaded=loaded)
+                      precision=config.precision, progress=progress, loaded=loaded, processes=processes)
     system = vector.replace("_", "-")
     run = run_systems(index, queries, models, [system], k=k, config=config, loaded=loaded)[system]
     run.name = name
@@ -106,7 +106,7 @@ def evaluate_model(bench: Bench, name: str, model_ref: str, *, collection: str |
         with bench.open(collection or name) as index:
             return model_run(name, model_ref, bench.data, queries, index, k=bench.k, config=bench.config,
                              progress=bench.progress, model=loaded["model"], role=role, max_length=bench.max_length,
-                             kind=kind)
+                             kind=kind, processes=bench.index_config.encode_processes)
 
     measured = bench.measure(name, make, source=f"{model_ref} k={bench.k} max_length={bench.max_length}")
     logger.info("%s: test nDCG@10 %.4f (%s)", name, measured.test.metrics.get("ndcg@10", float("nan")),
@@ -128,7 +128,8 @@ def compare_systems(bench: Bench, models: col.Models, *, systems: list[str] | No
         raise SearchtuneError(f"system(s) {', '.join(missing)} need a model that was not given")
     with bench.open("all") as index:
         stats = col.build(index, bench.data, models, bm25=True, batch_size=ev.encode_batch_size,
-                          precision=ev.precision, progress=bench.progress)
+                          precision=ev.precision, progress=bench.progress,
+                          processes=bench.index_config.encode_processes)
         runs = run_systems(index, queries, models, wanted, k=bench.k, fusion=fusion, weights=weights, config=ev)
     rename = {"sparse-base": "base", "sparse-tuned": "finetuned"}
     out = {}
@@ -167,7 +168,8 @@ class DevScorer:
         b = self.bench
         with b.open(collection) as index:
             system = model_run(collection, model_ref, b.data, self.queries, index, k=b.k, config=b.config,
-                               progress=b.progress, role="tuned", max_length=b.max_length, kind=self.kind)
+                               progress=b.progress, role="tuned", max_length=b.max_length, kind=self.kind,
+                               processes=b.index_config.encode_processes)
         return score(system, self.qrels, b.config.k).metrics
 
     def open(self, collection: str) -> Index:

@@ -81,8 +81,11 @@ def events_dataset(data: SearchData, events: pd.DataFrame, config: EventsConfig,
         raise SearchtuneError(f"the newest {config.test_fraction:.0%} of the searches ({periods.to_dict()['test_from']}"
                               " on) have no clicked product, so there is nothing to test on; log more, or raise "
                               "--events-test-fraction")
+    searched = imp.groupby("qkey")["search_id"].nunique()  # how often each held-out query was searched: its
+    frequency = {q: int(searched.get(q, 0)) for q in held}  # head, torso or tail (evaluation.segments)
     new = SearchData(products=data.products, queries=queries, qrels=qrels, scale=SCALES["graded"],
-                     positive_min_gain=1, source=data.source,
+                     positive_min_gain=1, source={**data.source, "searches_per_query": frequency},
+                     language=data.language,
                      counts={**data.counts, **{f"events_{k}": v for k, v in counts(events).items()}})
     split = Split(sorted(train_ids), dev_ids, sorted(test_q), source=f"events by time: {periods.to_dict()}",
                   judged_test=judged_test)

@@ -36,6 +36,8 @@ hybrid-dense-bm25        dense_tuned + bm25
 
 from __future__ import annotations
 
+import contextlib
+
 import base64
 import logging
 import time
@@ -167,24 +169,26 @@ def text_hash(text: str) -> str:
 
 def write_products(index: Index, products, encoders: dict, embedder, used: dict, seconds: dict, *,
                    batch_size: int = 128, precision: str = "auto", chunk_size: int = 4096, progress: bool = True,
-                   what: str | None = None) -> None:
+                   what: str | None = None, pool=None) -> None:
     """Encode ``products`` (a frame: product_id, title, text, maybe brand and category) with every encoder (and
     BM25 with ``embedder``) and upsert them a chunk at a time, so memory stays flat on large catalogs; ``used``
-    (filled): the vocabulary columns sparse vectors hold, ``seconds`` (added to): encoding time per vector."""
-    from ..encode import encode
+    (filled): the vocabulary columns sparse vectors hold, ``seconds`` (added to): encoding time per vector.
+    ``pool`` (:class:`~.encode_pool.EncodePool`): the chunks are encoded there, in several processes."""
+    from .encode_pool import encode_all
 
     ids, texts, titles = (products[c].tolist() for c in ("product_id", "text", "title"))
     fulls = full_texts(products)
     brands = products["brand"].fillna("").tolist() if "brand" in products else [""] * len(ids)
     categories = products["category"].fillna("").tolist() if "category" in products else [""] * len(ids)
+    starts = range(0, len(ids), chunk_size)
+    chunks = (texts[start:start + chunk_size] for start in starts)
+    encoded = (pool.map(chunks, batch_size=batch_size, precision=precision) if pool is not None else
+               (encode_all(encoders, chunk, batch_size, precision) for chunk in chunks))
     with bar(what or f"indexing {index.name}", len(ids), progress) as advance:
-        for start in range(0, len(ids), chunk_size):
+        for start, (vectors, took) in zip(starts, encoded):
             end = min(start + chunk_size, len(ids))
-            chunk, vectors = texts[start:end], {}
-            for name, model in encoders.items():
-                t = time.perf_counter()
-                vectors[name] = encode(model, chunk, "document", batch_size=batch_size, precision=precision)
-                seconds[name] += time.perf_counter() - t
+            for name, spent in took.items():
+                seconds[name] += spent
                 if name in used:
                     used[name][vectors[name].indices] = True
             if embedder is not None:
@@ -199,13 +203,15 @@ def write_products(index: Index, products, encoders: dict, embedder, used: dict,
 
 
 def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False, batch_size: int = 128,
-          precision: str = "auto", chunk_size: int = 4096, progress: bool = True, loaded: dict | None = None) -> dict:
+          precision: str = "auto", chunk_size: int = 4096, progress: bool = True, loaded: dict | None = None,
+          processes: int = 1) -> dict:
     """Index the catalog with every model (and BM25 when asked) into ``index``, unless it already holds
     exactly this catalog and these models; return the indexing stats (``reused`` says which).
 
     ``loaded``: model objects already in memory, by vector name. Products are encoded and upserted a chunk at
-    a time, so memory stays flat on large catalogs. Payload: product_id, title, brand, and the product text a
-    reranker reads (:mod:`searchtune.rerank`).
+    a time, so memory stays flat on large catalogs; ``processes`` above 1 encode them in that many processes
+    (:mod:`.encode_pool`). Payload: product_id, title, brand, and the product text a reranker reads
+    (:mod:`searchtune.rerank`).
     """
     from ..encode import embedding_dim
     from .bm25_vectors import Bm25Embedder
@@ -230,8 +236,9 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
     seconds = dict.fromkeys(layout, 0.0)
     used = {name: np.zeros(embedding_dim(m), dtype=bool) for name, m in encoders.items() if name.startswith("sparse")}
     started = time.perf_counter()
-    write_products(index, data.products, encoders, embedder if bm25 else None, used, seconds, batch_size=batch_size,
-                   precision=precision, chunk_size=chunk_size, progress=progress)
+    with encode_pool(models, processes, len(ids), chunk_size) as pool:
+        write_products(index, data.products, encoders, embedder if bm25 else None, used, seconds,
+                       batch_size=batch_size, precision=precision, chunk_size=chunk_size, progress=progress, pool=pool)
     if hasattr(index, "optimize"):
         index.optimize()
     stats = {"documents": len(ids), "seconds": round(time.perf_counter() - started, 1),
@@ -240,6 +247,19 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
     columns = {name: base64.b64encode(np.packbits(mask)).decode() for name, mask in used.items()}
     index.create(metadata={"complete": True, "index_stats": stats, "points": len(ids), "columns": columns})
     return {**stats, "reused": False}
+
+
+@contextlib.contextmanager
+def encode_pool(models: Models, processes: int, products: int, chunk_size: int):
+    """An :class:`~.encode_pool.EncodePool` of ``processes`` for ``models`` when that many would each get a chunk
+    of the ``products``, else None (encoding stays in this process)."""
+    if processes <= 1 or products <= chunk_size or not models.named():
+        yield None
+        return
+    from .encode_pool import EncodePool
+
+    with EncodePool(models.named(), processes, max_length=models.max_length) as pool:
+        yield pool
 
 
 def indexed_columns(meta: dict, name: str) -> np.ndarray | None:

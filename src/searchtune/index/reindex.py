@@ -26,6 +26,7 @@ from ..data.catalog import without_attributes
 from .base import Index
 from .collection import (
     _load_all,
+    encode_pool,
     fingerprint,
     searchable,
     stored_models,
@@ -86,9 +87,10 @@ def plan(index: Index, data) -> Plan:
 
 
 def reindex(index: Index, data, *, batch_size: int = 128, precision: str = "auto", progress: bool = True,
-            loaded: dict | None = None, chunk_size: int = 4096) -> dict:
-    """Apply :func:`plan` to the collection: encode and upsert new and changed products, delete removed ones,
-    record the new catalog's fingerprint. Returns the plan's counts and the seconds it took."""
+            loaded: dict | None = None, chunk_size: int = 4096, processes: int = 1) -> dict:
+    """Apply :func:`plan` to the collection: encode and upsert new and changed products (in ``processes``
+    processes), delete removed ones, record the new catalog's fingerprint. Returns the plan's counts and the
+    seconds it took."""
     meta = searchable(index)
     data = as_indexed(meta, data)
     models = stored_models(index)
@@ -106,8 +108,10 @@ def reindex(index: Index, data, *, batch_size: int = 128, precision: str = "auto
         wanted = set(todo.new) | set(todo.changed)
         rows = data.products[data.products["product_id"].isin(wanted)]
         embedder = Bm25Embedder.of(meta) if bm25 else None
-        write_products(index, rows, encoders, embedder, used, seconds, batch_size=batch_size, precision=precision,
-                       chunk_size=chunk_size, progress=progress, what=f"reindexing {index.name}")
+        with encode_pool(models, processes, len(rows), chunk_size) as pool:
+            write_products(index, rows, encoders, embedder, used, seconds, batch_size=batch_size,
+                           precision=precision, chunk_size=chunk_size, progress=progress,
+                           what=f"reindexing {index.name}", pool=pool)
         columns = dict(meta.get("columns") or {})
         for name, mask in used.items():  # the vocabulary the collection holds only grows by what was added
             if name in columns:
