@@ -11,7 +11,8 @@ step runs in a fresh process, for its peak memory:
 - bm25: the bm25s baseline's index over every field (``searchtune.evaluation.bm25``);
 - index: splade-tiny (128 tokens) and BM25 vectors into a Qdrant Edge collection
   (``searchtune.index.collection.build``), up to ``--index-up-to`` products; larger sizes are projected
-  from the largest measured one, linearly (encoding and upserts are per product). The collection's size on
+  along the line through the two largest measured ones (encoding and upserts are per product; a collection
+  also has a fixed cost on disk). The collection's size on
   disk is measured too.
 
 On a GPU the encoder is no longer what bounds indexing: what stays on the CPU is tokenizing, the BM25 vectors
@@ -122,7 +123,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--index-up-to", type=int, default=100000)
     ap.add_argument("--processes", type=int, default=1)
+    ap.add_argument("--table", action="store_true", help="Only print the table from OUT/sizing.json.")
     args = ap.parse_args()
+    if args.table:
+        print_table(json.loads((args.out / "sizing.json").read_text()))
+        return
     from searchtune.evaluation.report import machine
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -140,27 +145,40 @@ def main() -> None:
             row.pop("peak_mb", None)
         results["sizes"][size] = row
         print(size, json.dumps({k: round(v, 1) for k, v in row.items()}), flush=True)
-    measured = [s for s in sizes if "index_s" in results["sizes"][s]]
-    if measured:
-        base = max(measured)
-        for size in sizes:
-            row = results["sizes"][size]
-            if "index_s" not in row:  # projected: per product, from the largest measured size
-                scale = size / base
-                for key in ("index_s", "cpu_side_s", "disk_mb"):
-                    row[f"{key}_projected"] = results["sizes"][base][key] * scale
     (args.out / "sizing.json").write_text(json.dumps(results, indent=1))
-    print(results["machine"])
-    print("| products | load | BM25 (bm25s) | index: SPLADE + BM25 | on disk | CPU side (GPU bound) | peak memory |")
+    print_table(results)
+
+
+def project(results: dict) -> dict:
+    """Sizes not indexed get index time, CPU side and disk projected along the line through the two largest
+    indexed sizes (per product, plus what a collection costs at any size), or in proportion to the only one."""
+    sizes = {int(k): v for k, v in results["sizes"].items()}
+    measured = sorted(n for n, row in sizes.items() if "index_s" in row)
+    for n, row in sizes.items():
+        if "index_s" in row or not measured:
+            continue
+        for key in ("index_s", "cpu_side_s", "disk_mb"):
+            if len(measured) >= 2:
+                (a, b) = measured[-2:]
+                slope = (sizes[b][key] - sizes[a][key]) / (b - a)
+                row[f"{key}_projected"] = sizes[b][key] + slope * (n - b)
+            else:
+                row[f"{key}_projected"] = sizes[measured[-1]][key] * n / measured[-1]
+    return {**results, "sizes": sizes}
+
+
+def print_table(results: dict) -> None:
+    results = project(results)
+    print(results["machine"], f"encoding processes: {results['processes']}")
+    print("| products | load | BM25 (bm25s) | index: SPLADE + BM25 | on disk | CPU side (GPU bound) "
+          "| peak memory: BM25, index |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
-    for size, row in results["sizes"].items():
-        index = row.get("index_s") or row.get("index_s_projected")
+    for size, row in sorted(results["sizes"].items()):
         mark = "" if "index_s" in row else " (projected)"
-        cpu = row.get("cpu_side_s") or row.get("cpu_side_s_projected")
-        disk = row.get("disk_mb") or row.get("disk_mb_projected")
-        peak = max(row.get("bm25_peak_mb", 0), row.get("index_peak_mb", 0))
+        index, cpu, disk = (row.get(k, row.get(f"{k}_projected")) for k in ("index_s", "cpu_side_s", "disk_mb"))
+        peaks = ", ".join(f"{row[k] / 1024:.1f} GB" if k in row else "—" for k in ("bm25_peak_mb", "index_peak_mb"))
         print(f"| {size:,} | {took(row['load_s'])} | {took(row['bm25_s'])} | {took(index)}{mark} | "
-              f"{disk / 1024:.2f} GB{mark} | {took(cpu)}{mark} | {peak / 1024:.1f} GB |")
+              f"{disk / 1024:.2f} GB{mark} | {took(cpu)}{mark} | {peaks} |")
 
 
 if __name__ == "__main__":
