@@ -34,6 +34,8 @@ def start() -> None:
     import torch.distributed as dist
 
     if not dist.is_initialized():
+        if torch.cuda.is_available():  # nccl speaks through the current GPU: each rank its own
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0") or 0))
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
 
 

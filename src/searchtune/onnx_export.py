@@ -10,15 +10,13 @@ sentence-transformers' CrossEncoder applies a sigmoid, which keeps the order.
 
 from __future__ import annotations
 
-import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .errors import SearchtuneError
 from .files import write_json
-
-logger = logging.getLogger(__name__)
 
 FOLDER = "onnx"
 OPSET = 17
@@ -66,8 +64,6 @@ def _trace(module, tokenizer, path: Path, output: str) -> None:
     args = tuple(example.get(name, torch.zeros_like(example["input_ids"])) for name in INPUTS)
     axes = {name: {0: "batch", 1: "tokens"} for name in INPUTS} | {output: {0: "batch"}}
     path.parent.mkdir(parents=True, exist_ok=True)
-    import warnings
-
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # the tracer's notes on Python branches; parity below is the real check
         torch.onnx.export(module.eval(), args, str(path), input_names=list(INPUTS), output_names=[output],
