@@ -80,6 +80,9 @@ def test_training_under_torchrun_with_two_processes(tmp_path, searchtune_home):
     assert [j.kind for j in JobStore().list()] == ["train"]
     again = launch(two, "--resume")  # a finished training is read back, by both ranks
     assert again.returncode == 0, again.stderr[-3000:]
+    clash = launch(two)  # rank 0 refuses a run that exists; rank 1 is told and stops instead of waiting
+    assert clash.returncode != 0 and "already holds a run" in clash.stdout + clash.stderr
+    assert "rank 0 stopped before training" in clash.stdout + clash.stderr
     refused = subprocess.run([str(bin_dir / "torchrun"), "--nproc_per_node", "2", "--no-python",
                               str(bin_dir / "searchtune"), "pipeline", *data, "--out", str(tmp_path / "p")],
                              env=env, capture_output=True, text=True, timeout=300)
