@@ -176,30 +176,31 @@ def write_products(index: Index, products, encoders: dict, embedder, used: dict,
     ``pool`` (:class:`~.encode_pool.EncodePool`): the chunks are encoded there, in several processes."""
     from .encode_pool import encode_all
 
-    ids, texts, titles = (products[c].tolist() for c in ("product_id", "text", "title"))
-    fulls = full_texts(products)
-    brands = products["brand"].fillna("").tolist() if "brand" in products else [""] * len(ids)
-    categories = products["category"].fillna("").tolist() if "category" in products else [""] * len(ids)
-    starts = range(0, len(ids), chunk_size)
-    chunks = (texts[start:start + chunk_size] for start in starts)
+    # Column lists a chunk at a time: a whole catalog's texts as Python strings is gigabytes at a million products
+    starts = range(0, len(products), chunk_size)
+    chunks = (products["text"].iloc[start:start + chunk_size].tolist() for start in starts)
     encoded = (pool.map(chunks, batch_size=batch_size, precision=precision) if pool is not None else
                (encode_all(encoders, chunk, batch_size, precision) for chunk in chunks))
-    with bar(what or f"indexing {index.name}", len(ids), progress) as advance:
+    with bar(what or f"indexing {index.name}", len(products), progress) as advance:
         for start, (vectors, took) in zip(starts, encoded):
-            end = min(start + chunk_size, len(ids))
+            rows = products.iloc[start:start + chunk_size]
+            ids, texts, titles = (rows[c].tolist() for c in ("product_id", "text", "title"))
+            fulls = full_texts(rows)
+            brands = rows["brand"].fillna("").tolist() if "brand" in rows else [""] * len(ids)
+            categories = rows["category"].fillna("").tolist() if "category" in rows else [""] * len(ids)
             for name, spent in took.items():
                 seconds[name] += spent
                 if name in used:
                     used[name][vectors[name].indices] = True
             if embedder is not None:
                 t = time.perf_counter()
-                vectors["bm25"] = embedder.embed(fulls[start:end], "document")
+                vectors["bm25"] = embedder.embed(fulls, "document")
                 seconds["bm25"] += time.perf_counter() - t
             payloads = [{"product_id": ids[i], "title": titles[i], "brand": brands[i], "text": texts[i],
                          "hash": text_hash(fulls[i]), **({"category": categories[i]} if categories[i] else {})}
-                        for i in range(start, end)]
-            index.upsert(ids[start:end], vectors, payloads)
-            advance(end - start)
+                        for i in range(len(ids))]
+            index.upsert(ids, vectors, payloads)
+            advance(len(ids))
 
 
 def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False, batch_size: int = 128,
