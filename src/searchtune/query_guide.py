@@ -86,7 +86,7 @@ def onnx_section(checks: dict) -> list[str]:
              f"queries) with onnxruntime or any ONNX runtime: inputs {', '.join(f'`{n}`' for n in ('input_ids', 'attention_mask', 'token_type_ids'))} "
              f"(int64, from the tokenizer in `onnx/`, cut at {doc['max_length']} tokens), output `embedding` "
              f"{doc['output']}" + (": the SPLADE weight of every vocabulary token; the nonzero columns are the "
-                                   "sparse vector's indices" if sparse else ", normalised: use cosine") + ".", "",
+                                   "sparse vector's indices" if sparse else ": the model's embedding, compared by cosine") + ".", "",
              "```python", "import numpy as np, onnxruntime as ort", "from transformers import AutoTokenizer", "",
              "tokenizer = AutoTokenizer.from_pretrained(\"onnx\")",
              "session = ort.InferenceSession(\"onnx/document.onnx\")",
