@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
+from .distributed import is_main
 from .errors import SearchtuneError
 from .files import write_json, write_text
-from .distributed import is_main
 from .precision import resolve
 from .rundir import STATS
 

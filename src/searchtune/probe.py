@@ -20,7 +20,7 @@ import numpy as np
 from .config import Config
 from .data import SearchData, Split
 
-PROBE_QUERIES = 500  # training queries the probe trains on (Home Depot: about 40 s in bf16 on 2 cores)
+PROBE_QUERIES = 500  # training queries the probe trains on (Home Depot: 1,492 rows, 7 s in bf16 on 2 cores)
 PROBE_DEV = 200  # dev queries it is measured on
 POOL = 50  # candidates a query from each of BM25 and the untuned model
 

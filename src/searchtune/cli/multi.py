@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
+from ..device import use as use_device
 from ..errors import SearchtuneError
 from .app import MULTI, app
-from ..device import use as use_device
 from .options import Device, out_console, run_job, setup_logging
 
 SetsFile = Annotated[Path, typer.Option("--sets", help="The data sets YAML (see docs/several-catalogs.md).")]

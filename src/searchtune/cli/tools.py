@@ -9,9 +9,9 @@ import typer
 from rich.table import Table
 
 from ..config import Config
+from ..device import use as use_device
 from ..errors import SearchtuneError
 from .app import MAIN, SEARCH, STEPS, TOOLS, app
-from ..device import use as use_device
 from .options import Device, config_command, out_console, run_job, setup_logging
 
 

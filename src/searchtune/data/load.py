@@ -162,9 +162,9 @@ def load_data(config: DataConfig) -> SearchData:
     else:
         raise DataError("no data given", hint="pass --data FILE, or --catalog FILE with --queries FILE")
     _check(data, source["warnings"])
-    from ..language import choose
+    from ..language import SAMPLE, choose
 
-    source["language"] = choose(config.language, data.products["text"].tolist())
+    source["language"] = choose(config.language, data.products["text"].iloc[:SAMPLE].tolist())
     data.language = source["language"]["language"]
     for key, value in counts.items():
         if value and key.startswith("skipped"):

@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 BM25_DIM = 2**32  # hashed term ids
+AVG_LEN_SAMPLE = 20000  # documents whose length sets avg_len
 
 
 class Bm25Embedder:
@@ -25,8 +26,8 @@ class Bm25Embedder:
     @classmethod
     def for_corpus(cls, texts: list[str], language: str = "english") -> Bm25Embedder:
         """Fit ``avg_len`` (terms per document after stop words) to the corpus, as BM25's b needs."""
-        probe = cls(language=language)  # distinct terms per document (a sample of 20,000): titles rarely repeat one
-        counts = [len(probe.model.embed_document(t).indices) for t in texts[:20000]]
+        probe = cls(language=language)  # distinct terms per document (a sample): titles rarely repeat one
+        counts = [len(probe.model.embed_document(t).indices) for t in texts[:AVG_LEN_SAMPLE]]
         return cls(avg_len=max(1.0, float(np.mean(counts))) if counts else 256.0, language=language)
 
     @classmethod

@@ -36,9 +36,8 @@ hybrid-dense-bm25        dense_tuned + bm25
 
 from __future__ import annotations
 
-import contextlib
-
 import base64
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, fields
@@ -215,7 +214,7 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
     (:mod:`searchtune.rerank`).
     """
     from ..encode import embedding_dim
-    from .bm25_vectors import Bm25Embedder
+    from .bm25_vectors import AVG_LEN_SAMPLE, Bm25Embedder
 
     signature = fingerprint(data, models, bm25, index.storage)
     meta = index.metadata() if index.exists() else {}
@@ -229,7 +228,8 @@ def build(index: Index, data: SearchData, models: Models, *, bm25: bool = False,
     extra = {}
     if bm25:
         layout["bm25"] = {"kind": "sparse", "idf": True}
-        embedder = Bm25Embedder.for_corpus(full_texts(data.products), data.language)
+        sample = data.products.iloc[:AVG_LEN_SAMPLE]  # only these are read: not the whole catalog's texts
+        embedder = Bm25Embedder.for_corpus(full_texts(sample), data.language)
         extra["bm25_avg_len"], extra["bm25_language"] = embedder.avg_len, embedder.language
         extra["bm25_fields"] = data.source.get("bm25_fields", "every field")  # a reindex reads the catalog the same way
     index.vector_layout = check_vectors(layout)
